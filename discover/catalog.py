@@ -1,0 +1,300 @@
+"""Load and validate a product catalog into the canonical table.
+
+Canonical columns: ``product_id`` (str, unique), ``title``, ``image`` (as written in the
+catalog), ``image_path`` (resolved absolute path), ``level_1`` … ``level_n`` and
+``category`` (the levels joined by `` > ``), optional ``group`` and ``truth``, then the
+attribute columns the config names. Bad rows are never lost silently: every problem is
+listed in an :class:`IngestReport`, and the config decides whether the row is kept or dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from PIL import Image
+from tqdm.auto import tqdm
+
+from discover.config import CatalogConfig
+from discover.errors import CatalogError
+
+log = logging.getLogger(__name__)
+
+PATH_SEPARATOR = " > "
+MISSING_LEVEL = "(missing)"
+CANONICAL = ("product_id", "title", "image", "image_path", "image_hash", "category", "group", "truth")
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """One problem with one row: where it is and what is wrong."""
+
+    row: int
+    product_id: str
+    column: str
+    problem: str
+    detail: str = ""
+
+
+@dataclass
+class IngestReport:
+    """What ingest read, kept and dropped, and why."""
+
+    source: str
+    rows_in: int = 0
+    rows_out: int = 0
+    dropped: int = 0
+    on_invalid: str = "drop"
+    problems: list[RowProblem] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return dict(sorted(Counter(p.problem for p in self.problems).items()))
+
+    def to_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "rows_in": self.rows_in,
+            "rows_out": self.rows_out,
+            "dropped": self.dropped,
+            "on_invalid": self.on_invalid,
+            "problem_counts": self.counts,
+            "problems": [asdict(p) for p in self.problems],
+        }
+
+    @classmethod
+    def from_dict(cls, payload: dict) -> IngestReport:
+        problems = [RowProblem(**p) for p in payload.get("problems", [])]
+        keys = ("source", "rows_in", "rows_out", "dropped", "on_invalid")
+        return cls(**{k: payload[k] for k in keys}, problems=problems)
+
+    def summary(self, max_listed: int = 10) -> str:
+        """A one-screen summary for the terminal."""
+        lines = [
+            f"catalog   {self.source}",
+            f"rows      {self.rows_in:,} in, {self.rows_out:,} out, {self.dropped:,} dropped "
+            f"(on_invalid: {self.on_invalid})",
+        ]
+        if not self.problems:
+            lines.append("problems  none")
+            return "\n".join(lines)
+        counts = ", ".join(f"{name} {n:,}" for name, n in self.counts.items())
+        lines.append(f"problems  {len(self.problems):,}: {counts}")
+        for p in self.problems[:max_listed]:
+            detail = f" ({p.detail})" if p.detail else ""
+            lines.append(f"  row {p.row} id={p.product_id} column {p.column}: {p.problem}{detail}")
+        if len(self.problems) > max_listed:
+            lines.append(f"  … {len(self.problems) - max_listed:,} more in ingest_report.json")
+        return "\n".join(lines)
+
+
+@dataclass
+class Catalog:
+    """A validated catalog: the canonical table, its category level names and the report."""
+
+    table: pd.DataFrame
+    level_columns: list[str]
+    attributes: list[str]
+    report: IngestReport
+
+
+def _decode_utf8(raw: bytes, path: Path) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise CatalogError(
+            f"{path}: not UTF-8 at byte offset {error.start} (line {line}, data row {line - 1}): "
+            f"byte {raw[error.start : error.start + 1]!r}; re-save the file as UTF-8"
+        ) from None
+
+
+def read_table(path: Path, fmt: str = "auto") -> pd.DataFrame:
+    """Read a CSV, Parquet or JSONL catalog with every value as a string."""
+    if not path.is_file():
+        raise CatalogError(f"{path}: catalog file not found")
+    if fmt == "auto":
+        suffix = path.suffix.lower()
+        fmt = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(suffix, "")
+        if not fmt:
+            raise CatalogError(f"{path}: cannot tell the format from '{suffix}'; set catalog.format")
+    if fmt == "parquet":
+        frame = pd.read_parquet(path)
+        return frame.astype(object).where(frame.notna(), "").astype(str)
+    text = _decode_utf8(path.read_bytes(), path)
+    try:
+        if fmt == "csv":
+            return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except (ValueError, pd.errors.ParserError) as error:
+        raise CatalogError(f"{path}: cannot parse as {fmt}: {error}") from None
+    frame = pd.DataFrame(rows)
+    return frame.astype(object).where(frame.notna(), "").astype(str)
+
+
+def _check_columns(frame: pd.DataFrame, wanted: Iterable[str], path: Path) -> None:
+    missing = [c for c in wanted if c not in frame.columns]
+    if missing:
+        raise CatalogError(
+            f"{path}: mapped column(s) {', '.join(missing)} not found; "
+            f"columns present: {', '.join(map(str, frame.columns))}"
+        )
+
+
+def _check_unique_ids(ids: pd.Series, column: str, path: Path) -> None:
+    duplicated = ids[ids.duplicated(keep=False)]
+    if duplicated.empty:
+        return
+    first = list(dict.fromkeys(duplicated.tolist()))[:5]
+    rows = {pid: (ids.index[ids == pid] + 1).tolist()[:3] for pid in first}
+    listing = "; ".join(f"{pid} at rows {r}" for pid, r in rows.items())
+    raise CatalogError(f"{path}: column {column}: {duplicated.nunique()} duplicate product ids, first: {listing}")
+
+
+def check_image(image: str, root: Path, min_size: int, allow_outside: bool) -> tuple[str, str, str, str]:
+    """Validate one image reference: (absolute path, content hash, problem, detail).
+
+    `problem` is empty for a good image. URLs are never fetched; paths that leave the
+    catalog's directory are refused unless `allow_outside`.
+    """
+    if not image.strip():
+        return "", "", "missing_image", "empty value"
+    if _URL.match(image):
+        return "", "", "url_not_fetched", image
+    candidate = Path(image)
+    # Lexical check: `..` and absolute paths are refused; symlinks the user made are followed.
+    path = Path(os.path.normpath(candidate if candidate.is_absolute() else root / candidate))
+    if not allow_outside and (candidate.is_absolute() or not path.is_relative_to(root)):
+        return "", "", "path_outside_catalog", image
+    if not path.is_file():
+        return str(path), "", "missing_file", image
+    raw = path.read_bytes()
+    if not raw:
+        return str(path), "", "empty_file", image
+    digest = hashlib.sha1(raw).hexdigest()
+    try:
+        with Image.open(io.BytesIO(raw)) as img:
+            img.load()
+            width, height = img.size
+    except Exception as error:  # PIL raises many types for broken files
+        return str(path), digest, "undecodable_image", f"{image}: {error}"
+    if min(width, height) < min_size:
+        return str(path), digest, "image_too_small", f"{width}x{height} < {min_size}"
+    return str(path), digest, "", ""
+
+
+def _levels(frame: pd.DataFrame, config: CatalogConfig) -> pd.DataFrame:
+    columns = config.columns
+    if columns.levels:
+        levels = frame[columns.levels].copy()
+        levels.columns = [f"level_{i + 1}" for i in range(len(columns.levels))]
+        return levels.apply(lambda s: s.str.strip())
+    split = frame[columns.category].str.split(re.escape(columns.separator), regex=True)
+    depth = int(split.str.len().max()) if len(split) else 1
+    levels = pd.DataFrame(split.tolist(), index=frame.index).reindex(columns=range(depth))
+    levels = levels.fillna("").apply(lambda s: s.str.strip())
+    levels.columns = [f"level_{i + 1}" for i in range(depth)]
+    return levels
+
+
+def load_catalog(config: CatalogConfig, catalog_path: Path, show_progress: bool = True) -> Catalog:
+    """Read `catalog_path`, map it onto the canonical columns and validate every row."""
+    catalog_path = Path(catalog_path).resolve()
+    raw = read_table(catalog_path, config.format)
+    columns = config.columns
+    level_sources = columns.levels or [columns.category]
+    wanted = [columns.product_id, columns.title, columns.image, *level_sources]
+    wanted += [c for c in (columns.group, columns.truth) if c] + list(columns.attributes)
+    _check_columns(raw, wanted, catalog_path)
+    clash = [a for a in columns.attributes if a in CANONICAL or a.startswith("level_")]
+    if clash:
+        raise CatalogError(f"{catalog_path}: attribute column(s) {clash} clash with canonical names")
+    raw = raw.reset_index(drop=True)
+    ids = raw[columns.product_id].str.strip()
+    _check_unique_ids(ids, columns.product_id, catalog_path)
+
+    report = IngestReport(source=str(catalog_path), rows_in=len(raw), on_invalid=config.on_invalid)
+    table = pd.DataFrame({"product_id": ids, "title": raw[columns.title].str.strip(), "image": raw[columns.image]})
+    levels = _levels(raw, config)
+    problems: dict[int, list[RowProblem]] = {}
+
+    def flag(row: int, column: str, problem: str, detail: str = "") -> None:
+        problems.setdefault(row, []).append(RowProblem(row + 1, ids[row], column, problem, detail))
+
+    for row in table.index[table["title"] == ""]:
+        flag(row, columns.title, "empty_title")
+    for i, level in enumerate(levels.columns):
+        source = level_sources[min(i, len(level_sources) - 1)]
+        for row in levels.index[levels[level] == ""]:
+            flag(row, source, "empty_level", level)
+    levels = levels.replace("", MISSING_LEVEL)
+
+    root = catalog_path.parent
+    image_paths = [""] * len(table)
+    image_hashes = [""] * len(table)
+    if config.check_images:
+
+        def check(value: str) -> tuple[str, str, str, str]:
+            return check_image(value, root, config.min_image_size, config.allow_outside_paths)
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            results = pool.map(check, table["image"].tolist(), chunksize=256)
+            bar = tqdm(results, total=len(table), desc="checking images", unit="img", disable=not show_progress)
+            for row, (path, digest, problem, detail) in enumerate(bar):
+                image_paths[row], image_hashes[row] = path, digest
+                if problem:
+                    flag(row, columns.image, problem, detail)
+    else:
+        image_paths = [os.path.normpath(root / p) if p else "" for p in table["image"]]
+    table["image_path"] = image_paths
+    table["image_hash"] = image_hashes
+    table = pd.concat([table, levels], axis=1)
+    table["category"] = levels.agg(PATH_SEPARATOR.join, axis=1)
+    if columns.group:
+        table["group"] = raw[columns.group]
+    if columns.truth:
+        table["truth"] = raw[columns.truth]
+    for attribute in columns.attributes:
+        table[attribute] = raw[attribute]
+
+    report.problems = [p for row in sorted(problems) for p in problems[row]]
+    table["problem"] = [",".join(sorted({p.problem for p in problems.get(i, [])})) for i in table.index]
+    if config.on_invalid == "drop":
+        keep = table["problem"] == ""
+        report.dropped = int((~keep).sum())
+        table = table[keep].reset_index(drop=True)
+    report.rows_out = len(table)
+    log.info("ingest: %d rows in, %d out, %d problems", report.rows_in, report.rows_out, len(report.problems))
+    return Catalog(table=table, level_columns=list(levels.columns), attributes=list(columns.attributes), report=report)
+
+
+def catalog_signature(config: CatalogConfig, catalog_path: Path) -> str:
+    """A content hash of the catalog file, its mapping, and the size and mtime of each image.
+
+    Equal signatures mean a re-ingest would produce the same table, so it can be skipped.
+    """
+    digest = hashlib.sha256()
+    digest.update(Path(catalog_path).read_bytes())
+    digest.update(config.model_dump_json().encode())
+    root = Path(catalog_path).parent
+    raw = read_table(Path(catalog_path), config.format)
+    if config.columns.image in raw.columns:
+        for value in raw[config.columns.image]:
+            path = root / value
+            try:
+                stat = path.stat()
+                digest.update(f"{value}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+            except (OSError, ValueError):
+                digest.update(f"{value}:-\n".encode())
+    return digest.hexdigest()

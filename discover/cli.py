@@ -1,0 +1,181 @@
+"""The `discover` command: a thin layer over :mod:`discover.run` and the stage modules."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from discover.config import DATA_ENV, Config, load_config
+from discover.errors import DiscoverError
+from discover.workspace import Workspace
+
+log = logging.getLogger("discover")
+
+
+def _load(args: argparse.Namespace) -> tuple[Config, Workspace]:
+    config = load_config(args.config)
+    path = config.catalog_path
+    if not path.exists():
+        raise DiscoverError(
+            f"no catalog at {path}: set ${DATA_ENV} to your copy, or run "
+            f"`discover fetch-sample {path.parent}` to download the public sample"
+        )
+    return config, Workspace(args.workspace)
+
+
+def cmd_ingest(args: argparse.Namespace) -> None:
+    from discover.ingest import ingest
+
+    config, workspace = _load(args)
+    result = ingest(config, workspace)
+    print(result.report.summary())
+    print(f"workspace {workspace.root}" + ("  (unchanged, nothing done)" if result.skipped else ""))
+
+
+def cmd_embed(args: argparse.Namespace) -> None:
+    from discover.embed.pipeline import embed_catalog
+    from discover.ingest import ingest
+
+    config, workspace = _load(args)
+    ingest(config, workspace)
+    features = embed_catalog(config, workspace)
+    for part in features.parts:
+        print(
+            f"{part.name:20s} {part.dim:5d}-d  computed {part.computed:,}  from cache {part.cached:,}  -> {part.path}"
+        )
+    print(f"fused                {features.vectors.shape[1]:5d}-d  {features.vectors.shape[0]:,} products")
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from discover.pipeline import run
+
+    config, workspace = _load(args)
+    result = run(config, workspace, run_id=args.run_id)
+    print(result.summary())
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from discover.evaluate import evaluate_run, format_metrics
+
+    workspace = Workspace(args.workspace)
+    run_id = args.run or _latest_run(workspace)
+    metrics = evaluate_run(workspace, run_id)
+    print(format_metrics(metrics))
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from discover.export import export_run
+
+    workspace = Workspace(args.workspace)
+    run_id = args.run or _latest_run(workspace)
+    paths = export_run(workspace, run_id, fmt=args.format, out_dir=args.out, curated=args.curated)
+    for path in paths:
+        print(path)
+
+
+def cmd_pretrain(args: argparse.Namespace) -> None:
+    from discover.pretrain import pretrain
+
+    config, workspace = _load(args)
+    result = pretrain(config, workspace, minutes=args.minutes)
+    print(result.summary())
+
+
+def cmd_explore(args: argparse.Namespace) -> None:
+    workspace = Workspace(args.workspace)
+    app = Path(__file__).resolve().parent.parent / "apps" / "explorer.py"
+    print(f"explorer: http://127.0.0.1:{args.port}  (workspace {workspace.root}); Ctrl-C stops it")
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(app),
+        "--server.address", "127.0.0.1", "--server.port", str(args.port),
+        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        "--", "--workspace", str(workspace.root),
+    ]  # fmt: skip
+    raise SystemExit(subprocess.call(command))
+
+
+def cmd_fetch_sample(args: argparse.Namespace) -> None:
+    from discover.fetch import DEFAULT_SOURCE, fetch_sample
+
+    target = fetch_sample(Path(args.destination), source=args.url or DEFAULT_SOURCE)
+    print(f"sample catalog written to {target}; point ${DATA_ENV} at {target.parent}")
+
+
+def _latest_run(workspace: Workspace) -> str:
+    runs = workspace.run_ids()
+    if not runs:
+        raise DiscoverError(f"{workspace.root}: no finished run; start one with `discover run CONFIG`")
+    return runs[0]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="discover",
+        description="Find the subcategories a product catalog is missing: embed photos and "
+        "titles, cluster inside every existing category, propose named subcategories.",
+        epilog="Typical use: discover run configs/fashion-small.yaml --workspace ws, then "
+        "discover explore --workspace ws.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Callable[[argparse.Namespace], None], help_text: str, config: bool = True):
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        if config:
+            sub.add_argument("config", help="YAML run config, e.g. configs/fashion-small.yaml")
+        sub.add_argument("--workspace", default="workspace", help="workspace directory (default: ./workspace)")
+        sub.set_defaults(handler=handler)
+        return sub
+
+    add("ingest", cmd_ingest, "validate the catalog into the workspace and print the ingest report")
+    add("embed", cmd_embed, "embed photos and titles (cached, resumable)")
+    sub = add("run", cmd_run, "ingest → embed → discover → evaluate → export, then a summary")
+    sub.add_argument("--run-id", help="name of the run directory (default: from config name and seed)")
+    sub = add("evaluate", cmd_evaluate, "score a run against the truth column", config=False)
+    sub.add_argument("--run", help="run id (default: the newest)")
+    sub = add("export", cmd_export, "write a run's tree and assignments as JSON or CSV", config=False)
+    sub.add_argument("--run", help="run id (default: the newest)")
+    sub.add_argument("--format", choices=["json", "csv"], default="json")
+    sub.add_argument("--curated", action="store_true", help="apply the curators' decisions first")
+    sub.add_argument("--out", help="output directory (default: the run's export/ folder)")
+    sub = add("pretrain", cmd_pretrain, "SimCLR self-supervised refinement of the image backbone")
+    sub.add_argument("--minutes", type=float, help="time budget; overrides pretrain.minutes")
+    sub = add("explore", cmd_explore, "start the Streamlit explorer on 127.0.0.1", config=False)
+    sub.add_argument("--port", type=int, default=8501)
+    sub = commands.add_parser("fetch-sample", help="download the public fashion-small sample (network)")
+    sub.add_argument("destination", help="directory to write styles.csv and images/ into")
+    sub.add_argument("--url", help="source: JSON list of Parquet URLs, or one Parquet URL")
+    sub.set_defaults(handler=cmd_fetch_sample)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        args.handler(args)
+    except DiscoverError as error:
+        if args.debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; finished work is kept, run the same command to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

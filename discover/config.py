@@ -1,0 +1,213 @@
+"""Run configs: pydantic models loaded from YAML. Unknown or misspelt keys are errors."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from discover.errors import ConfigError
+
+DATA_ENV = "DISCOVER_DATA"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ColumnMap(_Strict):
+    """Maps the user's columns onto the canonical ones.
+
+    Category levels come either as separate columns (`levels`) or as one path column
+    (`category`) split on `separator`, e.g. ``Apparel > Topwear``.
+    """
+
+    product_id: str
+    title: str
+    image: str
+    levels: list[str] | None = None
+    category: str | None = None
+    separator: str = ">"
+    group: str | None = None
+    truth: str | None = None
+    attributes: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_category_source(self) -> ColumnMap:
+        if bool(self.levels) == bool(self.category):
+            raise ValueError("give exactly one of `levels` (a list of columns) or `category`")
+        return self
+
+
+class CatalogConfig(_Strict):
+    """Where the catalog is and how to validate it."""
+
+    data_dir: str = "."
+    file: str
+    format: Literal["auto", "csv", "parquet", "jsonl"] = "auto"
+    columns: ColumnMap
+    on_invalid: Literal["drop", "keep"] = "drop"
+    min_image_size: int = Field(16, ge=1)
+    allow_outside_paths: bool = False
+    check_images: bool = True
+
+    def resolved_path(self, base_dir: Path) -> Path:
+        """The catalog file; `$DISCOVER_DATA` replaces `data_dir` when set."""
+        data_dir = os.environ.get(DATA_ENV) or self.data_dir
+        root = Path(data_dir).expanduser()
+        if not root.is_absolute():
+            root = base_dir / root
+        return (root / self.file).resolve()
+
+
+class EmbedderSpec(_Strict):
+    """One embedder by registry name, with its parameters and its weight in the fusion."""
+
+    name: str
+    weight: float = Field(1.0, ge=0)
+    image_size: int = Field(128, ge=16)
+    arch: str | None = None
+    pretrained: str | None = None
+    checkpoint: str | None = None
+    components: int = Field(256, ge=2)
+
+
+class EmbedConfig(_Strict):
+    image: EmbedderSpec | None = Field(default_factory=lambda: EmbedderSpec(name="efficientnet-lite0"))
+    text: EmbedderSpec | None = Field(default_factory=lambda: EmbedderSpec(name="minilm"))
+    pca_components: int | None = Field(None, ge=2)
+    batch_size: int = Field(64, ge=1)
+    num_workers: int = Field(1, ge=0)
+    torch_threads: int | None = Field(None, ge=1)
+    chunk_size: int = Field(2048, ge=1)
+
+
+class UmapConfig(_Strict):
+    n_components: int = Field(5, ge=1)
+    n_neighbors: int = Field(15, ge=2)
+    min_dist: float = Field(0.0, ge=0)
+    metric: str = "cosine"
+    pca_components: int | None = Field(None, ge=2)
+
+
+class HdbscanConfig(_Strict):
+    min_cluster_fraction: float = Field(0.01, gt=0, lt=1)
+    min_cluster_size_floor: int = Field(10, ge=2)
+    min_samples: int | None = Field(5, ge=1)
+    selection: Literal["eom", "leaf"] = "eom"
+
+
+class CascadeConfig(_Strict):
+    max_depth: int = Field(3, ge=1)
+    min_split_size: int = Field(60, ge=4)
+    min_child_fraction: float = Field(0.05, ge=0, lt=1)
+    max_noise_fraction: float = Field(0.5, gt=0, le=1)
+
+
+class DiscoveryConfig(_Strict):
+    level: int = Field(2, ge=1)
+    min_parent_size: int = Field(20, ge=2)
+    umap: UmapConfig = Field(default_factory=UmapConfig)
+    hdbscan: HdbscanConfig = Field(default_factory=HdbscanConfig)
+    cascade: CascadeConfig = Field(default_factory=CascadeConfig)
+    exemplars: int = Field(8, ge=5, le=12)
+    keywords: int = Field(8, ge=1)
+
+
+class PretrainConfig(_Strict):
+    init: Literal["imagenet", "scratch"] = "imagenet"
+    image_size: int = Field(64, ge=16)
+    batch_size: int = Field(128, ge=4)
+    epochs: int = Field(10, ge=1)
+    minutes: float | None = Field(None, gt=0)
+    learning_rate: float = Field(0.05, gt=0)
+    temperature: float = Field(0.2, gt=0)
+    freeze_blocks: int = Field(10, ge=0)
+    samples_per_epoch: int | None = Field(None, ge=8)
+    validation_size: int = Field(1000, ge=10)
+
+
+class Config(_Strict):
+    """A whole run: catalog → embed → discover → evaluate → export."""
+
+    name: str = "run"
+    seed: int = 0
+    engine: Literal["local"] = "local"
+    catalog: CatalogConfig
+    embed: EmbedConfig = Field(default_factory=EmbedConfig)
+    discovery: DiscoveryConfig = Field(default_factory=DiscoveryConfig)
+    pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.catalog.resolved_path(self.base_dir)
+
+    def resolve(self, value: str | None) -> Path | None:
+        """A path from the config, relative to the config file's directory."""
+        if value is None:
+            return None
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (self.base_dir / path).resolve()
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def _valid_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The field names valid at `loc` inside `model` (for 'did you mean')."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(part) if hasattr(current, "model_fields") else None
+        if field is None:
+            return []
+        annotation = field.annotation
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        current = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if current is None:
+            return []
+    return list(current.model_fields) if current is not None else []
+
+
+def _explain(error: ValidationError, source: str) -> str:
+    lines = []
+    for item in error.errors():
+        loc = tuple(item["loc"])
+        dotted = ".".join(str(p) for p in loc)
+        if item["type"] == "extra_forbidden":
+            options = [k for k in _valid_keys(Config, loc) if k != "base_dir"]
+            close = difflib.get_close_matches(str(loc[-1]), options, n=1, cutoff=0.5)
+            hint = f"; did you mean `{close[0]}`?" if close else f"; valid keys: {', '.join(options)}"
+            lines.append(f"unknown key `{dotted}`{hint}")
+        else:
+            lines.append(f"`{dotted}`: {item['msg']}")
+    return f"{source}: " + "; ".join(lines)
+
+
+def config_from_dict(raw: dict[str, Any], base_dir: Path, source: str = "<config>") -> Config:
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(_explain(error, source)) from None
+    config.base_dir = Path(base_dir).resolve()
+    return config
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Load and validate a YAML config; relative paths in it are relative to the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return config_from_dict(raw, path.parent, str(path))

@@ -1,0 +1,158 @@
+"""The embedder protocol shared by every image and text embedder, and the registry by name.
+
+An embedder turns photos or titles into float32 vectors, batched, with a progress bar. Its
+`fingerprint` names the exact model, weights and preprocessing, so cached vectors are reused
+only when they would come out the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from discover.errors import EmbedError
+
+
+def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
+    """sha1 of a file's bytes, used to fingerprint weights."""
+    digest = hashlib.sha1()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def params_digest(params: dict) -> str:
+    return hashlib.sha1(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+@dataclass
+class EmbedOutcome:
+    """Vectors for the items asked for; rows of `failed` items are zeros."""
+
+    vectors: np.ndarray
+    failed: dict[int, str] = field(default_factory=dict)
+
+
+class Embedder(ABC):
+    """Common interface. Subclasses set `name`, `modality` and `dim`, and implement the work.
+
+    Attributes:
+        name: registry name, as written in configs.
+        modality: ``"image"`` or ``"text"``.
+        dim: length of each output vector.
+    """
+
+    name: ClassVar[str]
+    modality: str
+    dim: int
+
+    @property
+    @abstractmethod
+    def fingerprint(self) -> str:
+        """Stable id of model + weights + preprocessing; changes whenever outputs would."""
+
+    def embed_images(
+        self, paths: Sequence[str], batch_size: int = 64, num_workers: int = 0, progress: bool = True
+    ) -> EmbedOutcome:
+        raise EmbedError(f"{self.name} does not embed images")
+
+    def embed_texts(self, texts: Sequence[str], batch_size: int = 64, progress: bool = True) -> EmbedOutcome:
+        raise EmbedError(f"{self.name} does not embed texts")
+
+
+def letterbox(image: Image.Image, size: int) -> Image.Image:
+    """Pad to a white square, then resize: product photos keep their shape and background."""
+    image = image.convert("RGB")
+    side = max(image.size)
+    canvas = Image.new("RGB", (side, side), (255, 255, 255))
+    canvas.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
+    return canvas.resize((size, size), Image.Resampling.BICUBIC)
+
+
+class _ImageFiles(Dataset):
+    """Decodes photos lazily (never all in memory); a broken file yields ok=False, not a crash."""
+
+    def __init__(self, paths: Sequence[str], transform: Callable[[Image.Image], torch.Tensor], shape: tuple) -> None:
+        self.paths = list(paths)
+        self.transform = transform
+        self.shape = shape
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[int, torch.Tensor, str]:
+        try:
+            with Image.open(self.paths[index]) as image:
+                image.load()
+                return index, self.transform(image), ""
+        except Exception as error:  # any decode failure is reported per item
+            return index, torch.zeros(self.shape), f"{type(error).__name__}: {error}"
+
+
+class TorchImageEmbedder(Embedder):
+    """An image embedder built from a torch module: subclasses give `transform` and `forward`."""
+
+    modality = "image"
+    image_size: int
+
+    @abstractmethod
+    def transform(self, image: Image.Image) -> torch.Tensor:
+        """PIL image → normalised CHW float tensor."""
+
+    @abstractmethod
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        """NCHW batch → N × dim features."""
+
+    def embed_images(
+        self, paths: Sequence[str], batch_size: int = 64, num_workers: int = 0, progress: bool = True
+    ) -> EmbedOutcome:
+        dataset = _ImageFiles(paths, self.transform, (3, self.image_size, self.image_size))
+        loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, shuffle=False)
+        vectors = np.zeros((len(dataset), self.dim), dtype=np.float32)
+        failed: dict[int, str] = {}
+        with torch.inference_mode(), tqdm(total=len(dataset), desc=self.name, unit="img", disable=not progress) as bar:
+            for indexes, batch, errors in loader:
+                ok = torch.tensor([not e for e in errors])
+                if ok.any():
+                    out = self.forward(batch[ok]).float().cpu().numpy()
+                    vectors[indexes[ok].numpy()] = out
+                failed.update({int(i): e for i, e in zip(indexes.tolist(), errors, strict=True) if e})
+                bar.update(len(indexes))
+        return EmbedOutcome(vectors, failed)
+
+
+EmbedderFactory = Callable[..., Embedder]
+_REGISTRY: dict[str, EmbedderFactory] = {}
+
+
+def register(name: str) -> Callable[[EmbedderFactory], EmbedderFactory]:
+    """Add a constructor to the registry under the name configs use."""
+
+    def decorate(factory: EmbedderFactory) -> EmbedderFactory:
+        _REGISTRY[name] = factory
+        return factory
+
+    return decorate
+
+
+def available() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def create_embedder(name: str, modality: str, **params: object) -> Embedder:
+    """Build the embedder called `name` for `modality` (``"image"`` or ``"text"``)."""
+    if name not in _REGISTRY:
+        raise EmbedError(f"unknown embedder `{name}`; available: {', '.join(available())}")
+    return _REGISTRY[name](modality=modality, **params)

@@ -1,0 +1,117 @@
+"""A content-addressed, resumable store of vectors for one embedder fingerprint.
+
+Vectors are keyed by the item's content hash (photo bytes or title text), so identical
+photos are embedded once, an unchanged catalog computes nothing, and a changed photo is
+recomputed alone. New vectors are appended in chunk files written atomically, so a run
+killed half-way keeps every finished chunk and the next run continues from there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from discover.workspace import atomic_path, read_json, write_json
+
+log = logging.getLogger(__name__)
+
+
+def text_key(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class CacheFill:
+    """How a request was served: vectors in request order, counts, and failed items."""
+
+    vectors: np.ndarray
+    computed: int
+    cached: int
+    failed: dict[int, str] = field(default_factory=dict)
+
+
+class EmbeddingCache:
+    """Chunks under ``<root>/<fingerprint>.chunks/``; each holds ``keys`` and ``vectors``."""
+
+    def __init__(self, root: Path, fingerprint: str, dim: int) -> None:
+        self.chunks_dir = Path(root) / f"{fingerprint}.chunks"
+        self.dim = dim
+
+    def _chunk_files(self) -> list[Path]:
+        if not self.chunks_dir.exists():
+            return []
+        return sorted(self.chunks_dir.glob("chunk-*.npz"))
+
+    def load_index(self) -> dict[str, np.ndarray]:
+        """Every cached vector by content key."""
+        index: dict[str, np.ndarray] = {}
+        for path in self._chunk_files():
+            with np.load(path) as chunk:
+                index.update(zip(chunk["keys"].tolist(), chunk["vectors"], strict=True))
+        return index
+
+    def _append(self, keys: Sequence[str], vectors: np.ndarray) -> None:
+        number = len(self._chunk_files())
+        target = self.chunks_dir / f"chunk-{number:06d}.npz"
+        with atomic_path(target) as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, keys=np.asarray(keys, dtype=str), vectors=vectors.astype(np.float32))
+
+    def fill(
+        self,
+        keys: Sequence[str],
+        compute: Callable[[list[int]], tuple[np.ndarray, dict[int, str]]],
+        chunk_size: int,
+    ) -> CacheFill:
+        """Return vectors for `keys`, computing only the missing ones, `chunk_size` at a time.
+
+        `compute(positions)` embeds the items at those request positions and returns their
+        vectors plus failures by position. Failed items are not cached (a fixed file is
+        retried next run) and their rows are zeros.
+        """
+        index = self.load_index()
+        missing_keys = list(dict.fromkeys(k for k in keys if k and k not in index))
+        first_position = {}
+        for position, key in enumerate(keys):
+            first_position.setdefault(key, position)
+        failed: dict[int, str] = {}
+        failed_keys: dict[str, str] = {}
+        for start in range(0, len(missing_keys), chunk_size):
+            batch_keys = missing_keys[start : start + chunk_size]
+            positions = [first_position[k] for k in batch_keys]
+            vectors, batch_failed = compute(positions)
+            good = [i for i, p in enumerate(positions) if p not in batch_failed]
+            for i, p in enumerate(positions):
+                if p in batch_failed:
+                    failed_keys[batch_keys[i]] = batch_failed[p]
+            if good:
+                self._append([batch_keys[i] for i in good], vectors[good])
+                index.update(zip([batch_keys[i] for i in good], vectors[good], strict=True))
+            log.debug("cache: chunk of %d written to %s", len(good), self.chunks_dir)
+        out = np.zeros((len(keys), self.dim), dtype=np.float32)
+        for position, key in enumerate(keys):
+            if key in index:
+                out[position] = index[key]
+            else:
+                failed[position] = failed_keys.get(key, "no content")
+        computed = len(missing_keys) - len(failed_keys)
+        return CacheFill(out, computed=computed, cached=len(keys) - len(failed) - computed, failed=failed)
+
+
+def save_aligned(root: Path, fingerprint: str, vectors: np.ndarray, meta: dict) -> Path:
+    """Write ``<fingerprint>.npy`` aligned with the catalog rows, plus its ``.json``."""
+    target = Path(root) / f"{fingerprint}.npy"
+    with atomic_path(target) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, vectors.astype(np.float32))
+    write_json(target.with_suffix(".json"), meta)
+    return target
+
+
+def load_aligned(root: Path, fingerprint: str) -> tuple[np.ndarray, dict]:
+    """Memory-mapped vectors and their metadata."""
+    target = Path(root) / f"{fingerprint}.npy"
+    return np.load(target, mmap_mode="r"), read_json(target.with_suffix(".json"))

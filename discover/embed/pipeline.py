@@ -1,0 +1,141 @@
+"""The embed stage: every configured modality through the cache, then fusion."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from discover.config import Config, EmbedderSpec
+from discover.embed.base import Embedder, create_embedder
+from discover.embed.cache import EmbeddingCache, load_aligned, save_aligned, text_key
+from discover.embed.fuse import fuse
+from discover.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ModalityPart:
+    """One modality's aligned vectors and how they were obtained."""
+
+    name: str
+    modality: str
+    fingerprint: str
+    dim: int
+    computed: int
+    cached: int
+    failed: dict[int, str]
+    path: Path
+    vectors: np.ndarray
+
+
+@dataclass
+class Features:
+    """Fused vectors aligned with `product_ids`, plus each modality's own block."""
+
+    product_ids: np.ndarray
+    vectors: np.ndarray
+    parts: list[ModalityPart]
+
+    def block(self, modality: str) -> np.ndarray:
+        return next(p.vectors for p in self.parts if p.modality == modality)
+
+
+def _image_key(path: str) -> str:
+    try:
+        return hashlib.sha1(Path(path).read_bytes()).hexdigest() if path else ""
+    except OSError:
+        return ""
+
+
+def build_embedder(spec: EmbedderSpec, modality: str, config: Config) -> Embedder:
+    params = spec.model_dump(exclude={"name", "weight"})
+    for key in ("pretrained", "checkpoint"):
+        value = params.get(key)
+        if value and not value.startswith(("hf-hub:",)) and (Path(value).suffix or "/" in value):
+            params[key] = str(config.resolve(value))
+    return create_embedder(spec.name, modality, seed=config.seed, **params)
+
+
+def embed_modality(
+    embedder: Embedder, catalog: pd.DataFrame, config: Config, workspace: Workspace, progress: bool = True
+) -> ModalityPart:
+    """Serve one modality from the cache, computing only what is missing; write the aligned array."""
+    started = time.perf_counter()
+    settings = config.embed
+    if embedder.modality == "image":
+        paths = catalog["image_path"].tolist()
+        with ThreadPoolExecutor(4) as pool:
+            keys = list(pool.map(_image_key, paths, chunksize=256))
+    else:
+        titles = catalog["title"].fillna("").tolist()
+        keys = [text_key(t) if t.strip() else "" for t in titles]
+    if hasattr(embedder, "fit"):
+        embedder.fit(catalog["title"].fillna("").tolist(), hashlib.sha1("\n".join(keys).encode()).hexdigest())
+    cache = EmbeddingCache(workspace.embeddings_dir, embedder.fingerprint, embedder.dim)
+    n_missing = len({k for k in keys if k} - set(cache.load_index()))
+    bar = tqdm(total=n_missing, desc=f"embed {embedder.name}", unit="item", disable=not progress or n_missing == 0)
+
+    def compute(positions: list[int]) -> tuple[np.ndarray, dict[int, str]]:
+        if embedder.modality == "image":
+            outcome = embedder.embed_images(
+                [paths[p] for p in positions], settings.batch_size, settings.num_workers, progress=False
+            )
+        else:
+            outcome = embedder.embed_texts([titles[p] for p in positions], settings.batch_size, progress=False)
+        bar.update(len(positions))
+        return outcome.vectors, {positions[i]: e for i, e in outcome.failed.items()}
+
+    filled = cache.fill(keys, compute, settings.chunk_size)
+    bar.close()
+    ids = catalog["product_id"].tolist()
+    for position, error in list(filled.failed.items())[:20]:
+        log.warning("embed %s: product %s skipped: %s", embedder.name, ids[position], error)
+    meta = {
+        "model": embedder.name,
+        "modality": embedder.modality,
+        "fingerprint": embedder.fingerprint,
+        "dim": embedder.dim,
+        "params": config.embed.model_dump(mode="json"),
+        "product_ids": ids,
+        "content_hashes": keys,
+        "failed": {ids[p]: e for p, e in filled.failed.items()},
+    }
+    path = save_aligned(workspace.embeddings_dir, embedder.fingerprint, filled.vectors, meta)
+    vectors, _ = load_aligned(workspace.embeddings_dir, embedder.fingerprint)
+    log.info(
+        "embed %s: %d computed, %d from cache, %d failed in %.1f s",
+        embedder.fingerprint, filled.computed, filled.cached, len(filled.failed), time.perf_counter() - started,
+    )  # fmt: skip
+    return ModalityPart(
+        embedder.name, embedder.modality, embedder.fingerprint, embedder.dim,
+        filled.computed, filled.cached, filled.failed, path, vectors,
+    )  # fmt: skip
+
+
+def embed_catalog(config: Config, workspace: Workspace, progress: bool = True) -> Features:
+    """Embed every configured modality of the workspace's catalog and fuse them."""
+    torch.set_num_threads(config.embed.torch_threads or os.cpu_count() or 1)
+    catalog = workspace.load_catalog()
+    parts, weights = [], []
+    for modality in ("image", "text"):
+        spec: EmbedderSpec | None = getattr(config.embed, modality)
+        if spec is None:
+            continue
+        embedder = build_embedder(spec, modality, config)
+        parts.append(embed_modality(embedder, catalog, config, workspace, progress))
+        weights.append(spec.weight)
+    if not parts:
+        raise ValueError("embed: configure at least one of embed.image and embed.text")
+    vectors = fuse([p.vectors for p in parts], weights, config.embed.pca_components, config.seed)
+    return Features(catalog["product_id"].to_numpy(), vectors, parts)

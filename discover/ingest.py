@@ -1,0 +1,51 @@
+"""The ingest stage: validate the catalog into the workspace, skipping unchanged catalogs."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import pandas as pd
+
+from discover.catalog import IngestReport, catalog_signature, load_catalog
+from discover.config import Config
+from discover.workspace import Workspace, read_json, write_json, write_parquet
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestResult:
+    table: pd.DataFrame
+    report: IngestReport
+    skipped: bool
+
+
+def ingest(config: Config, workspace: Workspace, show_progress: bool = True) -> IngestResult:
+    """Write ``catalog.parquet`` and ``ingest_report.json``; do nothing if the catalog is unchanged."""
+    started = time.perf_counter()
+    workspace.create()
+    path = config.catalog_path
+    signature = catalog_signature(config.catalog, path)
+    meta_path = workspace.ingest_meta_path
+    if meta_path.exists() and workspace.catalog_path.exists():
+        meta = read_json(meta_path)
+        if meta.get("signature") == signature:
+            report = IngestReport.from_dict(read_json(workspace.ingest_report_path))
+            log.info("ingest: catalog unchanged (%s), nothing to do", path)
+            return IngestResult(workspace.load_catalog(), report, skipped=True)
+    catalog = load_catalog(config.catalog, path, show_progress=show_progress)
+    write_parquet(workspace.catalog_path, catalog.table)
+    write_json(workspace.ingest_report_path, catalog.report.to_dict())
+    write_json(
+        meta_path,
+        {
+            "signature": signature,
+            "source": str(path),
+            "level_columns": catalog.level_columns,
+            "attributes": catalog.attributes,
+        },
+    )
+    log.info("ingest: %d rows written in %.1f s", len(catalog.table), time.perf_counter() - started)
+    return IngestResult(catalog.table, catalog.report, skipped=False)

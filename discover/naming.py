@@ -1,0 +1,80 @@
+"""Names and keywords for proposals: class-based TF-IDF of titles against siblings.
+
+c-TF-IDF (the idea in BERTopic, Grootendorst 2022): all titles of one cluster form one
+document; a term's weight is its frequency in that document times
+``log(1 + A / f_t)``, with A the average number of words per cluster and f_t the term's
+frequency over all sibling clusters. Terms every sibling shares (the parent's own words)
+sink; terms that set a cluster apart rise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.feature_extraction.text import CountVectorizer
+
+
+class ClassTfidf:
+    """c-TF-IDF over one document per class.
+
+    Attributes:
+        vocabulary_: the terms, aligned with the columns of `weights_`.
+        weights_: classes × terms matrix.
+
+    Example:
+        >>> model = ClassTfidf().fit(["red heels heels", "white sneakers"])
+        >>> model.top_terms(0, 1)
+        ['heels']
+    """
+
+    def __init__(self, ngram_range: tuple[int, int] = (1, 1), min_df: int = 1) -> None:
+        self.ngram_range = ngram_range
+        self.min_df = min_df
+
+    def fit(self, documents: Sequence[str]) -> ClassTfidf:
+        vectorizer = CountVectorizer(
+            ngram_range=self.ngram_range, min_df=self.min_df, stop_words="english",
+            token_pattern=r"(?u)\b[^\W\d_][\w-]+\b",
+        )  # fmt: skip
+        try:
+            counts = vectorizer.fit_transform(documents).toarray().astype(np.float64)
+        except ValueError:  # no terms at all
+            self.vocabulary_, self.weights_ = np.array([], dtype=str), np.zeros((len(documents), 0))
+            return self
+        tf = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+        average_words = counts.sum() / max(len(documents), 1)
+        idf = np.log(1 + average_words / np.maximum(counts.sum(axis=0), 1))
+        self.vocabulary_ = vectorizer.get_feature_names_out()
+        self.weights_ = tf * idf
+        return self
+
+    def top_terms(self, index: int, k: int) -> list[str]:
+        row = self.weights_[index]
+        order = np.lexsort((self.vocabulary_, -row))  # weight desc, ties alphabetical
+        return [str(self.vocabulary_[i]) for i in order[:k] if row[i] > 0]
+
+
+def name_from_keywords(keywords: Sequence[str], taken: set[str], words: int = 2) -> str:
+    """A short display name from the top keywords, unique among siblings."""
+    if not keywords:
+        return "unnamed"
+    name = " ".join(keywords[:words]).title()
+    extra = words
+    while name in taken and extra < len(keywords):
+        name = " ".join(keywords[: extra + 1]).title()
+        extra += 1
+    return name if name not in taken else f"{name} ({len(taken) + 1})"
+
+
+def name_siblings(titles_by_child: Sequence[Sequence[str]], keywords: int = 8) -> list[tuple[str, list[str]]]:
+    """Names and keywords for sibling clusters, each scored against the others."""
+    model = ClassTfidf().fit([" ".join(titles) for titles in titles_by_child])
+    taken: set[str] = set()
+    named = []
+    for index in range(len(titles_by_child)):
+        terms = model.top_terms(index, keywords)
+        name = name_from_keywords(terms, taken)
+        taken.add(name)
+        named.append((name, terms))
+    return named

@@ -1,0 +1,125 @@
+"""One call runs ingest → embed → discover → evaluate → export: :func:`run`.
+
+The module is not called ``run.py`` so that ``discover.run`` stays the function (a
+submodule of that name would shadow it on import).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import resource
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from discover.config import Config, load_config
+from discover.workspace import Workspace, read_json, write_json, write_parquet, write_text
+
+log = logging.getLogger(__name__)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@dataclass
+class StageTimes:
+    """Seconds and peak RSS after each stage, in order."""
+
+    rows: list[tuple[str, float, float]] = field(default_factory=list)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        seconds = time.perf_counter() - started
+        self.rows.append((name, seconds, peak_rss_mb()))
+        log.info("stage %s: %.1f s (peak RSS %.0f MB)", name, seconds, peak_rss_mb())
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    run_dir: Path
+    metrics: dict[str, Any] | None
+    times: StageTimes
+    ingest_summary: str
+    reused: bool
+
+    def summary(self) -> str:
+        from discover.evaluate import format_metrics
+
+        lines = [self.ingest_summary, "", f"{'stage':12s} {'seconds':>8s} {'peak RSS MB':>12s}"]
+        lines += [f"{name:12s} {sec:8.1f} {rss:12.0f}" for name, sec, rss in self.times.rows]
+        if self.metrics:
+            lines += ["", format_metrics(self.metrics)]
+        lines += [
+            "",
+            f"run        {self.run_dir}"
+            + ("  (discovery reused from an earlier identical run)" if self.reused else ""),
+            f"report     {self.run_dir / 'report.html'}",
+            f"explore    discover explore --workspace {self.run_dir.parent.parent}",
+        ]
+        return "\n".join(lines)
+
+
+def default_run_id(config: Config, fingerprints: list[str], catalog_signature: str) -> str:
+    """Same config + same features + same catalog → same run id, so curation re-attaches."""
+    payload = config.discovery.model_dump_json() + str(config.seed) + "".join(fingerprints) + catalog_signature
+    return f"{config.name}-{hashlib.sha1(payload.encode()).hexdigest()[:8]}"
+
+
+def run(config: Config | str | Path, workspace: Workspace | str | Path | None = None, run_id: str | None = None,
+        show_progress: bool = True) -> RunResult:  # fmt: skip
+    """Run the whole pipeline on `config` into `workspace`; resumable at every stage."""
+    from discover.discovery import discover
+    from discover.embed.pipeline import embed_catalog
+    from discover.evaluate import attach_metrics, evaluate
+    from discover.ingest import ingest
+    from discover.report import write_report
+
+    if not isinstance(config, Config):
+        config = load_config(config)
+    workspace = Workspace(workspace or "workspace") if not isinstance(workspace, Workspace) else workspace
+    times = StageTimes()
+    with times.stage("ingest"):
+        ingested = ingest(config, workspace, show_progress)
+    with times.stage("embed"):
+        features = embed_catalog(config, workspace, show_progress)
+    catalog = ingested.table
+    signature = read_json(workspace.ingest_meta_path)["signature"]
+    run_id = run_id or default_run_id(config, [p.fingerprint for p in features.parts], signature)
+    run_dir = workspace.run_dir(run_id)
+    write_text(run_dir / "config.yaml", config.to_yaml())
+    reused = (run_dir / "tree.json").exists() and (run_dir / "assignments.parquet").exists()
+    from discover.tree import SubcategoryTree
+
+    if reused:
+        log.info("discover: %s already finished, reusing its tree and assignments", run_id)
+        tree = SubcategoryTree.from_json((run_dir / "tree.json").read_text())
+        assignments = pd.read_parquet(run_dir / "assignments.parquet")
+        coords = pd.read_parquet(run_dir / "coords.parquet")
+    else:
+        with times.stage("discover"):
+            result = discover(features.vectors, catalog, config.discovery, config.seed)
+        tree, assignments, coords = result.tree, result.assignments, result.coords
+        tree.meta = {"run_id": run_id, "config_name": config.name, "seed": config.seed,
+                     "features": [p.fingerprint for p in features.parts]}  # fmt: skip
+    metrics = None
+    if "truth" in catalog.columns:
+        with times.stage("evaluate"):
+            metrics = evaluate(assignments, catalog, read_json(workspace.ingest_meta_path).get("attributes", []))
+            attach_metrics(tree, metrics)
+            write_json(run_dir / "metrics.json", metrics)
+    with times.stage("export"):
+        write_parquet(run_dir / "coords.parquet", coords)
+        write_parquet(run_dir / "assignments.parquet", assignments)
+        write_text(run_dir / "tree.json", tree.to_json())
+        write_report(run_dir / "report.html", tree, assignments, coords, catalog, metrics)
+    return RunResult(run_id, run_dir, metrics, times, ingested.report.summary(), reused)

@@ -1,0 +1,141 @@
+"""The SubcategoryTree data model: existing taxonomy nodes and proposed subcategories.
+
+Node ids are paths, so they are stable across re-runs of the same config and data:
+existing nodes are ``root/<level 1>/<level 2>`` and proposals append ``/c<k>``, where
+children are numbered by size (largest first, ties broken by their smallest product id).
+The JSON form is versioned (``schema_version``) and written with sorted keys and rounded
+floats, so the same run gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+SCHEMA_VERSION = 1
+ROOT_ID = "root"
+
+
+@dataclass
+class Node:
+    """One node. `kind` says whether it is part of the existing taxonomy or a proposal.
+
+    Attributes:
+        id: stable path id. parent: the parent's id (None for the root).
+        path: names from the root's child down to this node.
+        name: short display name. keywords: distinctive title terms (c-TF-IDF).
+        size: products under this node, noise included. exemplars: product ids near the medoid.
+        stability: HDBSCAN persistence of the cluster (proposals only).
+        split: why the node was or was not split further ("split", "not split: …").
+        metrics: scores against the truth column at this node (existing parents only).
+    """
+
+    id: str
+    parent: str | None
+    kind: Literal["root", "existing", "proposed"]
+    name: str
+    path: list[str] = field(default_factory=list)
+    size: int = 0
+    keywords: list[str] = field(default_factory=list)
+    exemplars: list[str] = field(default_factory=list)
+    stability: float | None = None
+    split: str = ""
+    children: list[str] = field(default_factory=list)
+    metrics: dict[str, Any] | None = None
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 6)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
+
+
+class SubcategoryTree:
+    """Nodes by id, rooted at ``root``; leaves under existing parents are the proposals."""
+
+    def __init__(self, nodes: dict[str, Node] | None = None, meta: dict[str, Any] | None = None) -> None:
+        self.nodes: dict[str, Node] = nodes or {ROOT_ID: Node(ROOT_ID, None, "root", "root")}
+        self.meta: dict[str, Any] = meta or {}
+
+    def __getitem__(self, node_id: str) -> Node:
+        return self.nodes[node_id]
+
+    def __contains__(self, node_id: str) -> bool:
+        return node_id in self.nodes
+
+    def add(self, node: Node) -> Node:
+        if node.id in self.nodes:
+            raise ValueError(f"duplicate node id {node.id}")
+        self.nodes[node.id] = node
+        if node.parent is not None:
+            self.nodes[node.parent].children.append(node.id)
+        return node
+
+    def ensure_existing(self, levels: list[str]) -> Node:
+        """The existing-taxonomy node for a path of level names, created on first use."""
+        parent = self.nodes[ROOT_ID]
+        for depth in range(1, len(levels) + 1):
+            node_id = parent.id + "/" + levels[depth - 1]
+            if node_id not in self.nodes:
+                self.add(Node(node_id, parent.id, "existing", levels[depth - 1], path=list(levels[:depth])))
+            parent = self.nodes[node_id]
+        return parent
+
+    def children(self, node_id: str) -> list[Node]:
+        return [self.nodes[c] for c in self.nodes[node_id].children]
+
+    def descendants(self, node_id: str) -> list[Node]:
+        out, stack = [], list(reversed(self.nodes[node_id].children))
+        while stack:
+            node = self.nodes[stack.pop()]
+            out.append(node)
+            stack.extend(reversed(node.children))
+        return out
+
+    def leaves(self, node_id: str = ROOT_ID) -> list[Node]:
+        return [n for n in self.descendants(node_id) if not n.children]
+
+    def proposals(self, parent_id: str | None = None) -> list[Node]:
+        """Proposed nodes (all, or those under one existing parent)."""
+        scope = self.descendants(parent_id) if parent_id else self.nodes.values()
+        return [n for n in scope if n.kind == "proposed"]
+
+    def parents_with_proposals(self) -> list[Node]:
+        return [n for n in self.nodes.values() if n.kind == "existing" and any(
+            self.nodes[c].kind == "proposed" for c in n.children)]  # fmt: skip
+
+    def existing_parent(self, node_id: str) -> Node:
+        node = self.nodes[node_id]
+        while node.kind == "proposed":
+            node = self.nodes[node.parent]
+        return node
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "meta": _rounded(self.meta),
+            "nodes": [_rounded(asdict(n)) for n in sorted(self.nodes.values(), key=lambda n: n.id)],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_dict(cls, payload: dict[str, Any]) -> SubcategoryTree:
+        version = payload.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ValueError(f"tree schema_version {version} is not supported (expected {SCHEMA_VERSION})")
+        nodes = {n["id"]: Node(**n) for n in payload["nodes"]}
+        return cls(nodes, payload.get("meta", {}))
+
+    @classmethod
+    def from_json(cls, text: str) -> SubcategoryTree:
+        return cls.from_dict(json.loads(text))
+
+    def copy(self) -> SubcategoryTree:
+        return SubcategoryTree.from_dict(json.loads(self.to_json()))
