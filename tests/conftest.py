@@ -1,0 +1,59 @@
+"""Fixtures: small real catalogs cut from ../shared/datasets/fashion-small, built per test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from discover.config import Config, config_from_dict
+
+REPO = Path(__file__).resolve().parent.parent
+FASHION = Path(os.environ.get("DISCOVER_DATA", REPO.parent / "shared" / "datasets" / "fashion-small"))
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def fashion_rows(n: int, subcategories: tuple[str, ...] = ("Topwear", "Shoes", "Bags"), seed: int = 0) -> pd.DataFrame:
+    styles = pd.read_csv(FASHION / "styles.csv", dtype=str, keep_default_na=False)
+    chosen = styles[styles["subCategory"].isin(subcategories)]
+    return chosen.sample(n, random_state=seed).sort_values("id", key=lambda s: s.astype(int)).reset_index(drop=True)
+
+
+def write_catalog(directory: Path, rows: pd.DataFrame) -> Path:
+    """A catalog directory with styles.csv and copies of the rows' photos."""
+    (directory / "images").mkdir(parents=True, exist_ok=True)
+    for image in rows["image"]:
+        source = FASHION / image
+        if image.startswith("images/") and ".." not in image and source.exists():
+            shutil.copyfile(source, directory / image)
+    rows.to_csv(directory / "styles.csv", index=False)
+    return directory / "styles.csv"
+
+
+def config_dict(catalog_dir: Path, **overrides: object) -> dict:
+    raw = yaml.safe_load((REPO / "configs" / "fashion-small.yaml").read_text())
+    raw["catalog"]["data_dir"] = str(catalog_dir)
+    raw["embed"]["image"]["image_size"] = 64
+    raw["embed"]["num_workers"] = 0
+    for dotted, value in overrides.items():
+        target = raw
+        *parents, last = dotted.split("__")
+        for key in parents:
+            target = target.setdefault(key, {})
+        target[last] = value
+    return raw
+
+
+def make_config(catalog_dir: Path, **overrides: object) -> Config:
+    return config_from_dict(config_dict(catalog_dir, **overrides), REPO / "configs")
+
+
+@pytest.fixture
+def small_catalog(tmp_path: Path) -> Path:
+    """120 real products (Topwear, Shoes, Bags) with their photos, in tmp_path/catalog."""
+    return write_catalog(tmp_path / "catalog", fashion_rows(120)).parent

@@ -1,0 +1,48 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import REPO, config_dict
+
+
+def _discover(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "discover.cli", *args], capture_output=True, text=True, cwd=REPO,
+                          env=env)  # fmt: skip
+
+
+def test_help_lists_the_commands():
+    result = _discover("--help")
+    assert result.returncode == 0
+    for command in ("ingest", "embed", "run", "evaluate", "export", "explore", "pretrain", "fetch-sample"):
+        assert command in result.stdout
+
+
+def test_errors_are_one_line_with_exit_code_2_and_no_traceback(tmp_path: Path):
+    raw = config_dict(tmp_path)
+    raw["catalog"]["colums"] = raw["catalog"].pop("columns")
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(raw))
+    result = _discover("ingest", str(tmp_path / "bad.yaml"), "--workspace", str(tmp_path / "ws"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+    assert "did you mean `columns`" in result.stderr
+
+
+def test_missing_catalog_names_fetch_sample(tmp_path: Path):
+    import os
+
+    env = {**os.environ, "DISCOVER_DATA": str(tmp_path / "nowhere")}
+    result = _discover("run", "configs/fashion-small.yaml", "--workspace", str(tmp_path / "ws"), env=env)
+    assert result.returncode == 2
+    assert "discover fetch-sample" in result.stderr and result.stderr.strip().count("\n") == 0
+
+
+def test_ingest_prints_report_and_workspace(small_catalog: Path, tmp_path: Path):
+    raw = config_dict(small_catalog)
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw))
+    result = _discover("ingest", str(tmp_path / "c.yaml"), "--workspace", str(tmp_path / "ws"))
+    assert result.returncode == 0, result.stderr
+    assert "120 in, 120 out, 0 dropped" in result.stdout
+    assert str(tmp_path / "ws") in result.stdout

@@ -1,0 +1,190 @@
+"""Embedders, fusion and the content-addressed cache, on real photos and titles."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import open_clip
+import pytest
+import torch
+import yaml
+
+from discover.embed import create_embedder
+from discover.embed.fuse import fuse
+from discover.embed.pipeline import embed_catalog
+from discover.errors import EmbedError
+from discover.ingest import ingest
+from discover.workspace import Workspace
+from tests.conftest import REPO, config_dict, fashion_rows, make_config, write_catalog
+
+TINY_CLIP = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "head_width": 32, "patch_size": 16},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
+
+
+@pytest.fixture(scope="module")
+def photos_and_titles(tmp_path_factory) -> tuple[list[str], list[str]]:
+    rows = fashion_rows(12, seed=3)
+    directory = write_catalog(tmp_path_factory.mktemp("embedders"), rows).parent
+    return [str(directory / p) for p in rows["image"]], rows["productDisplayName"].tolist()
+
+
+@pytest.fixture(scope="module")
+def tiny_clip_checkpoint(tmp_path_factory) -> str:
+    directory = tmp_path_factory.mktemp("clip")
+    (directory / "discover-tiny.json").write_text(json.dumps(TINY_CLIP))
+    open_clip.add_model_config(directory / "discover-tiny.json")
+    torch.manual_seed(0)
+    model = open_clip.create_model("discover-tiny")
+    path = directory / "tiny.pt"
+    torch.save(model.state_dict(), path)
+    return str(path)
+
+
+def _check(vectors: np.ndarray, n: int, dim: int) -> None:
+    assert vectors.dtype == np.float32 and vectors.shape == (n, dim)
+    assert np.isfinite(vectors).all() and np.abs(vectors).sum(axis=1).min() > 0
+
+
+def test_efficientnet_lite0_is_1280_d_and_deterministic(photos_and_titles):
+    paths, _ = photos_and_titles
+    embedder = create_embedder("efficientnet-lite0", "image", image_size=64)
+    first = embedder.embed_images(paths, batch_size=5, progress=False).vectors
+    again = create_embedder("efficientnet-lite0", "image", image_size=64).embed_images(paths, 12, progress=False)
+    _check(first, 12, 1280)
+    np.testing.assert_allclose(first, again.vectors, rtol=1e-4, atol=1e-5)
+    assert "64px" in embedder.fingerprint
+
+
+def test_minilm_is_384_d_and_deterministic(photos_and_titles):
+    _, titles = photos_and_titles
+    embedder = create_embedder("minilm", "text")
+    first = embedder.embed_texts(titles, progress=False).vectors
+    _check(first, 12, 384)
+    np.testing.assert_allclose(first, embedder.embed_texts(titles, batch_size=3, progress=False).vectors, atol=1e-5)
+
+
+def test_tfidf_is_fitted_on_the_corpus_and_deterministic(photos_and_titles):
+    _, titles = photos_and_titles
+    embedder = create_embedder("tfidf", "text", components=4).fit(titles * 3, "corpus-1")
+    first = embedder.embed_texts(titles).vectors
+    _check(first, 12, embedder.dim)
+    again = create_embedder("tfidf", "text", components=4).fit(titles * 3, "corpus-1").embed_texts(titles).vectors
+    np.testing.assert_allclose(first, again, atol=1e-6)
+    assert "corpus-1"[:12] in embedder.fingerprint
+
+
+def test_clip_loads_a_local_checkpoint_for_both_towers(photos_and_titles, tiny_clip_checkpoint):
+    paths, titles = photos_and_titles
+    image = create_embedder("clip", "image", arch="discover-tiny", pretrained=tiny_clip_checkpoint)
+    text = create_embedder("clip", "text", arch="discover-tiny", pretrained=tiny_clip_checkpoint)
+    images = image.embed_images(paths, batch_size=4, progress=False).vectors
+    texts = text.embed_texts(titles, batch_size=4, progress=False).vectors
+    _check(images, 12, 32)
+    _check(texts, 12, 32)
+    reloaded = create_embedder("clip", "image", arch="discover-tiny", pretrained=tiny_clip_checkpoint)
+    np.testing.assert_allclose(images, reloaded.embed_images(paths, 12, progress=False).vectors, atol=1e-5)
+    assert image.fingerprint != text.fingerprint and image.weights_id in image.fingerprint
+
+
+def test_clip_tag_offline_fails_at_once_naming_the_fix(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    started = time.perf_counter()
+    with pytest.raises(EmbedError, match="pass its file path as `pretrained`"):
+        create_embedder("clip", "image", arch="ViT-B-32", pretrained="laion2b_s34b_b79k")
+    assert time.perf_counter() - started < 60
+
+
+def test_unknown_embedder_lists_the_available_ones():
+    with pytest.raises(EmbedError, match="available: clip, efficientnet-lite0, minilm"):
+        create_embedder("resnet", "image")
+
+
+def test_fusion_weights_normalised_blocks():
+    rng = np.random.default_rng(0)
+    image, text = rng.normal(size=(5, 8)) * 10, rng.normal(size=(5, 3))
+    fused = fuse([image, text], [1.0, 0.5])
+    assert fused.shape == (5, 11) and fused.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(fused[:, :8], axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(fused[:, 8:], axis=1), 0.5, rtol=1e-5)
+    assert fuse([image, text], [1, 1], pca_components=4).shape == (5, 4)
+
+
+def _embed(directory: Path, workspace: Workspace, **overrides):
+    config = make_config(directory, embed__image__image_size=32, embed__chunk_size=40, **overrides)
+    ingest(config, workspace, show_progress=False)
+    return embed_catalog(config, workspace, progress=False)
+
+
+def test_cache_computes_nothing_twice_then_only_what_changed(tmp_path: Path):
+    rows = fashion_rows(140, seed=5)
+    directory = write_catalog(tmp_path / "catalog", rows.iloc[:40]).parent
+    workspace = Workspace(tmp_path / "ws")
+    first = _embed(directory, workspace)
+    assert [(p.computed, p.cached) for p in first.parts] == [(40, 0), (len(set(rows["productDisplayName"][:40])), 0)]
+    second = _embed(directory, workspace)
+    assert [p.computed for p in second.parts] == [0, 0]
+    np.testing.assert_array_equal(first.vectors, second.vectors)
+
+    write_catalog(directory, rows)  # 100 new products
+    grown = _embed(directory, workspace)
+    new_photos = len(set(rows["image_md5"][40:]) - set(rows["image_md5"][:40]))
+    assert grown.parts[0].computed == new_photos and grown.parts[0].cached == 140 - new_photos
+    np.testing.assert_allclose(grown.vectors[:40], first.vectors, atol=1e-5)
+
+    changed = directory / rows["image"][7]
+    changed.write_bytes((directory / rows["image"][8]).read_bytes())
+    (directory / rows["image"][9]).write_bytes((directory / rows["image"][10]).read_bytes()[::-1][:2] + b"xx")
+    after = _embed(directory, workspace, catalog__on_invalid="keep")
+    assert after.parts[0].computed == 0  # photo 7 now equals photo 8, which is cached
+    np.testing.assert_array_equal(after.parts[0].vectors[7], grown.parts[0].vectors[8])
+    assert after.parts[1].computed == 0
+
+
+def test_broken_photo_mid_batch_is_reported_and_the_others_are_embedded(tmp_path: Path):
+    rows = fashion_rows(30, seed=6)
+    directory = write_catalog(tmp_path / "catalog", rows).parent
+    (directory / rows["image"][11]).write_bytes(b"\xff\xd8\xff broken")
+    features = _embed(directory, Workspace(tmp_path / "ws"), catalog__on_invalid="keep")
+    image = features.parts[0]
+    assert list(image.failed) == [11] and "cannot identify" in image.failed[11]
+    assert image.computed == 29
+    norms = np.linalg.norm(image.vectors, axis=1)
+    assert norms[11] == 0 and (np.delete(norms, 11) > 0).all()
+
+
+def test_killed_embed_resumes_from_finished_chunks_with_the_same_result(tmp_path: Path):
+    rows = fashion_rows(160, seed=7)
+    directory = write_catalog(tmp_path / "catalog", rows).parent
+    raw = config_dict(
+        directory, embed__chunk_size=10, embed__batch_size=10, embed__image__image_size=64, embed__text=None
+    )
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw))
+    workspace = Workspace(tmp_path / "ws")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "discover.cli", "embed", str(tmp_path / "c.yaml"), "--workspace", str(workspace.root)],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(workspace.embeddings_dir.glob("*.chunks/chunk-*.npz"))) < 3:
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    finished = len(list(workspace.embeddings_dir.glob("*.chunks/chunk-*.npz")))
+    assert 3 <= finished < 16, "the run should be killed part-way"
+    config = make_config(
+        directory, embed__chunk_size=10, embed__batch_size=10, embed__image__image_size=64, embed__text=None
+    )
+    resumed = embed_catalog(config, workspace, progress=False).parts[0]
+    assert resumed.cached >= finished * 10 and resumed.computed == 160 - resumed.cached
+    uninterrupted = Workspace(tmp_path / "uninterrupted")
+    ingest(config, uninterrupted, show_progress=False)
+    fresh = embed_catalog(config, uninterrupted, progress=False).parts[0]
+    np.testing.assert_allclose(resumed.vectors, fresh.vectors, atol=1e-4)
