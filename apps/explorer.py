@@ -1,0 +1,242 @@
+"""discover explorer: browse a run's proposals, curate them, export the curated tree.
+
+Start with `discover explore --workspace DIR`. Thin on purpose: data and logic live in
+`discover/` (runs, curation, explore, refine, export); this file only lays out the page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from discover import explore
+from discover.curation import CurationStore, apply_decisions, taxonomy_diff
+from discover.errors import DiscoverError
+from discover.export import export_run
+from discover.refine import preview_split
+from discover.runs import RunData
+from discover.workspace import Workspace
+
+PAGE_SIZE = 25
+st.set_page_config(page_title="discover explorer", layout="wide")
+
+
+def workspace_root() -> str:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workspace", default=os.environ.get("DISCOVER_WORKSPACE", "workspace"))
+    return parser.parse_known_args()[0].workspace
+
+
+@st.cache_resource(show_spinner="Loading run…")
+def load_run(root: str, run_id: str, stamp: float) -> RunData:
+    run = RunData(Workspace(root), run_id)
+    run.tree, run.assignments, run.coords, run.catalog, run.metrics  # noqa: B018 (load once, here)
+    return run
+
+
+@st.cache_resource(show_spinner="Loading features for the split preview…")
+def run_features(root: str, run_id: str, stamp: float):
+    return load_run(root, run_id, stamp).features()
+
+
+def thumbnail_uri(path: str) -> str | None:
+    png = explore.thumbnail_png(path)
+    return "data:image/png;base64," + base64.b64encode(png).decode() if png else None
+
+
+root = workspace_root()
+workspace = Workspace(root)
+runs = workspace.run_ids()
+st.sidebar.title("discover")
+if not runs:
+    st.error(f"No finished run in {workspace.root}. Start one with `discover run CONFIG --workspace {root}`.")
+    st.stop()
+run_id = st.sidebar.selectbox("Run", runs, key="run")
+stamp = (workspace.run_dir(run_id) / "tree.json").stat().st_mtime
+run = load_run(root, run_id, stamp)
+store = CurationStore(workspace.curation_path)
+decisions = store.decisions(run_id)
+tree, assignments, skipped = apply_decisions(run.tree, run.assignments, decisions)
+catalog = run.catalog
+truth = catalog["truth"].astype(str) if "truth" in catalog.columns else None
+view = st.sidebar.radio("View", ["Proposals", "Metrics", "Export"], key="view")
+st.sidebar.caption(f"{len(assignments):,} products · {len(tree.proposals()):,} proposals · {len(decisions)} decisions")
+for message in skipped:
+    st.sidebar.warning(message)
+
+
+def decide(action: str, payload: dict, comment: str) -> None:
+    store.record(run_id, action, payload, comment)
+    st.rerun()
+
+
+def scatter(parent_id: str, chosen: str | None):
+    rows = (assignments["parent_id"] == parent_id).to_numpy()
+    frame = run.coords[rows].copy()
+    leaf = assignments.loc[rows, "leaf_id"]
+    frame["proposal"] = [tree[n].name if n in tree else "(parent)" for n in leaf]
+    frame.loc[assignments.loc[rows, "is_noise"].to_numpy(), "proposal"] = "(noise)"
+    frame["title"] = catalog.loc[rows, "title"].to_numpy()
+    if chosen:
+        inside = explore._inside(leaf, chosen).to_numpy()
+        frame["proposal"] = ["selected: " + tree[chosen].name if i else "other" for i in inside]
+    figure = px.scatter(frame, x="x", y="y", color="proposal", hover_data=["product_id", "title"], height=460,
+                        color_discrete_map={"other": "#d0d0d0", "(noise)": "#bbbbbb"})  # fmt: skip
+    figure.update_traces(marker={"size": 4})
+    figure.update_layout(margin={"l": 0, "r": 0, "t": 10, "b": 0}, legend={"font": {"size": 10}})
+    return figure
+
+
+def products_table(frame: pd.DataFrame, key: str) -> pd.DataFrame:
+    query = st.text_input("Search titles or ids", key=f"search-{key}")
+    found = explore.search_products(frame, query)
+    pages = max(1, -(-len(found) // PAGE_SIZE))
+    number = st.number_input(f"Page (of {pages})", 1, pages, 1, key=f"page-{key}")
+    shown = explore.page(found, int(number), PAGE_SIZE).copy()
+    shown["photo"] = [thumbnail_uri(p) for p in shown["image_path"]]
+    columns = ["photo", "product_id", "title", "probability"] + (["truth"] if "truth" in shown else [])
+    st.dataframe(shown[columns], hide_index=True, column_config={"photo": st.column_config.ImageColumn("photo")},
+                 width="stretch")  # fmt: skip
+    return shown
+
+
+def proposal_card(node_id: str) -> None:
+    node = tree[node_id]
+    sibling = explore.nearest_sibling(tree, run.coords, assignments, node_id)
+    purity = explore.node_purity(assignments, truth, node_id)
+    st.subheader(node.name)
+    cols = st.columns(4)
+    cols[0].metric("Products", f"{node.size:,}")
+    cols[1].metric("Stability", f"{node.stability:.3f}" if node.stability is not None else "–")
+    cols[2].metric("Purity", f"{purity:.2f}" if purity is not None else "–")
+    cols[3].metric("Nearest sibling", tree[sibling].name if sibling else "–")
+    st.caption("Keywords: " + ", ".join(node.keywords))
+    by_id = catalog.set_index("product_id")
+    exemplars = [e for e in node.exemplars if e in by_id.index][:12]
+    grid = st.columns(6)
+    for i, product_id in enumerate(exemplars):
+        png = explore.thumbnail_png(by_id.loc[product_id, "image_path"], 128)
+        with grid[i % 6]:
+            if png:
+                st.image(png, width="stretch")
+            st.caption(by_id.loc[product_id, "title"])
+
+
+def curation_panel(parent_id: str, node_id: str, shown: pd.DataFrame) -> None:
+    node = tree[node_id]
+    comment = st.text_input("Comment (optional, stored with the decision)", key="comment")
+    rename, merge, split, reject, move = st.tabs(["Rename", "Merge", "Split", "Reject", "Move products"])
+    with rename:
+        name = st.text_input("New name", value=node.name, key="rename-name")
+        if st.button("Rename", key="rename-button") and name.strip() and name != node.name:
+            decide("rename", {"node": node_id, "name": name.strip()}, comment)
+    with merge:
+        others = [n.id for n in tree.proposals(parent_id) if n.id != node_id and not n.id.startswith(node_id + "/")]
+        other = st.selectbox("Merge this proposal into", others, format_func=lambda i: tree[i].name, key="merge-into")
+        if st.button("Merge", key="merge-button") and other:
+            decide("merge", {"into": other, "node": node_id}, comment)
+    with split:
+        strictness = st.slider("Strictness (smaller clusters allowed)", 1.0, 8.0, 2.0, 0.5, key="split-strictness")
+        if st.button("Preview split", key="split-preview"):
+            try:
+                features = run_features(root, run_id, stamp)
+                st.session_state["split"] = preview_split(run, node_id, strictness, features)
+            except DiscoverError as error:
+                st.warning(str(error))
+        preview = st.session_state.get("split")
+        if preview is not None and preview.node == node_id:
+            st.table(pd.DataFrame({"new proposal": preview.names, "products": preview.sizes}))
+            if st.button("Accept split", key="split-accept"):
+                st.session_state.pop("split")
+                decide("split", preview.payload(), comment)
+    with reject:
+        st.write(f"Rejecting returns its {node.size:,} products to **{tree[node.parent].name}**.")
+        if st.button("Reject proposal", key="reject-button"):
+            decide("reject", {"node": node_id}, comment)
+    with move:
+        chosen = st.multiselect(
+            "Products (from the page shown above)", shown["product_id"].tolist(), key="move-products"
+        )
+        targets = [parent_id] + [n.id for n in tree.proposals(parent_id) if n.id != node_id]
+        target = st.selectbox("Move to", targets, format_func=lambda i: " > ".join(tree[i].path), key="move-target")
+        if st.button("Move", key="move-button") and chosen:
+            decide("move", {"products": chosen, "target": target}, comment)
+
+
+def proposals_view() -> None:
+    parents = explore.parent_options(tree)
+    if not parents:
+        st.info("This run has no proposals.")
+        return
+
+    def label(node_id: str) -> str:
+        return f"{' > '.join(tree[node_id].path)} ({tree[node_id].size:,})"
+
+    parent_id = st.sidebar.selectbox("Category", parents, key="parent", format_func=label)
+    table = explore.proposal_table(tree, assignments, parent_id, truth)
+    st.header(" > ".join(tree[parent_id].path))
+    left, right = st.columns([5, 6])
+    with left:
+        st.dataframe(table.drop(columns=["id"]), hide_index=True, height=460, width="stretch")
+    choices = table["id"].tolist()
+    chosen = st.sidebar.selectbox(
+        "Proposal", choices, key="proposal", format_func=lambda i: " > ".join(tree[i].path[2:])
+    )
+    with right:
+        st.plotly_chart(scatter(parent_id, chosen), width="stretch")
+    if not chosen:
+        return
+    proposal_card(chosen)
+    members = catalog[explore._inside(assignments["leaf_id"], chosen).to_numpy()].copy()
+    members["probability"] = assignments.loc[members.index, "probability"]
+    st.markdown("#### Products")
+    shown = products_table(members, "members")
+    st.markdown("#### Curate")
+    curation_panel(parent_id, chosen, shown)
+    if st.button("Undo last decision", key="undo", disabled=not decisions):
+        store.undo(run_id)
+        st.rerun()
+    with st.expander("Unassigned (noise) products of this category"):
+        noise = (assignments["parent_id"] == parent_id) & assignments["is_noise"]
+        unassigned = catalog[noise.to_numpy()].copy()
+        unassigned["probability"] = assignments.loc[unassigned.index, "probability"]
+        st.caption(f"{len(unassigned):,} products HDBSCAN left unassigned; each has a most likely proposal.")
+        products_table(unassigned, "noise")
+
+
+def metrics_view() -> None:
+    if not run.metrics:
+        st.info("This run has no truth column, so there are no metrics.")
+        return
+    weighted = run.metrics["weighted"]
+    cols = st.columns(5)
+    for col, key in zip(cols, ["purity", "coverage", "nmi", "ari", "hungarian_accuracy"], strict=True):
+        col.metric(key.replace("_", " "), f"{weighted[key]:.3f}")
+    frame = pd.DataFrame(run.metrics["per_parent"]).T
+    frame.index = [i.removeprefix("root/") for i in frame.index]
+    columns = ["n", "purity", "coverage", "nmi", "ari", "hungarian_accuracy", "leaf_clusters", "true_classes"]
+    st.dataframe(frame[columns], width="stretch")
+    melted = frame[frame["qualifies"].astype(bool)][["purity", "coverage", "nmi", "ari", "hungarian_accuracy"]]
+    long = melted.reset_index(names="parent").melt(id_vars="parent", var_name="metric")
+    st.plotly_chart(px.bar(long, x="parent", y="value", color="metric", barmode="group", height=420), width="stretch")
+
+
+def export_view() -> None:
+    st.header("Export the curated tree")
+    st.write(f"{len(decisions)} decisions applied: " + "; ".join(d.describe() for d in decisions[-10:]))
+    diff = taxonomy_diff(run.tree, tree, decisions)
+    st.json({k: (v if k != "new" else f"{len(v)} new subcategories") for k, v in diff.items()}, expanded=False)
+    if st.button("Export curated tree", key="export"):
+        paths = export_run(workspace, run_id, fmt="json", curated=True)
+        paths += export_run(workspace, run_id, fmt="csv", curated=True)
+        st.success("Exported: " + ", ".join(str(p) for p in paths))
+        for path in paths:
+            st.download_button(f"Download {path.name}", path.read_bytes(), file_name=path.name, key=f"dl-{path.name}")
+
+
+{"Proposals": proposals_view, "Metrics": metrics_view, "Export": export_view}[view]()

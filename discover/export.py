@@ -1,0 +1,53 @@
+"""Exports of a run, as produced or as curated: tree JSON, product → path CSV, taxonomy diff."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from discover.curation import CurationStore, apply_decisions, taxonomy_diff
+from discover.runs import RunData
+from discover.workspace import Workspace, write_csv, write_json, write_text
+
+ASSIGNMENT_COLUMNS = ["product_id", "category", "proposed_path", "leaf_id", "probability", "is_noise"]
+
+
+def product_paths(run: RunData, assignments: pd.DataFrame) -> pd.DataFrame:
+    """One row per product: its existing category and its (curated) proposed path."""
+    frame = assignments.copy()
+    frame["category"] = run.catalog["category"].to_numpy()
+    return frame[ASSIGNMENT_COLUMNS]
+
+
+def export_run(workspace: Workspace, run_id: str, fmt: str = "json", out_dir: str | Path | None = None,
+               curated: bool = False) -> list[Path]:  # fmt: skip
+    """Write the run's tree and assignments (curated when asked) into `out_dir`; return the paths."""
+    run = RunData(workspace, run_id)
+    out = Path(out_dir) if out_dir else run.run_dir / "export"
+    tree, assignments = run.tree, run.assignments
+    written = []
+    if curated:
+        decisions = CurationStore(workspace.curation_path).decisions(run_id)
+        tree, assignments, _ = apply_decisions(tree, assignments, decisions)
+        diff_path = out / "taxonomy_diff.json"
+        write_json(diff_path, taxonomy_diff(run.tree, tree, decisions))
+        written.append(diff_path)
+    stem = "curated_" if curated else ""
+    rows = product_paths(run, assignments)
+    if fmt == "json":
+        tree_path = out / f"{stem}tree.json"
+        write_text(tree_path, tree.to_json())
+        rows_path = out / f"{stem}assignments.json"
+        write_text(rows_path, rows.to_json(orient="records", indent=1))
+    else:
+        tree_path = out / f"{stem}nodes.csv"
+        nodes = pd.DataFrame([
+            {"id": n.id, "parent": n.parent, "kind": n.kind, "path": " > ".join(n.path), "name": n.name,
+             "size": n.size, "keywords": " ".join(n.keywords), "stability": n.stability}
+            for n in tree.nodes.values() if n.kind != "root"
+        ])  # fmt: skip
+        write_csv(tree_path, nodes)
+        rows_path = out / f"{stem}assignments.csv"
+        write_csv(rows_path, rows)
+    return [tree_path, rows_path, *written]

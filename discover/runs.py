@@ -1,0 +1,74 @@
+"""Reading a finished run back: its tree, assignments, coordinates, metrics and features."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from discover.config import Config, config_from_dict
+from discover.embed.cache import load_aligned
+from discover.embed.fuse import fuse
+from discover.errors import WorkspaceError
+from discover.tree import SubcategoryTree
+from discover.workspace import Workspace, read_json
+
+
+@dataclass
+class RunData:
+    """One run's files, loaded lazily."""
+
+    workspace: Workspace
+    run_id: str
+
+    @property
+    def run_dir(self):
+        return self.workspace.run_dir(self.run_id)
+
+    @cached_property
+    def tree(self) -> SubcategoryTree:
+        path = self.run_dir / "tree.json"
+        if not path.exists():
+            raise WorkspaceError(f"{path} does not exist: the run {self.run_id} has not finished")
+        return SubcategoryTree.from_json(path.read_text(encoding="utf-8"))
+
+    @cached_property
+    def assignments(self) -> pd.DataFrame:
+        return pd.read_parquet(self.run_dir / "assignments.parquet")
+
+    @cached_property
+    def coords(self) -> pd.DataFrame:
+        return pd.read_parquet(self.run_dir / "coords.parquet")
+
+    @cached_property
+    def metrics(self) -> dict[str, Any] | None:
+        path = self.run_dir / "metrics.json"
+        return read_json(path) if path.exists() else None
+
+    @cached_property
+    def config(self) -> Config:
+        raw = yaml.safe_load((self.run_dir / "config.yaml").read_text(encoding="utf-8"))
+        return config_from_dict(raw, self.workspace.root)
+
+    @cached_property
+    def catalog(self) -> pd.DataFrame:
+        """Catalog rows in the order of the assignments."""
+        catalog = self.workspace.load_catalog().set_index("product_id", drop=False)
+        return catalog.loc[self.assignments["product_id"]].reset_index(drop=True)
+
+    def features(self) -> np.ndarray:
+        """The fused vectors the run clustered, rebuilt from the embedding files."""
+        blocks, weights = [], []
+        for fingerprint in self.tree.meta.get("features", []):
+            vectors, meta = load_aligned(self.workspace.embeddings_dir, fingerprint)
+            position = pd.Series(np.arange(len(meta["product_ids"])), index=meta["product_ids"])
+            blocks.append(np.asarray(vectors)[position.loc[self.assignments["product_id"]].to_numpy()])
+            spec = getattr(self.config.embed, meta["modality"])
+            weights.append(spec.weight if spec else 1.0)
+        if not blocks:
+            raise WorkspaceError(f"run {self.run_id} does not name its features in tree.json")
+        return fuse(blocks, weights, self.config.embed.pca_components, self.config.seed)
