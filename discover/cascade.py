@@ -11,7 +11,13 @@ Split rule: a node is split when all of these hold, and otherwise recorded as
 2. its embeddings are not (near-)identical;
 3. HDBSCAN, with ``min_cluster_size = max(min_cluster_size_floor,
    ceil(min_cluster_fraction × node size))``, finds at least two clusters;
-4. HDBSCAN leaves at most `max_noise_fraction` of the node as noise.
+4. HDBSCAN leaves at most `max_noise_fraction` of the node as noise;
+5. the clusters are separated in the *original* feature space, not only in UMAP's: their
+   silhouette (on up to 2,000 clustered products, with the reducer's metric) is at least
+   `min_silhouette`. UMAP followed by HDBSCAN finds "clusters" even in one Gaussian blob
+   (silhouette ≈ 0.01–0.04 in the input space, ≈ 0.25 in UMAP space); real sub-types
+   stand apart in the input space too. This check is what stops the cascade from
+   shattering homogeneous clusters.
 
 Products HDBSCAN calls noise stay at the node where that happened (``is_noise``) and are
 also given their most likely leaf below it, by a vote of their nearest clustered neighbours
@@ -26,6 +32,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from sklearn.metrics import silhouette_score
 from sklearn.neighbors import NearestNeighbors
 
 from discover.reduce import UmapReducer
@@ -92,6 +99,7 @@ class CascadeClusterer:
         max_depth: int = 3,
         min_split_size: int = 60,
         max_noise_fraction: float = 0.5,
+        min_silhouette: float = 0.05,
         min_parent_size: int = 20,
         exemplars: int = 8,
         noise_neighbors: int = 10,
@@ -109,6 +117,7 @@ class CascadeClusterer:
         self.max_depth = max_depth
         self.min_split_size = min_split_size
         self.max_noise_fraction = max_noise_fraction
+        self.min_silhouette = min_silhouette
         self.min_parent_size = min_parent_size
         self.exemplars = exemplars
         self.noise_neighbors = noise_neighbors
@@ -187,6 +196,13 @@ class CascadeClusterer:
             return "not split: identical embeddings"
         return ""
 
+    def _silhouette(self, X: np.ndarray, labels: np.ndarray) -> float:
+        """Silhouette of the clustered rows in the input space, on a seeded sample."""
+        clustered = np.flatnonzero(labels >= 0)
+        if len(clustered) > 2000:
+            clustered = np.sort(np.random.default_rng(self.random_state).choice(clustered, 2000, replace=False))
+        return float(silhouette_score(X[clustered], labels[clustered], metric=self.metric))
+
     def _split(self, X: np.ndarray, rows: np.ndarray, node: Node, depth: int, tree: SubcategoryTree,
                placement: _Placement) -> None:  # fmt: skip
         placement.node[rows] = node.id
@@ -202,6 +218,10 @@ class CascadeClusterer:
             return
         if noise_share > self.max_noise_fraction:
             node.split = f"not split: {noise_share:.0%} noise > max_noise_fraction {self.max_noise_fraction:.0%}"
+            return
+        separation = self._silhouette(X[rows], labels)
+        if separation < self.min_silhouette:
+            node.split = f"not split: silhouette {separation:.3f} < min_silhouette {self.min_silhouette}"
             return
         node.split = "split"
         noise_rows = rows[labels < 0]

@@ -91,7 +91,7 @@ class UmapConfig(_Strict):
     n_neighbors: int = Field(15, ge=2)
     min_dist: float = Field(0.0, ge=0)
     metric: str = "cosine"
-    pca_components: int | None = Field(None, ge=2)
+    pca_components: int | None = Field(64, ge=2)
 
 
 class HdbscanConfig(_Strict):
@@ -104,8 +104,8 @@ class HdbscanConfig(_Strict):
 class CascadeConfig(_Strict):
     max_depth: int = Field(3, ge=1)
     min_split_size: int = Field(60, ge=4)
-    min_child_fraction: float = Field(0.05, ge=0, lt=1)
     max_noise_fraction: float = Field(0.5, gt=0, le=1)
+    min_silhouette: float = Field(0.05, ge=-1, le=1)
 
 
 class DiscoveryConfig(_Strict):

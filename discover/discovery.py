@@ -47,6 +47,7 @@ def build_clusterer(config: DiscoveryConfig, seed: int) -> CascadeClusterer:
         max_depth=config.cascade.max_depth,
         min_split_size=config.cascade.min_split_size,
         max_noise_fraction=config.cascade.max_noise_fraction,
+        min_silhouette=config.cascade.min_silhouette,
         min_parent_size=config.min_parent_size,
         exemplars=config.exemplars,
         random_state=seed,

@@ -44,10 +44,8 @@ class UmapReducer(BaseEstimator, TransformerMixin):
 
     def fit(self, X: np.ndarray, y: object = None) -> UmapReducer:
         X = np.asarray(X, dtype=np.float32)
-        metric = self.metric
         if self.pca_components and self.pca_components < min(X.shape):
             X = PCA(self.pca_components, random_state=self.random_state).fit_transform(X)
-            metric = "euclidean" if metric == "cosine" else metric  # PCA breaks cosine's scale-invariance
         if X.shape[0] < self.n_components + 2:
             self.embedding_ = X[:, : self.n_components].astype(np.float32)
             return self
@@ -59,7 +57,7 @@ class UmapReducer(BaseEstimator, TransformerMixin):
                 n_components=self.n_components,
                 n_neighbors=max(2, min(self.n_neighbors, X.shape[0] - 1)),
                 min_dist=self.min_dist,
-                metric=metric,
+                metric=self.metric,
                 n_epochs=self.n_epochs,
                 random_state=self.random_state,
                 n_jobs=1,

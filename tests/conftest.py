@@ -57,3 +57,17 @@ def make_config(catalog_dir: Path, **overrides: object) -> Config:
 def small_catalog(tmp_path: Path) -> Path:
     """120 real products (Topwear, Shoes, Bags) with their photos, in tmp_path/catalog."""
     return write_catalog(tmp_path / "catalog", fashion_rows(120)).parent
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory):
+    """A real pipeline run on 360 fashion-small products; shared, treat as read-only."""
+    from discover.pipeline import run
+    from discover.workspace import Workspace
+
+    root = tmp_path_factory.mktemp("small-run")
+    rows = fashion_rows(360, subcategories=("Topwear", "Shoes", "Bags", "Bottomwear"), seed=1)
+    directory = write_catalog(root / "catalog", rows).parent
+    config = make_config(directory, discovery__min_parent_size=20)
+    result = run(config, Workspace(root / "ws"), show_progress=False)
+    return result, config

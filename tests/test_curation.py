@@ -1,0 +1,110 @@
+"""Curation decisions on a real small run: stored in SQLite, replayed, exported."""
+
+import json
+import shutil
+
+import pytest
+
+from discover.curation import CurationStore, apply_decisions
+from discover.export import export_run
+from discover.refine import preview_split
+from discover.runs import RunData
+from discover.workspace import Workspace
+
+
+@pytest.fixture
+def workspace(small_run, tmp_path) -> tuple[Workspace, str]:
+    """A private copy of the shared run's workspace, so decisions do not leak between tests."""
+    result, _ = small_run
+    copy = tmp_path / "ws"
+    shutil.copytree(result.run_dir.parent.parent, copy)
+    return Workspace(copy), result.run_id
+
+
+def _leaf_proposals(run: RunData):
+    return sorted((n for n in run.tree.proposals() if not n.children), key=lambda n: -n.size)
+
+
+def test_rename_survives_a_restart_and_is_exported(workspace):
+    ws, run_id = workspace
+    run = RunData(ws, run_id)
+    node = _leaf_proposals(run)[0]
+    CurationStore(ws.curation_path).record(run_id, "rename", {"node": node.id, "name": "Polo Shirts"}, "clear type")
+    reopened = CurationStore(ws.curation_path).decisions(run_id)
+    assert [(d.action, d.payload["name"], d.comment) for d in reopened] == [("rename", "Polo Shirts", "clear type")]
+    tree_path, rows_path, diff_path = export_run(ws, run_id, curated=True)
+    curated = json.loads(tree_path.read_text())
+    assert any(n["id"] == node.id and n["name"] == "Polo Shirts" for n in curated["nodes"])
+    assert json.loads(diff_path.read_text())["renamed"] == [{"id": node.id, "from": node.name, "to": "Polo Shirts"}]
+    rows = json.loads(rows_path.read_text())
+    assert sum(r["proposed_path"].endswith("Polo Shirts") for r in rows) == node.size
+
+
+def test_merge_moves_products_and_removes_the_node(workspace):
+    ws, run_id = workspace
+    run = RunData(ws, run_id)
+    parent = run.tree.parents_with_proposals()[0]
+    first, second = [n for n in _leaf_proposals(run) if run.tree.existing_parent(n.id).id == parent.id][:2]
+    store = CurationStore(ws.curation_path)
+    store.record(run_id, "merge", {"into": first.id, "node": second.id})
+    tree, rows, skipped = apply_decisions(run.tree, run.assignments, store.decisions(run_id))
+    assert not skipped and second.id not in tree
+    assert tree[first.id].size == first.size + second.size
+    assert (rows["leaf_id"] == first.id).sum() == first.size + second.size
+    diff = json.loads(export_run(ws, run_id, curated=True)[2].read_text())
+    assert diff["merged"] == [{"into": first.id, "node": second.id, "comment": ""}]
+
+
+def test_reject_returns_products_to_the_parent_and_undo_restores(workspace):
+    ws, run_id = workspace
+    run = RunData(ws, run_id)
+    node = _leaf_proposals(run)[0]
+    store = CurationStore(ws.curation_path)
+    store.record(run_id, "reject", {"node": node.id})
+    tree, rows, _ = apply_decisions(run.tree, run.assignments, store.decisions(run_id))
+    assert node.id not in tree and (rows["leaf_id"] == node.parent).sum() >= node.size
+    assert store.undo(run_id).action == "reject"
+    tree, rows, _ = apply_decisions(run.tree, run.assignments, store.decisions(run_id))
+    assert node.id in tree and tree[node.id].size == node.size
+
+
+def test_move_selected_products(workspace):
+    ws, run_id = workspace
+    run = RunData(ws, run_id)
+    source, target = _leaf_proposals(run)[:2]
+    products = run.assignments.loc[run.assignments["leaf_id"] == source.id, "product_id"].head(3).tolist()
+    store = CurationStore(ws.curation_path)
+    store.record(run_id, "move", {"products": products, "target": target.id})
+    _, rows, _ = apply_decisions(run.tree, run.assignments, store.decisions(run_id))
+    assert rows.set_index("product_id").loc[products, "leaf_id"].eq(target.id).all()
+
+
+def test_split_preview_then_accept_creates_children(workspace):
+    ws, run_id = workspace
+    run = RunData(ws, run_id)
+    node = _leaf_proposals(run)[0]
+    preview = preview_split(run, node.id, strictness=4.0)
+    assert len(preview.names) >= 2 and sum(preview.sizes) == len(preview.members) == node.size
+    store = CurationStore(ws.curation_path)
+    store.record(run_id, "split", preview.payload())
+    tree, rows, _ = apply_decisions(run.tree, run.assignments, store.decisions(run_id))
+    children = tree.children(node.id)
+    assert [c.name for c in children] == preview.names
+    assert sum(c.size for c in children) == node.size
+    assert json.loads(export_run(ws, run_id, curated=True)[2].read_text())["split"][0]["node"] == node.id
+
+
+def test_decisions_reattach_after_a_rerun_of_the_same_config(small_run, tmp_path):
+    from discover.pipeline import run
+
+    result, config = small_run
+    shutil.copytree(result.run_dir.parent.parent, tmp_path / "ws")
+    ws = Workspace(tmp_path / "ws")
+    node = _leaf_proposals(RunData(ws, result.run_id))[0]
+    CurationStore(ws.curation_path).record(result.run_id, "rename", {"node": node.id, "name": "Kept"})
+    shutil.rmtree(ws.run_dir(result.run_id))
+    again = run(config, ws, show_progress=False)
+    assert again.run_id == result.run_id and not again.reused
+    tree, _, skipped = apply_decisions(RunData(ws, again.run_id).tree, RunData(ws, again.run_id).assignments,
+                                       CurationStore(ws.curation_path).decisions(again.run_id))  # fmt: skip
+    assert not skipped and tree[node.id].name == "Kept"
