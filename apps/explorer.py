@@ -85,8 +85,15 @@ def scatter(parent_id: str, chosen: str | None):
     if chosen:
         inside = explore._inside(leaf, chosen).to_numpy()
         frame["proposal"] = ["selected: " + tree[chosen].name if i else "other" for i in inside]
-    figure = px.scatter(frame, x="x", y="y", color="proposal", hover_data=["product_id", "title"], height=460,
-                        color_discrete_map={"other": "#d0d0d0", "(noise)": "#bbbbbb"})  # fmt: skip
+    figure = px.scatter(
+        frame,
+        x="x",
+        y="y",
+        color="proposal",
+        hover_data=["product_id", "title"],
+        height=460,
+        color_discrete_map={"other": "#d0d0d0", "(noise)": "#bbbbbb"},
+    )
     figure.update_traces(marker={"size": 4})
     figure.update_layout(margin={"l": 0, "r": 0, "t": 10, "b": 0}, legend={"font": {"size": 10}})
     return figure
@@ -100,8 +107,9 @@ def products_table(frame: pd.DataFrame, key: str) -> pd.DataFrame:
     shown = explore.page(found, int(number), PAGE_SIZE).copy()
     shown["photo"] = [thumbnail_uri(p) for p in shown["image_path"]]
     columns = ["photo", "product_id", "title", "probability"] + (["truth"] if "truth" in shown else [])
-    st.dataframe(shown[columns], hide_index=True, column_config={"photo": st.column_config.ImageColumn("photo")},
-                 width="stretch")  # fmt: skip
+    st.dataframe(
+        shown[columns], hide_index=True, column_config={"photo": st.column_config.ImageColumn("photo")}, width="stretch"
+    )
     return shown
 
 

@@ -154,8 +154,13 @@ class CascadeClusterer:
                 self._split(X, rows, node, 1, tree, placement)
             leaves = len(tree.leaves(node.id)) if node.children else 0
             placement.timings.append(ParentTiming(node.id, len(rows), time.perf_counter() - started, leaves))
-            log.info("cascade %s: %d products → %d leaves (%.1f s)", node.id, len(rows), leaves,
-                     time.perf_counter() - started)  # fmt: skip
+            log.info(
+                "cascade %s: %d products → %d leaves (%.1f s)",
+                node.id,
+                len(rows),
+                leaves,
+                time.perf_counter() - started,
+            )
         for node in tree.nodes.values():
             if node.kind == "existing" and node.size == 0:
                 node.size = sum(c.size for c in tree.children(node.id))
@@ -175,9 +180,13 @@ class CascadeClusterer:
         import hdbscan
 
         reduced = UmapReducer(
-            self.n_components, self.n_neighbors, self.min_dist, self.metric, self.pca_components,
+            self.n_components,
+            self.n_neighbors,
+            self.min_dist,
+            self.metric,
+            self.pca_components,
             random_state=self.random_state,
-        ).fit_transform(X)  # fmt: skip
+        ).fit_transform(X)
         size = self._min_cluster_size(len(X))
         model = hdbscan.HDBSCAN(
             min_cluster_size=size,
@@ -203,8 +212,9 @@ class CascadeClusterer:
             clustered = np.sort(np.random.default_rng(self.random_state).choice(clustered, 2000, replace=False))
         return float(silhouette_score(X[clustered], labels[clustered], metric=self.metric))
 
-    def _split(self, X: np.ndarray, rows: np.ndarray, node: Node, depth: int, tree: SubcategoryTree,
-               placement: _Placement) -> None:  # fmt: skip
+    def _split(
+        self, X: np.ndarray, rows: np.ndarray, node: Node, depth: int, tree: SubcategoryTree, placement: _Placement
+    ) -> None:
         placement.node[rows] = node.id
         reason = self._why_not(X, rows, depth)
         if reason:

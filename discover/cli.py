@@ -91,11 +91,23 @@ def cmd_explore(args: argparse.Namespace) -> None:
     app = Path(__file__).resolve().parent.parent / "apps" / "explorer.py"
     print(f"explorer: http://127.0.0.1:{args.port}  (workspace {workspace.root}); Ctrl-C stops it")
     command = [
-        sys.executable, "-m", "streamlit", "run", str(app),
-        "--server.address", "127.0.0.1", "--server.port", str(args.port),
-        "--server.headless", "true", "--browser.gatherUsageStats", "false",
-        "--", "--workspace", str(workspace.root),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(args.port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--",
+        "--workspace",
+        str(workspace.root),
+    ]
     raise SystemExit(subprocess.call(command))
 
 

@@ -77,8 +77,15 @@ def plot_coordinates(X: np.ndarray, parent_ids: np.ndarray, config: DiscoveryCon
     coords = np.zeros((len(X), 2), dtype=np.float32)
     for parent in np.unique(parent_ids):
         rows = np.flatnonzero(parent_ids == parent)
-        reducer = UmapReducer(2, config.umap.n_neighbors, 0.1, config.umap.metric, config.umap.pca_components,
-                              n_epochs=200, random_state=seed)  # fmt: skip
+        reducer = UmapReducer(
+            2,
+            config.umap.n_neighbors,
+            0.1,
+            config.umap.metric,
+            config.umap.pca_components,
+            n_epochs=200,
+            random_state=seed,
+        )
         reduced = reducer.fit_transform(X[rows])
         coords[rows, : reduced.shape[1]] = reduced[:, :2]
     return coords

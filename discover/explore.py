@@ -38,8 +38,9 @@ def node_purity(assignments: pd.DataFrame, truth: pd.Series | None, node_id: str
     return float(labels.value_counts(normalize=True).iloc[0]) if len(labels) else None
 
 
-def proposal_table(tree: SubcategoryTree, assignments: pd.DataFrame, parent_id: str,
-                   truth: pd.Series | None) -> pd.DataFrame:  # fmt: skip
+def proposal_table(
+    tree: SubcategoryTree, assignments: pd.DataFrame, parent_id: str, truth: pd.Series | None
+) -> pd.DataFrame:
     """One row per proposal under `parent_id`, in tree order, with size, keywords and quality."""
     rows = []
     for node in tree.descendants(parent_id):
@@ -47,11 +48,18 @@ def proposal_table(tree: SubcategoryTree, assignments: pd.DataFrame, parent_id: 
             continue
         purity = node_purity(assignments, truth, node.id)
         depth = node.id.count("/c") + node.id.count("/s") - 1
-        rows.append({
-            "id": node.id, "proposal": "  " * depth + node.name, "size": node.size,
-            "keywords": ", ".join(node.keywords[:6]), "purity": purity, "quality": quality_label(purity),
-            "stability": node.stability, "leaf": not node.children,
-        })  # fmt: skip
+        rows.append(
+            {
+                "id": node.id,
+                "proposal": "  " * depth + node.name,
+                "size": node.size,
+                "keywords": ", ".join(node.keywords[:6]),
+                "purity": purity,
+                "quality": quality_label(purity),
+                "stability": node.stability,
+                "leaf": not node.children,
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -20,8 +20,9 @@ def product_paths(run: RunData, assignments: pd.DataFrame) -> pd.DataFrame:
     return frame[ASSIGNMENT_COLUMNS]
 
 
-def export_run(workspace: Workspace, run_id: str, fmt: str = "json", out_dir: str | Path | None = None,
-               curated: bool = False) -> list[Path]:  # fmt: skip
+def export_run(
+    workspace: Workspace, run_id: str, fmt: str = "json", out_dir: str | Path | None = None, curated: bool = False
+) -> list[Path]:
     """Write the run's tree and assignments (curated when asked) into `out_dir`; return the paths."""
     run = RunData(workspace, run_id)
     out = Path(out_dir) if out_dir else run.run_dir / "export"
@@ -42,11 +43,22 @@ def export_run(workspace: Workspace, run_id: str, fmt: str = "json", out_dir: st
         write_text(rows_path, rows.to_json(orient="records", indent=1))
     else:
         tree_path = out / f"{stem}nodes.csv"
-        nodes = pd.DataFrame([
-            {"id": n.id, "parent": n.parent, "kind": n.kind, "path": " > ".join(n.path), "name": n.name,
-             "size": n.size, "keywords": " ".join(n.keywords), "stability": n.stability}
-            for n in tree.nodes.values() if n.kind != "root"
-        ])  # fmt: skip
+        nodes = pd.DataFrame(
+            [
+                {
+                    "id": n.id,
+                    "parent": n.parent,
+                    "kind": n.kind,
+                    "path": " > ".join(n.path),
+                    "name": n.name,
+                    "size": n.size,
+                    "keywords": " ".join(n.keywords),
+                    "stability": n.stability,
+                }
+                for n in tree.nodes.values()
+                if n.kind != "root"
+            ]
+        )
         write_csv(tree_path, nodes)
         rows_path = out / f"{stem}assignments.csv"
         write_csv(rows_path, rows)

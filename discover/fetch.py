@@ -25,9 +25,17 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SOURCE = "https://huggingface.co/api/datasets/ashraq/fashion-product-images-small/parquet/default/train"
 COLUMNS = [
-    "id", "gender", "masterCategory", "subCategory", "articleType", "baseColour",
-    "season", "year", "usage", "productDisplayName",
-]  # fmt: skip
+    "id",
+    "gender",
+    "masterCategory",
+    "subCategory",
+    "articleType",
+    "baseColour",
+    "season",
+    "year",
+    "usage",
+    "productDisplayName",
+]
 
 
 def _download(url: str, timeout: float) -> bytes:

@@ -34,9 +34,11 @@ class ClassTfidf:
 
     def fit(self, documents: Sequence[str]) -> ClassTfidf:
         vectorizer = CountVectorizer(
-            ngram_range=self.ngram_range, min_df=self.min_df, stop_words="english",
+            ngram_range=self.ngram_range,
+            min_df=self.min_df,
+            stop_words="english",
             token_pattern=r"(?u)\b[^\W\d_][\w-]+\b",
-        )  # fmt: skip
+        )
         try:
             counts = vectorizer.fit_transform(documents).toarray().astype(np.float64)
         except ValueError:  # no terms at all

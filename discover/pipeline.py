@@ -75,8 +75,12 @@ def default_run_id(config: Config, fingerprints: list[str], catalog_signature: s
     return f"{config.name}-{hashlib.sha1(payload.encode()).hexdigest()[:8]}"
 
 
-def run(config: Config | str | Path, workspace: Workspace | str | Path | None = None, run_id: str | None = None,
-        show_progress: bool = True) -> RunResult:  # fmt: skip
+def run(
+    config: Config | str | Path,
+    workspace: Workspace | str | Path | None = None,
+    run_id: str | None = None,
+    show_progress: bool = True,
+) -> RunResult:
     """Run the whole pipeline on `config` into `workspace`; resumable at every stage."""
     from discover.discovery import discover
     from discover.embed.pipeline import embed_catalog
@@ -109,8 +113,12 @@ def run(config: Config | str | Path, workspace: Workspace | str | Path | None = 
         with times.stage("discover"):
             result = discover(features.vectors, catalog, config.discovery, config.seed)
         tree, assignments, coords = result.tree, result.assignments, result.coords
-        tree.meta = {"run_id": run_id, "config_name": config.name, "seed": config.seed,
-                     "features": [p.fingerprint for p in features.parts]}  # fmt: skip
+        tree.meta = {
+            "run_id": run_id,
+            "config_name": config.name,
+            "seed": config.seed,
+            "features": [p.fingerprint for p in features.parts],
+        }
     metrics = None
     if "truth" in catalog.columns:
         with times.stage("evaluate"):

@@ -47,10 +47,20 @@ def simclr_transform(image_size: int):
     from lightly.transforms import SimCLRTransform
 
     return SimCLRTransform(
-        input_size=image_size, cj_prob=0.8, cj_strength=0.5, cj_bright=0.4, cj_contrast=0.4, cj_sat=0.0,
-        cj_hue=0.0, min_scale=0.35, random_gray_scale=0.0, gaussian_blur=0.2, vf_prob=0.0, hf_prob=0.5,
+        input_size=image_size,
+        cj_prob=0.8,
+        cj_strength=0.5,
+        cj_bright=0.4,
+        cj_contrast=0.4,
+        cj_sat=0.0,
+        cj_hue=0.0,
+        min_scale=0.35,
+        random_gray_scale=0.0,
+        gaussian_blur=0.2,
+        vf_prob=0.0,
+        hf_prob=0.5,
         normalize={"mean": list(MEAN), "std": list(STD)},
-    )  # fmt: skip
+    )
 
 
 class _TwoViews(Dataset):
@@ -146,8 +156,13 @@ def _save(path: Path, state: dict) -> None:
         torch.save(state, tmp)
 
 
-def pretrain(config: Config, workspace: Workspace, minutes: float | None = None, progress: bool = True,
-             max_steps: int | None = None) -> PretrainResult:  # fmt: skip
+def pretrain(
+    config: Config,
+    workspace: Workspace,
+    minutes: float | None = None,
+    progress: bool = True,
+    max_steps: int | None = None,
+) -> PretrainResult:
     """Train (or resume) SimCLR on the workspace's photos; return where the checkpoints are."""
     settings: PretrainConfig = config.pretrain
     budget = (minutes or settings.minutes or float("inf")) * 60
@@ -194,8 +209,12 @@ def pretrain(config: Config, workspace: Workspace, minutes: float | None = None,
         generator = torch.Generator().manual_seed(config.seed + epoch)
         per_epoch = settings.samples_per_epoch or len(dataset)
         sampler = torch.randperm(len(dataset), generator=generator)[:per_epoch].tolist()
-        loader = DataLoader(torch.utils.data.Subset(dataset, sampler), batch_size=settings.batch_size,
-                            drop_last=len(sampler) >= settings.batch_size, num_workers=config.embed.num_workers)  # fmt: skip
+        loader = DataLoader(
+            torch.utils.data.Subset(dataset, sampler),
+            batch_size=settings.batch_size,
+            drop_last=len(sampler) >= settings.batch_size,
+            num_workers=config.embed.num_workers,
+        )
         bar = tqdm(loader, desc=f"SimCLR epoch {epoch + 1}/{settings.epochs}", unit="batch", disable=not progress)
         for first, second in bar:
             loss = criterion(model(first), model(second))
@@ -213,10 +232,21 @@ def pretrain(config: Config, workspace: Workspace, minutes: float | None = None,
         if score > best:
             best = score
             _save(best_path, {"backbone": model.backbone.state_dict(), "score": best, "epoch": epoch})
-        _save(last_path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
-                          "step": step, "best_score": best, "initial_score": initial})  # fmt: skip
+        _save(
+            last_path,
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "epoch": epoch,
+                "step": step,
+                "best_score": best,
+                "initial_score": initial,
+            },
+        )
         if max_steps and step >= max_steps:
             break
-    write_json(models_dir / f"{tag}.json", {"best_score": best, "initial_score": initial, "epoch": epoch, "step": step,
-                                            "config": settings.model_dump()})  # fmt: skip
+    write_json(
+        models_dir / f"{tag}.json",
+        {"best_score": best, "initial_score": initial, "epoch": epoch, "step": step, "config": settings.model_dump()},
+    )
     return PretrainResult(best_path, last_path, epoch, step, best, initial, losses, time.perf_counter() - started)

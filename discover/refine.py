@@ -42,10 +42,17 @@ def preview_split(
     if len(rows) < 4:
         raise DiscoverError(f"{node_id} has {len(rows)} products: too few to split")
     base: CascadeClusterer = build_clusterer(run.config.discovery, run.config.seed)
-    clusterer = CascadeClusterer(**{**vars(base), "max_depth": 1, "min_parent_size": 2, "min_split_size": 4,
-                                    "min_cluster_fraction": base.min_cluster_fraction / strictness,
-                                    "min_cluster_size_floor": max(3, base.min_cluster_size_floor // 2),
-                                    "max_noise_fraction": 1.0})  # fmt: skip
+    clusterer = CascadeClusterer(
+        **{
+            **vars(base),
+            "max_depth": 1,
+            "min_parent_size": 2,
+            "min_split_size": 4,
+            "min_cluster_fraction": base.min_cluster_fraction / strictness,
+            "min_cluster_size_floor": max(3, base.min_cluster_size_floor // 2),
+            "max_noise_fraction": 1.0,
+        }
+    )
     X = (features if features is not None else run.features())[rows]
     ids = run.assignments["product_id"].to_numpy()[rows]
     model = clusterer.fit(X, [("node",)] * len(rows), ids.tolist())

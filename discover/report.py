@@ -16,8 +16,9 @@ from discover.workspace import write_text
 MAX_SCATTERS = 12
 
 
-def parent_scatter(tree: SubcategoryTree, parent_id: str, assignments: pd.DataFrame, coords: pd.DataFrame,
-                   titles: pd.Series):  # fmt: skip
+def parent_scatter(
+    tree: SubcategoryTree, parent_id: str, assignments: pd.DataFrame, coords: pd.DataFrame, titles: pd.Series
+):
     """2-D UMAP of one parent's products coloured by proposal (noise in grey)."""
     rows = assignments["parent_id"] == parent_id
     frame = coords[rows.to_numpy()].copy()
@@ -25,19 +26,28 @@ def parent_scatter(tree: SubcategoryTree, parent_id: str, assignments: pd.DataFr
     frame["proposal"] = [tree[n].name if n in tree else n for n in leaf]
     frame.loc[assignments.loc[rows, "is_noise"].to_numpy(), "proposal"] = "(noise)"
     frame["title"] = titles[rows.to_numpy()].to_numpy()
-    figure = px.scatter(frame, x="x", y="y", color="proposal", hover_data=["product_id", "title"],
-                        title=f"{parent_id.removeprefix('root/')}: proposals (2-D UMAP)", height=520)  # fmt: skip
+    figure = px.scatter(
+        frame,
+        x="x",
+        y="y",
+        color="proposal",
+        hover_data=["product_id", "title"],
+        title=f"{parent_id.removeprefix('root/')}: proposals (2-D UMAP)",
+        height=520,
+    )
     figure.update_traces(marker={"size": 4})
     return figure
 
 
 def sizes_figure(tree: SubcategoryTree):
     leaves = [n for n in tree.leaves() if n.kind == "proposed"]
-    frame = pd.DataFrame({
-        "proposal": [" > ".join(n.path) for n in leaves],
-        "size": [n.size for n in leaves],
-        "parent": [tree.existing_parent(n.id).name for n in leaves],
-    }).sort_values("size", ascending=False)  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "proposal": [" > ".join(n.path) for n in leaves],
+            "size": [n.size for n in leaves],
+            "parent": [tree.existing_parent(n.id).name for n in leaves],
+        }
+    ).sort_values("size", ascending=False)
     return px.bar(frame, x="proposal", y="size", color="parent", title="Proposed subcategory sizes", height=480)
 
 
@@ -58,8 +68,14 @@ def metrics_table(metrics: dict[str, Any]) -> str:
     return frame[columns].to_html(float_format=lambda v: f"{v:.3f}", border=0)
 
 
-def write_report(path: Path, tree: SubcategoryTree, assignments: pd.DataFrame, coords: pd.DataFrame,
-                 catalog: pd.DataFrame, metrics: dict[str, Any] | None) -> None:  # fmt: skip
+def write_report(
+    path: Path,
+    tree: SubcategoryTree,
+    assignments: pd.DataFrame,
+    coords: pd.DataFrame,
+    catalog: pd.DataFrame,
+    metrics: dict[str, Any] | None,
+) -> None:
     parts = [f"<h1>discover run {html.escape(str(tree.meta.get('run_id', '')))}</h1>"]
     if metrics and metrics.get("weighted"):
         w = metrics["weighted"]

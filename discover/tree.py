@@ -106,8 +106,11 @@ class SubcategoryTree:
         return [n for n in scope if n.kind == "proposed"]
 
     def parents_with_proposals(self) -> list[Node]:
-        return [n for n in self.nodes.values() if n.kind == "existing" and any(
-            self.nodes[c].kind == "proposed" for c in n.children)]  # fmt: skip
+        return [
+            n
+            for n in self.nodes.values()
+            if n.kind == "existing" and any(self.nodes[c].kind == "proposed" for c in n.children)
+        ]
 
     def existing_parent(self, node_id: str) -> Node:
         node = self.nodes[node_id]

@@ -8,8 +8,9 @@ from tests.conftest import REPO, config_dict
 
 
 def _discover(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "discover.cli", *args], capture_output=True, text=True, cwd=REPO,
-                          env=env)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "discover.cli", *args], capture_output=True, text=True, cwd=REPO, env=env
+    )
 
 
 def test_help_lists_the_commands():

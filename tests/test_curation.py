@@ -105,6 +105,9 @@ def test_decisions_reattach_after_a_rerun_of_the_same_config(small_run, tmp_path
     shutil.rmtree(ws.run_dir(result.run_id))
     again = run(config, ws, show_progress=False)
     assert again.run_id == result.run_id and not again.reused
-    tree, _, skipped = apply_decisions(RunData(ws, again.run_id).tree, RunData(ws, again.run_id).assignments,
-                                       CurationStore(ws.curation_path).decisions(again.run_id))  # fmt: skip
+    tree, _, skipped = apply_decisions(
+        RunData(ws, again.run_id).tree,
+        RunData(ws, again.run_id).assignments,
+        CurationStore(ws.curation_path).decisions(again.run_id),
+    )
     assert not skipped and tree[node.id].name == "Kept"

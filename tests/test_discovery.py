@@ -106,11 +106,30 @@ def test_cli_export_and_evaluate(small_run):
     workspace = str(result.run_dir.parent.parent)
     out = result.run_dir.parent.parent / "exported"
     for fmt in ("json", "csv"):
-        done = subprocess.run([sys.executable, "-m", "discover.cli", "export", "--workspace", workspace,
-                               "--format", fmt, "--out", str(out)], capture_output=True, text=True, cwd=REPO)  # fmt: skip
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "discover.cli",
+                "export",
+                "--workspace",
+                workspace,
+                "--format",
+                fmt,
+                "--out",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+        )
         assert done.returncode == 0, done.stderr
     rows = pd.read_csv(out / "assignments.csv", dtype={"product_id": str})
     assert len(rows) == 360 and {"category", "proposed_path", "probability", "is_noise"} <= set(rows.columns)
-    evaluated = subprocess.run([sys.executable, "-m", "discover.cli", "evaluate", "--workspace", workspace],
-                               capture_output=True, text=True, cwd=REPO)  # fmt: skip
+    evaluated = subprocess.run(
+        [sys.executable, "-m", "discover.cli", "evaluate", "--workspace", workspace],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert evaluated.returncode == 0 and "weighted" in evaluated.stdout

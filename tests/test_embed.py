@@ -170,8 +170,10 @@ def test_killed_embed_resumes_from_finished_chunks_with_the_same_result(tmp_path
     workspace = Workspace(tmp_path / "ws")
     process = subprocess.Popen(
         [sys.executable, "-m", "discover.cli", "embed", str(tmp_path / "c.yaml"), "--workspace", str(workspace.root)],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 120
     while time.time() < deadline and len(list(workspace.embeddings_dir.glob("*.chunks/chunk-*.npz"))) < 3:
         time.sleep(0.05)

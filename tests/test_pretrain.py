@@ -16,9 +16,14 @@ from tests.conftest import fashion_rows, make_config, write_catalog
 def _workspace(tmp_path: Path, **overrides):
     directory = write_catalog(tmp_path / "catalog", fashion_rows(60, seed=9)).parent
     config = make_config(
-        directory, pretrain__image_size=32, pretrain__batch_size=16, pretrain__samples_per_epoch=32,
-        pretrain__validation_size=12, embed__num_workers=0, **overrides,
-    )  # fmt: skip
+        directory,
+        pretrain__image_size=32,
+        pretrain__batch_size=16,
+        pretrain__samples_per_epoch=32,
+        pretrain__validation_size=12,
+        embed__num_workers=0,
+        **overrides,
+    )
     workspace = Workspace(tmp_path / "ws")
     ingest(config, workspace, show_progress=False)
     return config, workspace

@@ -115,12 +115,23 @@ def embed_modality(
     vectors, _ = load_aligned(workspace.embeddings_dir, embedder.fingerprint)
     log.info(
         "embed %s: %d computed, %d from cache, %d failed in %.1f s",
-        embedder.fingerprint, filled.computed, filled.cached, len(filled.failed), time.perf_counter() - started,
-    )  # fmt: skip
+        embedder.fingerprint,
+        filled.computed,
+        filled.cached,
+        len(filled.failed),
+        time.perf_counter() - started,
+    )
     return ModalityPart(
-        embedder.name, embedder.modality, embedder.fingerprint, embedder.dim,
-        filled.computed, filled.cached, filled.failed, path, vectors,
-    )  # fmt: skip
+        embedder.name,
+        embedder.modality,
+        embedder.fingerprint,
+        embedder.dim,
+        filled.computed,
+        filled.cached,
+        filled.failed,
+        path,
+        vectors,
+    )
 
 
 def embed_catalog(config: Config, workspace: Workspace, progress: bool = True) -> Features:
