@@ -10,7 +10,9 @@ Split rule: a node is split when all of these hold, and otherwise recorded as
 1. it holds at least `min_split_size` products and the depth limit allows another level;
 2. its embeddings are not (near-)identical;
 3. HDBSCAN, with ``min_cluster_size = max(min_cluster_size_floor,
-   ceil(min_cluster_fraction × node size))``, finds at least two clusters;
+   ceil(min_cluster_fraction × node size))``, finds at least two clusters, still two or
+   more after clusters that are strongly linked in the input-space neighbour graph are
+   merged (:mod:`discover.linkage`, `merge_threshold`);
 4. HDBSCAN leaves at most `max_noise_fraction` of the node as noise;
 5. the clusters are separated in the *original* feature space, not only in UMAP's: their
    silhouette (on up to 2,000 clustered products, with the reducer's metric) is at least
@@ -32,9 +34,13 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
+from sklearn.decomposition import PCA
 from sklearn.metrics import silhouette_score
 from sklearn.neighbors import NearestNeighbors
+from tqdm.auto import tqdm
 
+from discover.linkage import merge_connected
 from discover.reduce import UmapReducer
 from discover.tree import Node, SubcategoryTree
 
@@ -100,10 +106,12 @@ class CascadeClusterer:
         min_split_size: int = 60,
         max_noise_fraction: float = 0.5,
         min_silhouette: float = 0.05,
+        merge_threshold: float = 0.2,
         min_parent_size: int = 20,
         exemplars: int = 8,
         noise_neighbors: int = 10,
         random_state: int = 0,
+        progress: bool = False,
     ) -> None:
         self.n_components = n_components
         self.n_neighbors = n_neighbors
@@ -118,10 +126,12 @@ class CascadeClusterer:
         self.min_split_size = min_split_size
         self.max_noise_fraction = max_noise_fraction
         self.min_silhouette = min_silhouette
+        self.merge_threshold = merge_threshold
         self.min_parent_size = min_parent_size
         self.exemplars = exemplars
         self.noise_neighbors = noise_neighbors
         self.random_state = random_state
+        self.progress = progress
 
     def _validate(self) -> None:
         if self.selection not in ("eom", "leaf"):
@@ -141,9 +151,11 @@ class CascadeClusterer:
         self.ids_ = np.asarray(ids)
         tree = SubcategoryTree()
         placement = _Placement(np.empty(len(X), dtype=object), np.zeros(len(X), bool), np.ones(len(X), np.float32))
-        parent_keys = [tuple(p) for p in parents]
-        for key in sorted(set(parent_keys)):
-            rows = np.flatnonzero([k == key for k in parent_keys])
+        parent_keys = pd.Series([tuple(p) for p in parents])
+        rows_by_parent = parent_keys.groupby(parent_keys).indices
+        bar = tqdm(total=len(X), desc="cascade", unit="product", disable=not self.progress)
+        for key in sorted(rows_by_parent):
+            rows = np.asarray(rows_by_parent[key])
             node = tree.ensure_existing(list(key))
             node.size = len(rows)
             started = time.perf_counter()
@@ -153,14 +165,11 @@ class CascadeClusterer:
             else:
                 self._split(X, rows, node, 1, tree, placement)
             leaves = len(tree.leaves(node.id)) if node.children else 0
-            placement.timings.append(ParentTiming(node.id, len(rows), time.perf_counter() - started, leaves))
-            log.info(
-                "cascade %s: %d products → %d leaves (%.1f s)",
-                node.id,
-                len(rows),
-                leaves,
-                time.perf_counter() - started,
-            )
+            seconds = time.perf_counter() - started
+            placement.timings.append(ParentTiming(node.id, len(rows), seconds, leaves))
+            log.info("cascade %s: %d products → %d leaves (%.1f s)", node.id, len(rows), leaves, seconds)
+            bar.update(len(rows))
+        bar.close()
         for node in tree.nodes.values():
             if node.kind == "existing" and node.size == 0:
                 node.size = sum(c.size for c in tree.children(node.id))
@@ -194,7 +203,19 @@ class CascadeClusterer:
             cluster_selection_method=self.selection,
             core_dist_n_jobs=1,
         ).fit(reduced.astype(np.float64))
-        return model.labels_, model.probabilities_.astype(np.float32), np.asarray(model.cluster_persistence_)
+        labels = model.labels_
+        persistence = np.asarray(model.cluster_persistence_)
+        if self.merge_threshold > 0 and labels.max() >= 1:
+            space = (
+                X
+                if self.pca_components is None or self.pca_components >= min(X.shape)
+                else (PCA(self.pca_components, random_state=self.random_state).fit_transform(X))
+            )
+            merged = merge_connected(space, labels, self.merge_threshold, self.n_neighbors, self.metric)
+            # a merged cluster keeps the largest persistence of its parts
+            persistence = np.array([persistence[np.unique(labels[merged == c])].max() for c in range(merged.max() + 1)])
+            labels = merged
+        return labels, model.probabilities_.astype(np.float32), persistence
 
     def _why_not(self, X: np.ndarray, rows: np.ndarray, depth: int) -> str:
         if depth > self.max_depth:

@@ -106,6 +106,7 @@ class CascadeConfig(_Strict):
     min_split_size: int = Field(60, ge=4)
     max_noise_fraction: float = Field(0.5, gt=0, le=1)
     min_silhouette: float = Field(0.05, ge=-1, le=1)
+    merge_threshold: float = Field(0.2, ge=0, le=1)
 
 
 class DiscoveryConfig(_Strict):
@@ -155,7 +156,15 @@ class Config(_Strict):
         return path if path.is_absolute() else (self.base_dir / path).resolve()
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+        """The resolved config: the catalog directory and model files as absolute paths."""
+        resolved = self.model_dump(mode="json")
+        resolved["catalog"]["data_dir"] = str(self.catalog_path.parent)
+        for modality in ("image", "text"):
+            spec = resolved["embed"].get(modality)
+            for key in ("checkpoint", "pretrained"):
+                if spec and spec.get(key) and ("/" in spec[key] or Path(spec[key]).suffix):
+                    spec[key] = str(self.resolve(spec[key]))
+        return yaml.safe_dump(resolved, sort_keys=False)
 
 
 def _valid_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:

@@ -33,7 +33,7 @@ def level_columns(catalog: pd.DataFrame, level: int) -> list[str]:
     return available[: min(level, len(available))]
 
 
-def build_clusterer(config: DiscoveryConfig, seed: int) -> CascadeClusterer:
+def build_clusterer(config: DiscoveryConfig, seed: int, progress: bool = False) -> CascadeClusterer:
     return CascadeClusterer(
         n_components=config.umap.n_components,
         n_neighbors=config.umap.n_neighbors,
@@ -48,9 +48,11 @@ def build_clusterer(config: DiscoveryConfig, seed: int) -> CascadeClusterer:
         min_split_size=config.cascade.min_split_size,
         max_noise_fraction=config.cascade.max_noise_fraction,
         min_silhouette=config.cascade.min_silhouette,
+        merge_threshold=config.cascade.merge_threshold,
         min_parent_size=config.min_parent_size,
         exemplars=config.exemplars,
         random_state=seed,
+        progress=progress,
     )
 
 
@@ -91,12 +93,14 @@ def plot_coordinates(X: np.ndarray, parent_ids: np.ndarray, config: DiscoveryCon
     return coords
 
 
-def discover(X: np.ndarray, catalog: pd.DataFrame, config: DiscoveryConfig, seed: int) -> Discovery:
+def discover(
+    X: np.ndarray, catalog: pd.DataFrame, config: DiscoveryConfig, seed: int, progress: bool = False
+) -> Discovery:
     """Propose subcategories inside every existing node at `config.level`."""
     started = time.perf_counter()
     levels = level_columns(catalog, config.level)
     parents = list(catalog[levels].itertuples(index=False, name=None))
-    model = build_clusterer(config, seed).fit(X, parents, catalog["product_id"].tolist())
+    model = build_clusterer(config, seed, progress).fit(X, parents, catalog["product_id"].tolist())
     tree = model.tree_
     leaf = pd.Series(model.leaf_, index=catalog.index)
     name_tree(tree, leaf, catalog["title"].fillna(""), config.keywords)

@@ -111,7 +111,7 @@ def run(
         coords = pd.read_parquet(run_dir / "coords.parquet")
     else:
         with times.stage("discover"):
-            result = discover(features.vectors, catalog, config.discovery, config.seed)
+            result = discover(features.vectors, catalog, config.discovery, config.seed, show_progress)
         tree, assignments, coords = result.tree, result.assignments, result.coords
         tree.meta = {
             "run_id": run_id,

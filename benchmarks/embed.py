@@ -1,0 +1,138 @@
+"""Embedding speed against the bare forward pass, and nearest-neighbour agreement.
+
+Speed: 2,000 fashion-small products (seeded sample). "pipeline" is the embed stage into an
+empty cache (file hashing, decode, letterbox/resize, batching, forward, chunked writes);
+"bare" is the same model's forward pass alone on tensors decoded beforehand, same batch
+size, same run. Overhead = pipeline time / bare time - 1.
+
+Quality: the share of products whose nearest other product (cosine) has the same
+`articleType`, over the whole catalog, for each modality and for the fusion.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from benchmarks.common import DATA, REPO, WORKSPACE, markdown_table, peak_rss_mb, write_section
+from discover.config import load_config
+from discover.embed.base import create_embedder
+from discover.embed.fuse import fuse
+from discover.embed.pipeline import build_embedder, embed_catalog, embed_modality
+from discover.ingest import ingest
+from discover.workspace import Workspace
+
+SAMPLE = 2000
+
+
+def sample_workspace(root: Path, config) -> Workspace:
+    styles = pd.read_csv(DATA / "styles.csv", dtype=str, keep_default_na=False).sample(SAMPLE, random_state=0)
+    catalog_dir = root / "catalog"
+    catalog_dir.mkdir(parents=True)
+    (catalog_dir / "images").symlink_to(DATA / "images")
+    styles.to_csv(catalog_dir / "styles.csv", index=False)
+    config.catalog.data_dir = str(catalog_dir)
+    workspace = Workspace(root / "ws")
+    ingest(config, workspace, show_progress=False)
+    return workspace
+
+
+def bare_forward(embedder, paths: list[str], texts: list[str], batch_size: int) -> float:
+    """Seconds for the model alone: images decoded and transformed before the clock starts."""
+    if embedder.modality == "image":
+        from PIL import Image
+
+        tensors = []
+        for path in paths:
+            with Image.open(path) as image:
+                tensors.append(embedder.transform(image))
+        batch = torch.stack(tensors)
+        started = time.perf_counter()
+        with torch.inference_mode():
+            for i in range(0, len(batch), batch_size):
+                embedder.forward(batch[i : i + batch_size])
+        return time.perf_counter() - started
+    if hasattr(embedder, "model") and hasattr(embedder.model, "encode"):
+        started = time.perf_counter()
+        embedder.model.encode(texts, batch_size=batch_size, show_progress_bar=False)
+        return time.perf_counter() - started
+    started = time.perf_counter()
+    embedder.embed_texts(texts)
+    return time.perf_counter() - started
+
+
+def speed_rows(config) -> list[dict]:
+    rows = []
+    specs = [("efficientnet-lite0", "image", {"image_size": config.embed.image.image_size}),
+             ("minilm", "text", {}), ("tfidf", "text", {"components": 256})]  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        workspace = sample_workspace(Path(tmp), config)
+        catalog = workspace.load_catalog()
+        for name, modality, params in specs:
+            embedder = create_embedder(name, modality, **params)
+            started = time.perf_counter()
+            part = embed_modality(embedder, catalog, config, workspace, progress=False)
+            pipeline = time.perf_counter() - started
+            texts = catalog["title"].tolist()
+            bare = bare_forward(embedder, catalog["image_path"].tolist(), texts, config.embed.batch_size)
+            rows.append({
+                "embedder": f"{name} ({modality}, {part.dim}-d)", "items": len(catalog),
+                "pipeline items/s": len(catalog) / pipeline, "bare forward items/s": len(catalog) / bare,
+                "overhead": f"{pipeline / bare - 1:+.0%}", "peak RSS MB": f"{peak_rss_mb():.0f}",
+            })  # fmt: skip
+    return rows
+
+
+def neighbour_agreement(vectors: np.ndarray, labels: np.ndarray, chunk: int = 2048) -> float:
+    """Share of rows whose nearest other row (cosine) has the same label; exact, chunked."""
+    normed = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    normed = normed.astype(np.float32)
+    hits = 0
+    for start in range(0, len(normed), chunk):
+        similarity = normed[start : start + chunk] @ normed.T
+        similarity[np.arange(similarity.shape[0]), np.arange(start, start + similarity.shape[0])] = -np.inf
+        hits += int(np.sum(labels[similarity.argmax(axis=1)] == labels[start : start + chunk]))
+    return hits / len(normed)
+
+
+def quality_rows(config) -> list[dict]:
+    workspace = Workspace(WORKSPACE)
+    ingest(config, workspace, show_progress=False)
+    features = embed_catalog(config, workspace)
+    truth = workspace.load_catalog()["truth"].to_numpy()
+    rows = [{"features": p.fingerprint, "nearest-neighbour same articleType": neighbour_agreement(p.vectors, truth)}
+            for p in features.parts]  # fmt: skip
+    tfidf = build_embedder(config.embed.text.model_copy(update={"name": "tfidf"}), "text", config)
+    tfidf_part = embed_modality(tfidf, workspace.load_catalog(), config, workspace, progress=False)
+    rows.append({"features": tfidf_part.fingerprint,
+                 "nearest-neighbour same articleType": neighbour_agreement(tfidf_part.vectors, truth)})  # fmt: skip
+    rows.append({"features": "fused (image + MiniLM, L2 each, weights 1:1)",
+                 "nearest-neighbour same articleType": neighbour_agreement(features.vectors, truth)})  # fmt: skip
+    fused_tfidf = fuse([features.block("image"), tfidf_part.vectors], [1, 1])
+    rows.append({"features": "fused (image + TF-IDF)",
+                 "nearest-neighbour same articleType": neighbour_agreement(fused_tfidf, truth)})  # fmt: skip
+    return rows
+
+
+def main() -> None:
+    torch.set_num_threads(torch.get_num_threads())
+    config = load_config(REPO / "configs" / "fashion-small.yaml")
+    speed = pd.DataFrame(speed_rows(config))
+    quality = pd.DataFrame(quality_rows(load_config(REPO / "configs" / "fashion-small.yaml")))
+    body = (
+        f"Speed on {SAMPLE:,} products (empty cache; batch {config.embed.batch_size}, "
+        f"{config.embed.num_workers} loader worker, {torch.get_num_threads()} torch threads):\n\n"
+        + markdown_table(speed, "{:.1f}")
+        + "\n\nNearest-neighbour agreement over all 35,132 products:\n\n"
+        + markdown_table(quality)
+    )
+    write_section("embed", "Embedding: speed and nearest-neighbour agreement", body)
+
+
+if __name__ == "__main__":
+    main()

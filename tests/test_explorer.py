@@ -1,0 +1,173 @@
+"""The Streamlit explorer: every curation action through AppTest, and a real headless browser."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from discover.curation import CurationStore
+from discover.runs import RunData
+from discover.workspace import Workspace
+from tests.conftest import REPO
+
+APP = str(REPO / "apps" / "explorer.py")
+
+
+@pytest.fixture
+def workspace(small_run, tmp_path, monkeypatch) -> tuple[Workspace, str]:
+    result, _ = small_run
+    shutil.copytree(result.run_dir.parent.parent, tmp_path / "ws")
+    monkeypatch.setenv("DISCOVER_WORKSPACE", str(tmp_path / "ws"))
+    return Workspace(tmp_path / "ws"), result.run_id
+
+
+def _app() -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=120)
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def _select_largest_leaf(app: AppTest, run: RunData) -> str:
+    parent = app.sidebar.selectbox(key="parent").value
+    leaves = [n for n in run.tree.proposals(parent) if not n.children]
+    node = max(leaves, key=lambda n: n.size)
+    app.sidebar.selectbox(key="proposal").set_value(node.id).run()
+    assert not app.exception, app.exception
+    return node.id
+
+
+def test_app_shows_tree_card_and_products(workspace):
+    ws, run_id = workspace
+    app = _app()
+    run = RunData(ws, run_id)
+    node_id = _select_largest_leaf(app, run)
+    assert any(h.value == run.tree[node_id].name for h in app.subheader)
+    assert len(app.dataframe) >= 2
+    app.sidebar.radio(key="view").set_value("Metrics").run()
+    assert not app.exception and any("purity" in m.label for m in app.metric)
+
+
+def test_rename_through_the_app_is_stored_and_exported(workspace):
+    ws, run_id = workspace
+    app = _app()
+    node_id = _select_largest_leaf(app, RunData(ws, run_id))
+    app.text_input(key="comment").set_value("seen in photos")
+    app.text_input(key="rename-name").set_value("Round Neck Tees")
+    app.button(key="rename-button").click().run()
+    (decision,) = CurationStore(ws.curation_path).decisions(run_id)
+    assert decision.payload == {"node": node_id, "name": "Round Neck Tees"} and decision.comment == "seen in photos"
+    app.sidebar.radio(key="view").set_value("Export").run()
+    app.button(key="export").click().run()
+    exported = (ws.run_dir(run_id) / "export" / "curated_tree.json").read_text()
+    assert '"name": "Round Neck Tees"' in exported
+
+
+def test_merge_reject_move_and_undo_through_the_app(workspace):
+    ws, run_id = workspace
+    run = RunData(ws, run_id)
+    store = CurationStore(ws.curation_path)
+    app = _app()
+    node_id = _select_largest_leaf(app, run)
+    into = app.selectbox(key="merge-into").options[0]
+    app.button(key="merge-button").click().run()
+    assert [d.action for d in store.decisions(run_id)] == ["merge"]
+    assert store.decisions(run_id)[0].payload["node"] == node_id and not app.exception
+    app.button(key="undo").click().run()
+    assert store.decisions(run_id) == []
+    _select_largest_leaf(app, run)
+    app.button(key="reject-button").click().run()
+    assert [d.action for d in store.decisions(run_id)] == ["reject"]
+    app.button(key="undo").click().run()
+    node_id = _select_largest_leaf(app, run)
+    products = app.multiselect(key="move-products").options[:2]
+    app.multiselect(key="move-products").set_value(products)
+    app.button(key="move-button").click().run()
+    (move,) = store.decisions(run_id)
+    assert move.action == "move" and move.payload["products"] == products
+    assert into  # the merge target list was offered
+
+
+def test_split_preview_then_accept_through_the_app(workspace):
+    ws, run_id = workspace
+    app = _app()
+    node_id = _select_largest_leaf(app, RunData(ws, run_id))
+    app.slider(key="split-strictness").set_value(4.0)
+    app.button(key="split-preview").click().run()
+    assert not app.exception, app.exception
+    assert app.table, "the preview table is shown before accepting"
+    app.button(key="split-accept").click().run()
+    (split,) = CurationStore(ws.curation_path).decisions(run_id)
+    assert split.action == "split" and split.payload["node"] == node_id
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium is installed by .ci/run")
+def test_real_browser_rename_and_export(workspace, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    ws, run_id = workspace
+    run = RunData(ws, run_id)
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "discover.cli", "explore", "--workspace", str(ws.root), "--port", str(port)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "DISCOVER_WORKSPACE": str(ws.root)},
+    )
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path="/usr/bin/chromium",
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                ],
+            )
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            deadline = time.time() + 60
+            while True:
+                try:
+                    page.goto(f"http://127.0.0.1:{port}", timeout=5000)
+                    break
+                except Exception:
+                    if time.time() > deadline:
+                        raise
+                    time.sleep(0.5)
+            parent = run.tree.parents_with_proposals()
+            largest_parent = max(parent, key=lambda n: (n.size, n.id))
+            first = run.tree.children(largest_parent.id)[0]
+            page.get_by_text("Curate").wait_for(timeout=90_000)
+            page.get_by_text(first.name, exact=True).first.wait_for(timeout=30_000)
+            page.get_by_role("tab", name="Rename").click()
+            box = page.get_by_label("New name")
+            box.fill("Browser Renamed")
+            box.press("Enter")
+            page.get_by_role("button", name="Rename").click()
+            page.get_by_text("Browser Renamed").first.wait_for(timeout=30_000)
+            page.get_by_text("Export", exact=True).click()
+            page.get_by_role("button", name="Export curated tree").click()
+            page.get_by_text("Exported:").wait_for(timeout=30_000)
+            page.screenshot(path=str(tmp_path / "explorer.png"), full_page=True)
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert (tmp_path / "explorer.png").stat().st_size > 10_000
+    assert '"name": "Browser Renamed"' in (ws.run_dir(run_id) / "export" / "curated_tree.json").read_text()
