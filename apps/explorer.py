@@ -35,7 +35,8 @@ def workspace_root() -> str:
 @st.cache_resource(show_spinner="Loading run…")
 def load_run(root: str, run_id: str, stamp: float) -> RunData:
     run = RunData(Workspace(root), run_id)
-    run.tree, run.assignments, run.coords, run.catalog, run.metrics  # noqa: B018 (load once, here)
+    for part in ("tree", "assignments", "coords", "catalog", "metrics"):
+        getattr(run, part)  # load every file once, here, not on first interaction
     return run
 
 

@@ -95,14 +95,14 @@ class UmapConfig(_Strict):
 
 
 class HdbscanConfig(_Strict):
-    min_cluster_fraction: float = Field(0.01, gt=0, lt=1)
+    min_cluster_fraction: float = Field(0.02, gt=0, lt=1)
     min_cluster_size_floor: int = Field(10, ge=2)
-    min_samples: int | None = Field(5, ge=1)
+    min_samples: int | None = Field(3, ge=1)
     selection: Literal["eom", "leaf"] = "eom"
 
 
 class CascadeConfig(_Strict):
-    max_depth: int = Field(3, ge=1)
+    max_depth: int = Field(2, ge=1)
     min_split_size: int = Field(60, ge=4)
     max_noise_fraction: float = Field(0.5, gt=0, le=1)
     min_silhouette: float = Field(0.05, ge=-1, le=1)

@@ -33,7 +33,8 @@ class SplitPreview:
 def preview_split(
     run: RunData, node_id: str, strictness: float = 2.0, features: np.ndarray | None = None
 ) -> SplitPreview:
-    """Cluster one node's products again, with `min_cluster_fraction` divided by `strictness`.
+    """Cluster one node's products again, with `min_cluster_fraction` divided by `strictness`
+    and the linkage merge `strictness` times less eager; no silhouette gate.
 
     Products the new clustering leaves as noise join the nearest new child (by neighbour
     vote), so a split moves every product of the node.
@@ -51,6 +52,9 @@ def preview_split(
             "min_cluster_fraction": base.min_cluster_fraction / strictness,
             "min_cluster_size_floor": max(3, base.min_cluster_size_floor // 2),
             "max_noise_fraction": 1.0,
+            # the curator judges the preview, so the automatic gates are relaxed
+            "min_silhouette": -1.0,
+            "merge_threshold": min(1.0, base.merge_threshold * strictness),
         }
     )
     X = (features if features is not None else run.features())[rows]

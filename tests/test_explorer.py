@@ -154,17 +154,19 @@ def test_real_browser_rename_and_export(workspace, tmp_path):
             largest_parent = max(parent, key=lambda n: (n.size, n.id))
             first = run.tree.children(largest_parent.id)[0]
             page.get_by_text("Curate").wait_for(timeout=90_000)
-            page.get_by_text(first.name, exact=True).first.wait_for(timeout=30_000)
+            page.get_by_role("heading", name=first.name).wait_for(timeout=30_000)
             page.get_by_role("tab", name="Rename").click()
             box = page.get_by_label("New name")
             box.fill("Browser Renamed")
             box.press("Enter")
             page.get_by_role("button", name="Rename").click()
-            page.get_by_text("Browser Renamed").first.wait_for(timeout=30_000)
+            page.get_by_role("heading", name="Browser Renamed").wait_for(timeout=30_000)
             page.get_by_text("Export", exact=True).click()
             page.get_by_role("button", name="Export curated tree").click()
             page.get_by_text("Exported:").wait_for(timeout=30_000)
             page.screenshot(path=str(tmp_path / "explorer.png"), full_page=True)
+            if os.environ.get("DISCOVER_SCREENSHOT"):
+                shutil.copyfile(tmp_path / "explorer.png", os.environ["DISCOVER_SCREENSHOT"])
             browser.close()
     finally:
         server.terminate()
