@@ -189,7 +189,7 @@ def proposals_view() -> None:
     parent_id = st.sidebar.selectbox("Category", parents, key="parent", format_func=label)
     table = explore.proposal_table(tree, assignments, parent_id, truth)
     st.header(" > ".join(tree[parent_id].path))
-    left, right = st.columns([5, 6])
+    left, right = st.columns([6, 5])
     with left:
         st.dataframe(table.drop(columns=["id"]), hide_index=True, height=460, width="stretch")
     choices = table["id"].tolist()

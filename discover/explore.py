@@ -47,15 +47,15 @@ def proposal_table(
         if node.kind != "proposed":
             continue
         purity = node_purity(assignments, truth, node.id)
-        depth = node.id.count("/c") + node.id.count("/s") - 1
+        depth = node.id.count("/") - parent_id.count("/") - 1
         rows.append(
             {
                 "id": node.id,
-                "proposal": "  " * depth + node.name,
+                "proposal": "\u2003" * depth + ("└ " if depth else "") + node.name,
                 "size": node.size,
-                "keywords": ", ".join(node.keywords[:6]),
-                "purity": purity,
                 "quality": quality_label(purity),
+                "purity": purity,
+                "keywords": ", ".join(node.keywords[:6]),
                 "stability": node.stability,
                 "leaf": not node.children,
             }
