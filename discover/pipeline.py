@@ -71,7 +71,8 @@ class RunResult:
 
 def default_run_id(config: Config, fingerprints: list[str], catalog_signature: str) -> str:
     """Same config + same features + same catalog → same run id, so curation re-attaches."""
-    payload = config.discovery.model_dump_json() + str(config.seed) + "".join(fingerprints) + catalog_signature
+    settings = config.embed.model_dump_json() + config.discovery.model_dump_json() + str(config.seed)
+    payload = settings + "".join(fingerprints) + catalog_signature
     return f"{config.name}-{hashlib.sha1(payload.encode()).hexdigest()[:8]}"
 
 

@@ -133,3 +133,16 @@ def test_cli_export_and_evaluate(small_run):
         cwd=REPO,
     )
     assert evaluated.returncode == 0 and "weighted" in evaluated.stdout
+
+
+def test_run_id_changes_with_fusion_weights_or_discovery_settings(small_run):
+    from discover.pipeline import default_run_id
+
+    _, config = small_run
+    base = default_run_id(config, ["f1"], "sig")
+    assert default_run_id(config, ["f1"], "sig") == base
+    heavier = config.model_copy(deep=True)
+    heavier.embed.text.weight = 2.0
+    stricter = config.model_copy(deep=True)
+    stricter.discovery.cascade.max_depth = 3
+    assert len({base, default_run_id(heavier, ["f1"], "sig"), default_run_id(stricter, ["f1"], "sig")}) == 3
