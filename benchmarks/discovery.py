@@ -33,8 +33,15 @@ COLUMNS = ["coverage", "purity", "hungarian_accuracy", "nmi", "ari", "leaf_clust
 
 
 def flat(X: np.ndarray, seed: int) -> np.ndarray:
-    model = CascadeClusterer(max_depth=1, min_cluster_fraction=0.01, min_samples=None, pca_components=64,
-                             merge_threshold=0, min_silhouette=-1, random_state=seed)  # fmt: skip
+    model = CascadeClusterer(
+        max_depth=1,
+        min_cluster_fraction=0.01,
+        min_samples=None,
+        pca_components=64,
+        merge_threshold=0,
+        min_silhouette=-1,
+        random_state=seed,
+    )
     model.fit(X, [("p",)] * len(X))
     codes = pd.factorize(model.labels_)[0]
     return np.where(model.is_noise_, -1, codes)
@@ -44,12 +51,17 @@ def kmeans_true_k(X: np.ndarray, k: int, seed: int) -> np.ndarray:
     return KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(X)
 
 
-def score(method: str, labels_by_parent: dict[str, np.ndarray], truth_by_parent: dict[str, np.ndarray],
-          seconds: float) -> dict:  # fmt: skip
+def score(
+    method: str, labels_by_parent: dict[str, np.ndarray], truth_by_parent: dict[str, np.ndarray], seconds: float
+) -> dict:
     scores = [cluster_scores(labels_by_parent[p], truth_by_parent[p]) for p in truth_by_parent]
     weighted = weighted_mean(scores)
-    return {"method": method, **{k: weighted[k] for k in COLUMNS}, "seconds": f"{seconds:.0f}",
-            "peak RSS MB": f"{peak_rss_mb():.0f}"}  # fmt: skip
+    return {
+        "method": method,
+        **{k: weighted[k] for k in COLUMNS},
+        "seconds": f"{seconds:.0f}",
+        "peak RSS MB": f"{peak_rss_mb():.0f}",
+    }
 
 
 def main() -> None:
@@ -74,13 +86,21 @@ def main() -> None:
     stage_times.append(("discover (all 45 parents: cascade, names, 2-D coords)", seconds))
     metrics = evaluate(ours.assignments, catalog)
     codes = cluster_codes(ours.assignments)
-    results.append(score("discover (cascade + linkage merge), fused", {p: codes[r] for p, r in rows_of.items()},
-                         truth_by_parent, seconds))  # fmt: skip
+    results.append(
+        score(
+            "discover (cascade + linkage merge), fused",
+            {p: codes[r] for p, r in rows_of.items()},
+            truth_by_parent,
+            seconds,
+        )
+    )
     assert abs(metrics["weighted"]["purity"] - results[0]["purity"]) < 1e-9
 
-    for name, X in (("flat UMAP+HDBSCAN, fused", features.vectors),
-                    ("BERTopic-style UMAP+HDBSCAN, text only", features.block("text")),
-                    ("flat UMAP+HDBSCAN, image only", features.block("image"))):  # fmt: skip
+    for name, X in (
+        ("flat UMAP+HDBSCAN, fused", features.vectors),
+        ("BERTopic-style UMAP+HDBSCAN, text only", features.block("text")),
+        ("flat UMAP+HDBSCAN, image only", features.block("image")),
+    ):
         started = time.perf_counter()
         labels = {p: flat(X[r], config.seed) for p, r in rows_of.items()}
         results.append(score(name, labels, truth_by_parent, time.perf_counter() - started))
@@ -101,14 +121,18 @@ def main() -> None:
         f"{sum(len(set(t)) for t in truth_by_parent.values())} hidden article types. Product-weighted means; "
         "leaves and true classes are summed over parents.\n\n"
         + markdown_table(table)
-        + "\n\nPer parent (discover):\n\n" + markdown_table(per_parent.astype({"n": int, "leaf_clusters": int,
-                                                                                "true_classes": int}))
-        + "\n\nStages:\n\n" + markdown_table(stages, "{:.1f}")
+        + "\n\nPer parent (discover):\n\n"
+        + markdown_table(per_parent.astype({"n": int, "leaf_clusters": int, "true_classes": int}))
+        + "\n\nStages:\n\n"
+        + markdown_table(stages, "{:.1f}")
         + f"\n\nPeak RSS of the benchmark process: {peak_rss_mb():.0f} MB.\n\n"
         + "Proposals against other attributes (a proposal that follows colour or gender would score high here):\n\n"
-        + markdown_table(pd.DataFrame(evaluate(ours.assignments, catalog, ["baseColour", "gender", "usage"])
-                                      ["attributes"]).T[COLUMNS].reset_index(names="attribute"))
-    )  # fmt: skip
+        + markdown_table(
+            pd.DataFrame(evaluate(ours.assignments, catalog, ["baseColour", "gender", "usage"])["attributes"])
+            .T[COLUMNS]
+            .reset_index(names="attribute")
+        )
+    )
     write_section("discovery", "Discovery: the rediscovery benchmark", body)
 
 

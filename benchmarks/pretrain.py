@@ -51,8 +51,11 @@ def main() -> None:
         catalog = workspace.load_catalog()
         text = embed_modality(build_embedder(config.embed.text, "text", config), catalog, config, workspace, False)
         rows = []
-        variants = [("ImageNet EfficientNet-Lite0", None), ("SimCLR from ImageNet", "imagenet"),
-                    ("SimCLR from scratch", "scratch")]  # fmt: skip
+        variants = [
+            ("ImageNet EfficientNet-Lite0", None),
+            ("SimCLR from ImageNet", "imagenet"),
+            ("SimCLR from scratch", "scratch"),
+        ]
         for label, init in variants:
             started = time.perf_counter()
             if init is None:
@@ -62,8 +65,10 @@ def main() -> None:
                 config.pretrain.init = init
                 result = pretrain(config, workspace, minutes=MINUTES)
                 spec = config.embed.image.model_copy(update={"checkpoint": str(result.best_path)})
-                note = (f"{result.steps} steps, loss {result.losses[0]:.2f}→{result.losses[-1]:.2f}, "
-                        f"val NN {result.initial_score:.3f}→{result.best_score:.3f}")  # fmt: skip
+                note = (
+                    f"{result.steps} steps, loss {result.losses[0]:.2f}→{result.losses[-1]:.2f}, "
+                    f"val NN {result.initial_score:.3f}→{result.best_score:.3f}"
+                )
             image = embed_modality(build_embedder(spec, "image", config), catalog, config, workspace, False)
             for features, vectors in (
                 ("image only", image.vectors),
@@ -71,8 +76,15 @@ def main() -> None:
             ):
                 found = discover(vectors, catalog, config.discovery, config.seed)
                 weighted = evaluate(found.assignments, catalog)["weighted"]
-                rows.append({"image features": label, "features": features, **{k: weighted[k] for k in COLUMNS},
-                             "training": note, "minutes": f"{(time.perf_counter() - started) / 60:.1f}"})  # fmt: skip
+                rows.append(
+                    {
+                        "image features": label,
+                        "features": features,
+                        **{k: weighted[k] for k in COLUMNS},
+                        "training": note,
+                        "minutes": f"{(time.perf_counter() - started) / 60:.1f}",
+                    }
+                )
     body = (
         f"SimCLR budget {MINUTES:g} CPU minutes per variant at {config.pretrain.image_size} px, "
         f"batch {config.pretrain.batch_size}, first {config.pretrain.freeze_blocks} blocks frozen; evaluated on "
