@@ -19,6 +19,7 @@ from discover.curation import CurationStore, apply_decisions, taxonomy_diff
 from discover.errors import DiscoverError
 from discover.export import export_run
 from discover.refine import preview_split
+from discover.report import parent_scatter
 from discover.runs import RunData
 from discover.workspace import Workspace
 
@@ -77,25 +78,7 @@ def decide(action: str, payload: dict, comment: str) -> None:
 
 
 def scatter(parent_id: str, chosen: str | None):
-    rows = (assignments["parent_id"] == parent_id).to_numpy()
-    frame = run.coords[rows].copy()
-    leaf = assignments.loc[rows, "leaf_id"]
-    frame["proposal"] = [tree[n].name if n in tree else "(parent)" for n in leaf]
-    frame.loc[assignments.loc[rows, "is_noise"].to_numpy(), "proposal"] = "(noise)"
-    frame["title"] = catalog.loc[rows, "title"].to_numpy()
-    if chosen:
-        inside = explore._inside(leaf, chosen).to_numpy()
-        frame["proposal"] = ["selected: " + tree[chosen].name if i else "other" for i in inside]
-    figure = px.scatter(
-        frame,
-        x="x",
-        y="y",
-        color="proposal",
-        hover_data=["product_id", "title"],
-        height=460,
-        color_discrete_map={"other": "#d0d0d0", "(noise)": "#bbbbbb"},
-    )
-    figure.update_traces(marker={"size": 4})
+    figure = parent_scatter(tree, parent_id, assignments, run.coords, catalog["title"], highlight=chosen, height=460)
     figure.update_layout(margin={"l": 0, "r": 0, "t": 10, "b": 0}, legend={"font": {"size": 10}})
     return figure
 

@@ -17,23 +17,36 @@ MAX_SCATTERS = 12
 
 
 def parent_scatter(
-    tree: SubcategoryTree, parent_id: str, assignments: pd.DataFrame, coords: pd.DataFrame, titles: pd.Series
+    tree: SubcategoryTree,
+    parent_id: str,
+    assignments: pd.DataFrame,
+    coords: pd.DataFrame,
+    titles: pd.Series,
+    highlight: str | None = None,
+    height: int = 520,
 ):
-    """2-D UMAP of one parent's products coloured by proposal (noise in grey)."""
-    rows = assignments["parent_id"] == parent_id
-    frame = coords[rows.to_numpy()].copy()
-    leaf = assignments.loc[rows, "leaf_id"].to_numpy()
-    frame["proposal"] = [tree[n].name if n in tree else n for n in leaf]
+    """2-D UMAP of one parent's products coloured by proposal (noise in grey).
+
+    With `highlight`, that proposal (and its subtree) is shown against everything else in grey.
+    """
+    rows = (assignments["parent_id"] == parent_id).to_numpy()
+    frame = coords[rows].copy()
+    leaf = assignments.loc[rows, "leaf_id"]
+    frame["proposal"] = [tree[n].name if n in tree else "(parent)" for n in leaf]
     frame.loc[assignments.loc[rows, "is_noise"].to_numpy(), "proposal"] = "(noise)"
-    frame["title"] = titles[rows.to_numpy()].to_numpy()
+    frame["title"] = titles[rows].to_numpy()
+    if highlight:
+        inside = ((leaf == highlight) | leaf.str.startswith(highlight + "/")).to_numpy()
+        frame["proposal"] = ["selected: " + tree[highlight].name if i else "other" for i in inside]
     figure = px.scatter(
         frame,
         x="x",
         y="y",
         color="proposal",
         hover_data=["product_id", "title"],
-        title=f"{parent_id.removeprefix('root/')}: proposals (2-D UMAP)",
-        height=520,
+        title=None if highlight else f"{parent_id.removeprefix('root/')}: proposals (2-D UMAP)",
+        height=height,
+        color_discrete_map={"other": "#d0d0d0", "(noise)": "#bbbbbb"},
     )
     figure.update_traces(marker={"size": 4})
     return figure
