@@ -178,6 +178,7 @@ class CascadeClusterer:
         self.is_noise_ = placement.noise
         self.timings_ = placement.timings
         self.leaf_, self.probability_ = self._most_likely_leaves(X, placement)
+        self._count_products()
         self._add_exemplars(X)
         return self
 
@@ -290,6 +291,12 @@ class CascadeClusterer:
                 leaf[row] = values[np.argmax(counts)]
                 probability[row] = counts.max() / k
         return leaf, probability
+
+    def _count_products(self) -> None:
+        """A proposal's size: products whose most likely leaf lies in its subtree (noise included)."""
+        counts = pd.Series(self.leaf_).value_counts()
+        for node in sorted(self.tree_.proposals(), key=lambda n: -n.id.count("/")):
+            node.size = int(counts.get(node.id, 0)) + sum(c.size for c in self.tree_.children(node.id))
 
     def _add_exemplars(self, X: np.ndarray) -> None:
         """The products nearest each proposal's medoid (by cosine), medoid first."""
