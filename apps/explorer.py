@@ -174,7 +174,12 @@ def proposals_view() -> None:
     st.header(" > ".join(tree[parent_id].path))
     left, right = st.columns([6, 5])
     with left:
-        st.dataframe(table.drop(columns=["id"]), hide_index=True, height=460, width="stretch")
+        st.dataframe(
+            table.drop(columns=["id"]).style.map(explore.quality_style, subset=["quality"]),
+            hide_index=True,
+            height=460,
+            width="stretch",
+        )
     choices = table["id"].tolist()
     chosen = st.sidebar.selectbox(
         "Proposal", choices, key="proposal", format_func=lambda i: " > ".join(tree[i].path[2:])

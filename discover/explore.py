@@ -15,7 +15,14 @@ from PIL import Image
 from discover.curation import _inside
 from discover.tree import SubcategoryTree
 
-QUALITY_BANDS = ((0.85, "🟢 high"), (0.6, "🟡 mixed"), (0.0, "🔴 low"))
+QUALITY_BANDS = ((0.85, "high"), (0.6, "mixed"), (0.0, "low"))  # plain words: render in every font
+QUALITY_COLOURS = {"high": "#d3f0d8", "mixed": "#fff1bf", "low": "#ffd6d6"}
+
+
+def quality_style(label: str) -> str:
+    """CSS for a quality cell, for pandas Styler."""
+    colour = QUALITY_COLOURS.get(label)
+    return f"background-color: {colour}" if colour else ""
 
 
 def quality_label(purity: float | None) -> str:
