@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import platform
 import re
@@ -58,3 +59,13 @@ def write_section(name: str, title: str, body: str) -> None:
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     BENCHMARKS_MD.write_text(text)
     print(f"\n{title}\n\n{body.strip()}\n\n(written to {BENCHMARKS_MD})")
+
+
+def held_out(groups: pd.Series) -> pd.Series:
+    """True for the held-out half of the products, split by group so duplicates stay together.
+
+    Settings are tuned on the other half ("dev"); benchmark figures are reported on this one.
+    The split is a hash of the group value, so it does not depend on row order or on the seed.
+    """
+    digest = groups.astype(str).map(lambda g: hashlib.sha1(g.encode()).digest()[0])
+    return digest % 2 == 1

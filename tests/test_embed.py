@@ -102,6 +102,17 @@ def test_clip_tag_offline_fails_at_once_naming_the_fix(monkeypatch):
     assert time.perf_counter() - started < 60
 
 
+def test_clip_tag_with_the_hub_unreachable_fails_at_once(monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # the discard port: nothing listens
+    started = time.perf_counter()
+    with pytest.raises(EmbedError, match="unreachable.*pass its file path as `pretrained`"):
+        create_embedder("clip", "image", arch="ViT-B-32", pretrained="laion2b_s34b_b79k")
+    assert time.perf_counter() - started < 30
+
+
 def test_unknown_embedder_lists_the_available_ones():
     with pytest.raises(EmbedError, match="available: clip, efficientnet-lite0, minilm"):
         create_embedder("resnet", "image")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import socket
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 import torch
@@ -13,14 +16,36 @@ from tqdm.auto import tqdm
 from discover.embed.base import EmbedOutcome, TorchImageEmbedder, file_digest, letterbox, register
 from discover.errors import EmbedError
 
+log = logging.getLogger(__name__)
+OFFLINE_FIX = "without internet, download the checkpoint elsewhere and pass its file path as `pretrained`"
+
+
+def _require_hub(arch: str, tag: str, timeout: float = 5.0) -> None:
+    """Fail at once when the hub cannot be reached, instead of a minute of download retries."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        raise EmbedError(f"clip: tag `{tag}` of {arch} needs the network but HF_HUB_OFFLINE is set; {OFFLINE_FIX}")
+    endpoint = urlparse(constants.ENDPOINT)
+    host = endpoint.hostname or "huggingface.co"
+    port = endpoint.port or (80 if endpoint.scheme == "http" else 443)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as error:
+        raise EmbedError(
+            f"clip: tag `{tag}` of {arch} needs {host}, which is unreachable ({error}); {OFFLINE_FIX}"
+        ) from None
+
 
 @register("clip")
 class OpenClip(TorchImageEmbedder):
     """CLIP (Radford et al., 2021) via open_clip; one instance embeds images or titles.
 
     `pretrained` is a local checkpoint file (a plain state_dict) or a tag such as
-    ``laion2b_s34b_b79k``; a tag needs internet, and offline it fails at once with a message
-    saying to pass a file. With no `pretrained` the weights are random (tests only).
+    ``laion2b_s34b_b79k``. Naming a tag is asking for the network: open_clip downloads it
+    (logged, into its usual cache). Without a connection, or with ``HF_HUB_OFFLINE=1``, it
+    fails with a message saying to pass a checkpoint file. With no `pretrained` the weights
+    are random (tests only).
 
     Example:
         >>> OpenClip(modality="text", arch="ViT-B-32", pretrained="ViT-B-32.pt")  # doctest: +SKIP
@@ -37,13 +62,15 @@ class OpenClip(TorchImageEmbedder):
         self.arch = arch
         self.pretrained = pretrained
         is_file = pretrained is not None and Path(pretrained).is_file()
+        if pretrained and not is_file:
+            _require_hub(arch, pretrained)
+            log.info("clip: getting the weights tagged `%s` for %s (network, as the config asks)", pretrained, arch)
         try:
             model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=pretrained)
-        except RuntimeError as error:
+        except Exception as error:
             if pretrained and not is_file:
                 raise EmbedError(
-                    f"clip: could not get weights for tag `{pretrained}` of {arch} ({error}); "
-                    "without internet, download the checkpoint elsewhere and pass its file path as `pretrained`"
+                    f"clip: could not get weights for tag `{pretrained}` of {arch} ({error}); {OFFLINE_FIX}"
                 ) from None
             raise EmbedError(f"clip: cannot build {arch}: {error}") from None
         self.model = model.eval()

