@@ -21,6 +21,7 @@ from discover.export import export_run
 from discover.refine import preview_split
 from discover.report import parent_scatter
 from discover.runs import RunData
+from discover.tree import in_subtree
 from discover.workspace import Workspace
 
 PAGE_SIZE = 25
@@ -189,7 +190,7 @@ def proposals_view() -> None:
     if not chosen:
         return
     proposal_card(chosen)
-    members = catalog[explore._inside(assignments["leaf_id"], chosen).to_numpy()].copy()
+    members = catalog[in_subtree(assignments["leaf_id"], chosen).to_numpy()].copy()
     members["probability"] = assignments.loc[members.index, "probability"]
     st.markdown("#### Products")
     shown = products_table(members, "members")

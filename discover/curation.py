@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from discover.errors import DiscoverError
-from discover.tree import Node, SubcategoryTree
+from discover.tree import Node, SubcategoryTree, in_subtree
 
 ACTIONS = ("rename", "merge", "split", "reject", "move")
 _SCHEMA = """
@@ -106,10 +106,6 @@ class CurationStore:
         return active[-1]
 
 
-def _inside(node_ids: pd.Series, node_id: str) -> pd.Series:
-    return (node_ids == node_id) | node_ids.str.startswith(node_id + "/")
-
-
 def _remove_subtree(tree: SubcategoryTree, node_id: str) -> None:
     node = tree[node_id]
     for gone in [node, *tree.descendants(node_id)]:
@@ -135,7 +131,7 @@ def _apply_one(tree: SubcategoryTree, assignments: pd.DataFrame, decision: Decis
         into, node = _require(tree, p["into"]), _require(tree, p["node"])
         if tree.existing_parent(into.id).id != tree.existing_parent(node.id).id:
             raise DiscoverError("only proposals under the same existing category can be merged")
-        moved = _inside(nodes, node.id) | _inside(leaves, node.id)
+        moved = in_subtree(nodes, node.id) | in_subtree(leaves, node.id)
         assignments.loc[moved, ["node_id", "leaf_id"]] = into.id
         into.keywords = list(dict.fromkeys(into.keywords + node.keywords))[:12]
         _remove_subtree(tree, node.id)
@@ -151,7 +147,7 @@ def _apply_one(tree: SubcategoryTree, assignments: pd.DataFrame, decision: Decis
         assignments.loc[chosen, "is_noise"] = False
     elif decision.action == "reject":
         node = _require(tree, p["node"])
-        back = _inside(nodes, node.id) | _inside(leaves, node.id)
+        back = in_subtree(nodes, node.id) | in_subtree(leaves, node.id)
         assignments.loc[back, ["node_id", "leaf_id"]] = node.parent
         _remove_subtree(tree, node.id)
     elif decision.action == "move":

@@ -13,7 +13,7 @@ from discover.cascade import CascadeClusterer, ParentTiming
 from discover.config import DiscoveryConfig
 from discover.naming import name_siblings
 from discover.reduce import UmapReducer
-from discover.tree import SubcategoryTree
+from discover.tree import SubcategoryTree, in_subtree
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def name_tree(tree: SubcategoryTree, leaf_by_product: pd.Series, titles: pd.Seri
             continue
         groups = []
         for child in children:
-            inside = (leaf_by_product == child.id) | leaf_by_product.str.startswith(child.id + "/")
+            inside = in_subtree(leaf_by_product, child.id)
             groups.append(titles[inside.to_numpy()].tolist())
         for child, (name, terms) in zip(children, name_siblings(groups, keywords), strict=True):
             child.name, child.keywords = name, terms

@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from discover.curation import _inside
-from discover.tree import SubcategoryTree
+from discover.tree import SubcategoryTree, in_subtree
 
 QUALITY_BANDS = ((0.85, "high"), (0.6, "mixed"), (0.0, "low"))  # plain words: render in every font
 QUALITY_COLOURS = {"high": "#d3f0d8", "mixed": "#fff1bf", "low": "#ffd6d6"}
@@ -40,7 +39,7 @@ def node_purity(assignments: pd.DataFrame, truth: pd.Series | None, node_id: str
     """Share of the node's clustered products that carry its most common truth label."""
     if truth is None:
         return None
-    inside = _inside(assignments["leaf_id"], node_id) & ~assignments["is_noise"]
+    inside = in_subtree(assignments["leaf_id"], node_id) & ~assignments["is_noise"]
     labels = truth[inside.to_numpy()]
     return float(labels.value_counts(normalize=True).iloc[0]) if len(labels) else None
 
@@ -79,7 +78,7 @@ def nearest_sibling(tree: SubcategoryTree, coords: pd.DataFrame, assignments: pd
     xy = coords[["x", "y"]].to_numpy()
 
     def centroid(nid: str) -> np.ndarray:
-        inside = _inside(assignments["leaf_id"], nid).to_numpy()
+        inside = in_subtree(assignments["leaf_id"], nid).to_numpy()
         return xy[inside].mean(axis=0) if inside.any() else np.full(2, np.inf)
 
     here = centroid(node_id)

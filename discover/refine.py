@@ -11,11 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from discover.cascade import CascadeClusterer
-from discover.curation import _inside
 from discover.discovery import build_clusterer
 from discover.errors import DiscoverError
 from discover.naming import name_siblings
 from discover.runs import RunData
+from discover.tree import in_subtree
 
 
 @dataclass
@@ -39,7 +39,7 @@ def preview_split(
     Products the new clustering leaves as noise join the nearest new child (by neighbour
     vote), so a split moves every product of the node.
     """
-    rows = np.flatnonzero(_inside(run.assignments["leaf_id"], node_id).to_numpy())
+    rows = np.flatnonzero(in_subtree(run.assignments["leaf_id"], node_id).to_numpy())
     if len(rows) < 4:
         raise DiscoverError(f"{node_id} has {len(rows)} products: too few to split")
     base: CascadeClusterer = build_clusterer(run.config.discovery, run.config.seed)

@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.express as px
 import plotly.io as pio
 
-from discover.tree import SubcategoryTree
+from discover.tree import SubcategoryTree, in_subtree
 from discover.workspace import write_text
 
 MAX_SCATTERS = 12
@@ -36,7 +36,7 @@ def parent_scatter(
     frame.loc[assignments.loc[rows, "is_noise"].to_numpy(), "proposal"] = "(noise)"
     frame["title"] = titles[rows].to_numpy()
     if highlight:
-        inside = ((leaf == highlight) | leaf.str.startswith(highlight + "/")).to_numpy()
+        inside = in_subtree(leaf, highlight).to_numpy()
         frame["proposal"] = ["selected: " + tree[highlight].name if i else "other" for i in inside]
     figure = px.scatter(
         frame,

@@ -13,6 +13,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+import pandas as pd
+
 SCHEMA_VERSION = 1
 ROOT_ID = "root"
 
@@ -142,3 +144,8 @@ class SubcategoryTree:
 
     def copy(self) -> SubcategoryTree:
         return SubcategoryTree.from_dict(json.loads(self.to_json()))
+
+
+def in_subtree(node_ids: pd.Series, node_id: str) -> pd.Series:
+    """True where a node id is `node_id` or lies below it (ids are slash-separated paths)."""
+    return (node_ids == node_id) | node_ids.str.startswith(node_id + "/")
