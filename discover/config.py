@@ -128,6 +128,10 @@ class PretrainConfig(_Strict):
     learning_rate: float = Field(0.05, gt=0)
     temperature: float = Field(0.2, gt=0)
     freeze_blocks: int = Field(10, ge=0)
+    min_crop_scale: float = Field(0.35, gt=0, le=1)
+    hue_jitter: float = Field(0.1, ge=0, le=0.5)
+    saturation_jitter: float = Field(0.4, ge=0)
+    grayscale_probability: float = Field(0.2, ge=0, le=1)
     samples_per_epoch: int | None = Field(None, ge=8)
     validation_size: int = Field(1000, ge=10)
 

@@ -3,10 +3,14 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
+from discover.config import PretrainConfig
 from discover.embed import create_embedder
 from discover.embed.base import file_digest
+from discover.embed.efficientnet import MEAN, STD
+from discover.errors import ConfigError
 from discover.ingest import ingest
 from discover.pretrain import SimCLRModel, freeze_early_blocks, pretrain, simclr_transform
 from discover.workspace import Workspace
@@ -75,3 +79,34 @@ def test_simclr_embedder_is_deterministic_and_fingerprinted_by_checkpoint(tmp_pa
     assert vectors.shape == (6, 1280) and vectors.dtype == np.float32
     np.testing.assert_allclose(vectors, again.embed_images(paths, batch_size=2, progress=False).vectors, atol=1e-5)
     assert file_digest(result.best_path)[:12] in embedder.fingerprint
+
+
+def _mean_rgb(view: torch.Tensor) -> torch.Tensor:
+    mean, std = torch.tensor(MEAN).view(3, 1, 1), torch.tensor(STD).view(3, 1, 1)
+    return (view * std + mean).mean(dim=(1, 2))
+
+
+def test_default_views_vary_colour_and_the_config_can_keep_it():
+    from PIL import Image
+
+    red = Image.new("RGB", (60, 80), (200, 40, 40))
+    torch.manual_seed(0)
+    views = [v for _ in range(20) for v in simclr_transform(32, PretrainConfig(image_size=32))(red)]
+    channels = torch.stack([_mean_rgb(v) for v in views])
+    greyish = (channels.max(dim=1).values - channels.min(dim=1).values) < 0.05
+    assert 0 < greyish.sum() < len(views), "the default views turn some, not all, photos grey"
+    kept = simclr_transform(
+        32, PretrainConfig(image_size=32, hue_jitter=0, saturation_jitter=0, grayscale_probability=0)
+    )
+    for _ in range(20):
+        for view in kept(red):
+            r, g, b = _mean_rgb(view)
+            assert r > g + 0.2 and r > b + 0.2, "with colour kept, a red product stays red"
+
+
+def test_resume_refuses_a_checkpoint_trained_with_other_settings(tmp_path: Path):
+    config, workspace = _workspace(tmp_path, pretrain__epochs=1)
+    pretrain(config, workspace, progress=False)
+    config.pretrain.epochs, config.pretrain.temperature = 2, 0.5
+    with pytest.raises(ConfigError, match=r"simclr-imagenet-32px-last\.pt.*temperature: 0\.2 → 0\.5"):
+        pretrain(config, workspace, progress=False)
