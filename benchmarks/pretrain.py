@@ -2,8 +2,9 @@
 
 Variants: ImageNet EfficientNet-Lite0 as is; SimCLR refined from ImageNet; the same with
 colour kept (no hue, saturation or grey-scale augmentation: the ablation behind the default
-colour-invariant views); SimCLR from scratch. Each SimCLR variant trains for `DISCOVER_BENCH_PRETRAIN_MINUTES` (default 15) on
-the photos of the dev half of the catalog at 64 px; then all of them embed an evaluation
+colour-invariant views); SimCLR from scratch. Each SimCLR variant trains for
+`DISCOVER_BENCH_PRETRAIN_MINUTES` (default 15) on the photos of the dev half of the catalog
+at 64 px; then all of them embed an evaluation
 sample of the qualifying parents drawn from the held-out half (seeded,
 `DISCOVER_BENCH_PRETRAIN_SAMPLE` products, default 4,000; photos SimCLR never saw) and run
 the same discovery on image-only and on fused (image + MiniLM, the config's weights)

@@ -22,14 +22,18 @@ Augmentations, chosen for catalogue photos (product centred on a plain backgroun
 Training: the first `freeze_blocks` MBConv blocks stay frozen (their ImageNet edges and
 textures transfer well and freezing makes each step much cheaper on a CPU). A checkpoint
 is written atomically after every epoch and on the time budget; a killed run resumes from
-the last one with the optimizer state. The best checkpoint by a cheap validation score —
+the last one with the optimizer state and ends with the same weights as an unbroken run
+(each epoch's views are seeded by the config's seed and the epoch number; a kill in the
+middle of an epoch redoes that epoch). The best checkpoint by a cheap validation score —
 nearest-neighbour agreement of the *given* category level on a held-back slice, never the
-hidden truth — is kept as ``simclr-best.pt`` for the ``simclr`` embedder.
+hidden truth — is kept as ``models/simclr-<init>-<size>px-best.pt`` for the ``simclr``
+embedder; if no epoch beats the starting backbone, that file stays the starting backbone.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,6 +183,18 @@ def _check_resumable(path: Path, saved: dict, settings: PretrainConfig) -> None:
         )
 
 
+def _seed_epoch(seed: int, epoch: int) -> None:
+    """Seed every RNG the views draw from (torchvision: torch; lightly's blur: numpy).
+
+    Each epoch depends only on the seed and its number, so a run killed after epoch k and
+    resumed ends with the same weights as one that was never interrupted.
+    """
+    epoch_seed = seed * 100_003 + epoch
+    torch.manual_seed(epoch_seed)
+    np.random.seed(epoch_seed % 2**32)
+    random.seed(epoch_seed)
+
+
 def _save(path: Path, state: dict) -> None:
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
@@ -235,6 +251,7 @@ def pretrain(
     started = time.perf_counter()
     model.train()
     while epoch < settings.epochs and time.perf_counter() - started < budget:
+        _seed_epoch(config.seed, epoch)
         generator = torch.Generator().manual_seed(config.seed + epoch)
         per_epoch = settings.samples_per_epoch or len(dataset)
         sampler = torch.randperm(len(dataset), generator=generator)[:per_epoch].tolist()

@@ -1,10 +1,15 @@
 """SimCLR pretraining on tiny real photos: the loss falls, runs resume, checkpoints embed."""
 
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from discover.config import PretrainConfig
 from discover.embed import create_embedder
@@ -14,21 +19,23 @@ from discover.errors import ConfigError
 from discover.ingest import ingest
 from discover.pretrain import SimCLRModel, freeze_early_blocks, pretrain, simclr_transform
 from discover.workspace import Workspace
-from tests.conftest import fashion_rows, make_config, write_catalog
+from tests.conftest import REPO, config_dict, fashion_rows, make_config, write_catalog
+
+TINY = {
+    "pretrain__image_size": 32,
+    "pretrain__batch_size": 16,
+    "pretrain__samples_per_epoch": 32,
+    "pretrain__validation_size": 12,
+    "embed__num_workers": 0,
+}
 
 
-def _workspace(tmp_path: Path, **overrides):
-    directory = write_catalog(tmp_path / "catalog", fashion_rows(60, seed=9)).parent
-    config = make_config(
-        directory,
-        pretrain__image_size=32,
-        pretrain__batch_size=16,
-        pretrain__samples_per_epoch=32,
-        pretrain__validation_size=12,
-        embed__num_workers=0,
-        **overrides,
-    )
-    workspace = Workspace(tmp_path / "ws")
+def _workspace(tmp_path: Path, name: str = "ws", **overrides):
+    directory = tmp_path / "catalog"
+    if not directory.exists():
+        write_catalog(directory, fashion_rows(60, seed=9))
+    config = make_config(directory, **TINY, **overrides)
+    workspace = Workspace(tmp_path / name)
     ingest(config, workspace, show_progress=False)
     return config, workspace
 
@@ -67,6 +74,45 @@ def test_resume_continues_from_the_saved_step_with_the_optimizer_state(tmp_path:
     assert (resumed.epochs, resumed.steps) == (2, 4) and len(resumed.losses) == 2
     after = torch.load(resumed.last_path, weights_only=True)
     assert after["step"] == 4 and after["initial_score"] == saved["initial_score"]
+
+
+def test_a_killed_run_resumes_and_ends_with_the_weights_of_an_unbroken_run(tmp_path: Path):
+    config, killed = _workspace(tmp_path, "killed", pretrain__epochs=1000)
+    (tmp_path / "long.yaml").write_text(
+        yaml.safe_dump(config_dict(tmp_path / "catalog", **TINY, pretrain__epochs=1000))
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "discover.cli",
+        "pretrain",
+        str(tmp_path / "long.yaml"),
+        "--workspace",
+        str(killed.root),
+    ]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = killed.models_dir / "simclr-imagenet-32px-last.pt"
+    deadline = time.monotonic() + 120
+    while not last.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run was killed before it could finish"
+    saved = torch.load(last, weights_only=True)  # written atomically: whole despite the kill
+    epochs = saved["epoch"] + 1
+
+    config.pretrain.epochs = epochs
+    resumed = pretrain(config, killed, progress=False)
+    assert (resumed.epochs, resumed.steps) == (epochs, saved["step"] + 2)
+    unbroken_config, unbroken = _workspace(tmp_path, "unbroken", pretrain__epochs=epochs)
+    pretrain(unbroken_config, unbroken, progress=False)
+    after = torch.load(last, weights_only=True)
+    reference = torch.load(unbroken.models_dir / last.name, weights_only=True)
+    for name, tensor in reference["model"].items():
+        torch.testing.assert_close(after["model"][name], tensor, rtol=1e-4, atol=1e-5, msg=name)
+    momentum = reference["optimizer"]["state"]
+    for key, buffers in momentum.items():
+        torch.testing.assert_close(after["optimizer"]["state"][key]["momentum_buffer"], buffers["momentum_buffer"])
 
 
 def test_simclr_embedder_is_deterministic_and_fingerprinted_by_checkpoint(tmp_path: Path):
