@@ -32,6 +32,12 @@ from discover.workspace import Workspace
 
 MINUTES = float(os.environ.get("DISCOVER_BENCH_PRETRAIN_MINUTES", "15"))
 SAMPLE = int(os.environ.get("DISCOVER_BENCH_PRETRAIN_SAMPLE", "4000"))
+READING = (
+    "A variant whose validation score (val NN: nearest-neighbour agreement of the given subCategory on a held-back "
+    "slice of the training photos) never rises keeps its starting weights as the best checkpoint and scores exactly "
+    "as its start. One cluster per parent scores the largest type's share as Hungarian accuracy with NMI 0, so read "
+    "hungarian_accuracy beside nmi and leaf_clusters."
+)
 COLUMNS = ["coverage", "purity", "hungarian_accuracy", "nmi", "leaf_clusters", "true_classes"]
 
 
@@ -111,8 +117,8 @@ def main() -> None:
         f"SimCLR budget {MINUTES:g} CPU minutes per variant at {config.pretrain.image_size} px, "
         f"batch {config.pretrain.batch_size}, first {config.pretrain.freeze_blocks} blocks frozen; evaluated on "
         f"{len(catalog):,} held-out products of the qualifying parents (SimCLR trained on the other half's photos) "
-        "with the discover stage of configs/fashion-small.yaml; fused = image + MiniLM at the config's weights.\n\n"
-        + markdown_table(pd.DataFrame(rows))
+        "with the discover stage of configs/fashion-small.yaml; fused = image + MiniLM at the config's weights. "
+        f"{READING}\n\n" + markdown_table(pd.DataFrame(rows))
     )
     write_section("pretrain", "SimCLR pretraining: what it adds", body)
 

@@ -156,3 +156,35 @@ def test_resume_refuses_a_checkpoint_trained_with_other_settings(tmp_path: Path)
     config.pretrain.epochs, config.pretrain.temperature = 2, 0.5
     with pytest.raises(ConfigError, match=r"simclr-imagenet-32px-last\.pt.*temperature: 0\.2 → 0\.5"):
         pretrain(config, workspace, progress=False)
+
+
+def test_pretrain_then_run_on_the_checkpoint_from_the_command_line(small_catalog: Path, tmp_path: Path):
+    workspace = tmp_path / "ws"
+    checkpoint = workspace / "models" / "simclr-imagenet-32px-best.pt"
+    raw = config_dict(small_catalog, **TINY, pretrain__epochs=1, discovery__min_parent_size=20)
+    raw["embed"]["image"] = {"name": "simclr", "image_size": 32, "checkpoint": str(checkpoint)}
+    (tmp_path / "simclr.yaml").write_text(yaml.safe_dump(raw))
+
+    def discover(*args: str) -> subprocess.CompletedProcess:
+        command = [
+            sys.executable,
+            "-m",
+            "discover.cli",
+            *args,
+            str(tmp_path / "simclr.yaml"),
+            "--workspace",
+            str(workspace),
+        ]
+        return subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+
+    before = discover("run")
+    assert before.returncode == 2 and "run `discover pretrain` first" in before.stderr
+    trained = discover("pretrain")
+    assert trained.returncode == 0, trained.stderr
+    assert f"best checkpoint {checkpoint}" in trained.stdout and "2 steps" in trained.stdout
+    ran = discover("run")
+    assert ran.returncode == 0, ran.stderr
+    (run_dir,) = (workspace / "runs").iterdir()
+    assert (run_dir / "tree.json").is_file()
+    fingerprint = "simclr-32px-" + file_digest(checkpoint)[:12]
+    assert (workspace / "embeddings" / f"{fingerprint}.npy").is_file(), "photos embedded with the trained weights"
