@@ -78,9 +78,11 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> None:
+    from discover.ingest import ingest
     from discover.pretrain import pretrain
 
     config, workspace = _load(args)
+    ingest(config, workspace)  # a no-op when the workspace already holds this catalog
     result = pretrain(config, workspace, minutes=args.minutes)
     print(result.summary())
 

@@ -165,21 +165,14 @@ def test_pretrain_then_run_on_the_checkpoint_from_the_command_line(small_catalog
     raw["embed"]["image"] = {"name": "simclr", "image_size": 32, "checkpoint": str(checkpoint)}
     (tmp_path / "simclr.yaml").write_text(yaml.safe_dump(raw))
 
-    def discover(*args: str) -> subprocess.CompletedProcess:
-        command = [
-            sys.executable,
-            "-m",
-            "discover.cli",
-            *args,
-            str(tmp_path / "simclr.yaml"),
-            "--workspace",
-            str(workspace),
-        ]
-        return subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    def discover(command: str, where: Path = workspace) -> subprocess.CompletedProcess:
+        config = str(tmp_path / "simclr.yaml")
+        argv = [sys.executable, "-m", "discover.cli", command, config, "--workspace", str(where)]
+        return subprocess.run(argv, capture_output=True, text=True, cwd=REPO)
 
-    before = discover("run")
+    before = discover("run", tmp_path / "untrained")
     assert before.returncode == 2 and "run `discover pretrain` first" in before.stderr
-    trained = discover("pretrain")
+    trained = discover("pretrain")  # on a fresh workspace: it ingests the catalog itself
     assert trained.returncode == 0, trained.stderr
     assert f"best checkpoint {checkpoint}" in trained.stdout and "2 steps" in trained.stdout
     ran = discover("run")
