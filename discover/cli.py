@@ -27,6 +27,15 @@ def _load(args: argparse.Namespace) -> tuple[Config, Workspace]:
     return config, Workspace(args.workspace)
 
 
+def _load_ingested(args: argparse.Namespace) -> tuple[Config, Workspace]:
+    """`_load`, then ingest the catalog (a no-op when the workspace already holds it)."""
+    from discover.ingest import ingest
+
+    config, workspace = _load(args)
+    ingest(config, workspace)
+    return config, workspace
+
+
 def cmd_ingest(args: argparse.Namespace) -> None:
     from discover.ingest import ingest
 
@@ -38,10 +47,8 @@ def cmd_ingest(args: argparse.Namespace) -> None:
 
 def cmd_embed(args: argparse.Namespace) -> None:
     from discover.embed.pipeline import embed_catalog
-    from discover.ingest import ingest
 
-    config, workspace = _load(args)
-    ingest(config, workspace)
+    config, workspace = _load_ingested(args)
     features = embed_catalog(config, workspace)
     for part in features.parts:
         print(
@@ -78,11 +85,9 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> None:
-    from discover.ingest import ingest
     from discover.pretrain import pretrain
 
-    config, workspace = _load(args)
-    ingest(config, workspace)  # a no-op when the workspace already holds this catalog
+    config, workspace = _load_ingested(args)
     result = pretrain(config, workspace, minutes=args.minutes)
     print(result.summary())
 

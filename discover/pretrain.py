@@ -183,8 +183,8 @@ def _check_resumable(path: Path, saved: dict, settings: PretrainConfig) -> None:
         )
 
 
-def _seed_epoch(seed: int, epoch: int) -> None:
-    """Seed every RNG the views draw from (torchvision: torch; lightly's blur: numpy).
+def _seed_epoch(seed: int, epoch: int) -> int:
+    """Seed every RNG an epoch draws from (views: torch and, for lightly's blur, numpy); return the seed.
 
     Each epoch depends only on the seed and its number, so a run killed after epoch k and
     resumed ends with the same weights as one that was never interrupted.
@@ -193,6 +193,7 @@ def _seed_epoch(seed: int, epoch: int) -> None:
     torch.manual_seed(epoch_seed)
     np.random.seed(epoch_seed % 2**32)
     random.seed(epoch_seed)
+    return epoch_seed
 
 
 def _save(path: Path, state: dict) -> None:
@@ -251,8 +252,7 @@ def pretrain(
     started = time.perf_counter()
     model.train()
     while epoch < settings.epochs and time.perf_counter() - started < budget:
-        _seed_epoch(config.seed, epoch)
-        generator = torch.Generator().manual_seed(config.seed + epoch)
+        generator = torch.Generator().manual_seed(_seed_epoch(config.seed, epoch))
         per_epoch = settings.samples_per_epoch or len(dataset)
         sampler = torch.randperm(len(dataset), generator=generator)[:per_epoch].tolist()
         loader = DataLoader(

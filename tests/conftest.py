@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +17,8 @@ REPO = Path(__file__).resolve().parent.parent
 FASHION = Path(os.environ.get("DISCOVER_DATA", REPO.parent / "shared" / "datasets" / "fashion-small"))
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+CLI = [sys.executable, "-m", "discover.cli"]  # the `discover` command, from this interpreter
 
 
 def fashion_rows(n: int, subcategories: tuple[str, ...] = ("Topwear", "Shoes", "Bags"), seed: int = 0) -> pd.DataFrame:

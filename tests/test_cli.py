@@ -1,16 +1,13 @@
 import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 
-from tests.conftest import REPO, config_dict
+from tests.conftest import CLI, REPO, config_dict
 
 
 def _discover(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "discover.cli", *args], capture_output=True, text=True, cwd=REPO, env=env
-    )
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=REPO, env=env)
 
 
 def test_help_lists_the_commands():
