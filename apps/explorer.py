@@ -1,7 +1,8 @@
 """discover explorer: browse a run's proposals, curate them, export the curated tree.
 
-Start with `discover explore --workspace DIR`. Thin on purpose: data and logic live in
-`discover/` (runs, curation, explore, refine, export); this file only lays out the page.
+Start with `discover explore --workspace DIR`. Layout only: data and logic live in
+`discover/curate/` (decisions, applying them, split preview, what each view shows) and
+`discover/outputs/` (reading the run, export, report figures).
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from discover import explore
-from discover.curation import CurationStore, apply_decisions, taxonomy_diff
+from discover.curate import views
+from discover.curate.apply import apply_decisions, taxonomy_diff
+from discover.curate.split_preview import preview_split
+from discover.curate.store import CurationStore
 from discover.errors import DiscoverError
-from discover.export import export_run
-from discover.refine import preview_split
-from discover.report import parent_scatter
-from discover.runs import RunData
-from discover.tree import in_subtree
+from discover.outputs.export import export_run
+from discover.outputs.report import parent_scatter, per_parent_frame
+from discover.outputs.run_data import RunData
 from discover.workspace import Workspace
 
 PAGE_SIZE = 25
@@ -47,8 +48,19 @@ def run_features(root: str, run_id: str, stamp: float):
     return load_run(root, run_id, stamp).features()
 
 
+@st.cache_resource(show_spinner="Applying decisions…", max_entries=16)
+def curated_run(root: str, run_id: str, stamp: float, last_decision: int, _decisions: list):
+    """The curated tree and assignments, recomputed only when the last active decision changes.
+
+    Decisions form a stack (undo withdraws the newest), so the id of the last active one
+    identifies the whole list.
+    """
+    run = load_run(root, run_id, stamp)
+    return apply_decisions(run.tree, run.assignments, _decisions)
+
+
 def thumbnail_uri(path: str) -> str | None:
-    png = explore.thumbnail_png(path)
+    png = views.thumbnail_png(path)
     return "data:image/png;base64," + base64.b64encode(png).decode() if png else None
 
 
@@ -64,7 +76,7 @@ stamp = (workspace.run_dir(run_id) / "tree.json").stat().st_mtime
 run = load_run(root, run_id, stamp)
 store = CurationStore(workspace.curation_path)
 decisions = store.decisions(run_id)
-tree, assignments, skipped = apply_decisions(run.tree, run.assignments, decisions)
+tree, assignments, skipped = curated_run(root, run_id, stamp, decisions[-1].id if decisions else 0, decisions)
 catalog = run.catalog
 truth = catalog["truth"].astype(str) if "truth" in catalog.columns else None
 view = st.sidebar.radio("View", ["Proposals", "Metrics", "Export"], key="view")
@@ -86,12 +98,14 @@ def scatter(parent_id: str, chosen: str | None):
 
 def products_table(frame: pd.DataFrame, key: str) -> pd.DataFrame:
     query = st.text_input("Search titles or ids", key=f"search-{key}")
-    found = explore.search_products(frame, query)
-    pages = max(1, -(-len(found) // PAGE_SIZE))
+    found = views.search_products(frame, query)
+    pages = views.page_count(len(found), PAGE_SIZE)
     number = st.number_input(f"Page (of {pages})", 1, pages, 1, key=f"page-{key}")
-    shown = explore.page(found, int(number), PAGE_SIZE).copy()
+    shown = views.page(found, int(number), PAGE_SIZE).copy()
     shown["photo"] = [thumbnail_uri(p) for p in shown["image_path"]]
-    columns = ["photo", "product_id", "title", "probability"] + (["truth"] if "truth" in shown else [])
+    columns = ["photo", "product_id", "title", "probability"] + [
+        c for c in ("noise", "most_likely", "truth") if c in shown
+    ]
     st.dataframe(
         shown[columns], hide_index=True, column_config={"photo": st.column_config.ImageColumn("photo")}, width="stretch"
     )
@@ -100,8 +114,8 @@ def products_table(frame: pd.DataFrame, key: str) -> pd.DataFrame:
 
 def proposal_card(node_id: str) -> None:
     node = tree[node_id]
-    sibling = explore.nearest_sibling(tree, run.coords, assignments, node_id)
-    purity = explore.node_purity(assignments, truth, node_id)
+    sibling = views.nearest_sibling(tree, run.coords, assignments, node_id)
+    purity = views.node_purity(assignments, truth, node_id)
     st.subheader(node.name)
     cols = st.columns(4)
     cols[0].metric("Products", f"{node.size:,}")
@@ -113,7 +127,7 @@ def proposal_card(node_id: str) -> None:
     exemplars = [e for e in node.exemplars if e in by_id.index][:12]
     grid = st.columns(6)
     for i, product_id in enumerate(exemplars):
-        png = explore.thumbnail_png(by_id.loc[product_id, "image_path"], 128)
+        png = views.thumbnail_png(by_id.loc[product_id, "image_path"], 128)
         with grid[i % 6]:
             if png:
                 st.image(png, width="stretch")
@@ -129,7 +143,7 @@ def curation_panel(parent_id: str, node_id: str, shown: pd.DataFrame) -> None:
         if st.button("Rename", key="rename-button") and name.strip() and name != node.name:
             decide("rename", {"node": node_id, "name": name.strip()}, comment)
     with merge:
-        others = [n.id for n in tree.proposals(parent_id) if n.id != node_id and not n.id.startswith(node_id + "/")]
+        others = views.merge_targets(tree, parent_id, node_id)
         other = st.selectbox("Merge this proposal into", others, format_func=lambda i: tree[i].name, key="merge-into")
         if st.button("Merge", key="merge-button") and other:
             decide("merge", {"into": other, "node": node_id}, comment)
@@ -155,14 +169,14 @@ def curation_panel(parent_id: str, node_id: str, shown: pd.DataFrame) -> None:
         chosen = st.multiselect(
             "Products (from the page shown above)", shown["product_id"].tolist(), key="move-products"
         )
-        targets = [parent_id] + [n.id for n in tree.proposals(parent_id) if n.id != node_id]
+        targets = views.move_targets(tree, parent_id, node_id)
         target = st.selectbox("Move to", targets, format_func=lambda i: " > ".join(tree[i].path), key="move-target")
         if st.button("Move", key="move-button") and chosen:
             decide("move", {"products": chosen, "target": target}, comment)
 
 
 def proposals_view() -> None:
-    parents = explore.parent_options(tree)
+    parents = views.parent_options(tree)
     if not parents:
         st.info("This run has no proposals.")
         return
@@ -171,12 +185,12 @@ def proposals_view() -> None:
         return f"{' > '.join(tree[node_id].path)} ({tree[node_id].size:,})"
 
     parent_id = st.sidebar.selectbox("Category", parents, key="parent", format_func=label)
-    table = explore.proposal_table(tree, assignments, parent_id, truth)
+    table = views.proposal_table(tree, assignments, parent_id, truth)
     st.header(" > ".join(tree[parent_id].path))
     left, right = st.columns([6, 5])
     with left:
         st.dataframe(
-            table.drop(columns=["id"]).style.map(explore.quality_style, subset=["quality"]),
+            table.drop(columns=["id"]).style.map(views.quality_style, subset=["quality"]),
             hide_index=True,
             height=460,
             width="stretch",
@@ -190,8 +204,7 @@ def proposals_view() -> None:
     if not chosen:
         return
     proposal_card(chosen)
-    members = catalog[in_subtree(assignments["leaf_id"], chosen).to_numpy()].copy()
-    members["probability"] = assignments.loc[members.index, "probability"]
+    members = views.member_products(catalog, assignments, chosen)
     st.markdown("#### Products")
     shown = products_table(members, "members")
     st.markdown("#### Curate")
@@ -200,9 +213,7 @@ def proposals_view() -> None:
         store.undo(run_id)
         st.rerun()
     with st.expander("Unassigned (noise) products of this category"):
-        noise = (assignments["parent_id"] == parent_id) & assignments["is_noise"]
-        unassigned = catalog[noise.to_numpy()].copy()
-        unassigned["probability"] = assignments.loc[unassigned.index, "probability"]
+        unassigned = views.noise_products(catalog, assignments, parent_id)
         st.caption(f"{len(unassigned):,} products HDBSCAN left unassigned; each has a most likely proposal.")
         products_table(unassigned, "noise")
 
@@ -215,10 +226,8 @@ def metrics_view() -> None:
     cols = st.columns(5)
     for col, key in zip(cols, ["purity", "coverage", "nmi", "ari", "hungarian_accuracy"], strict=True):
         col.metric(key.replace("_", " "), f"{weighted[key]:.3f}")
-    frame = pd.DataFrame(run.metrics["per_parent"]).T
-    frame.index = [i.removeprefix("root/") for i in frame.index]
-    columns = ["n", "purity", "coverage", "nmi", "ari", "hungarian_accuracy", "leaf_clusters", "true_classes"]
-    st.dataframe(frame[columns], width="stretch")
+    frame = per_parent_frame(run.metrics)
+    st.dataframe(frame.drop(columns=["qualifies"]), width="stretch")
     melted = frame[frame["qualifies"].astype(bool)][["purity", "coverage", "nmi", "ari", "hungarian_accuracy"]]
     long = melted.reset_index(names="parent").melt(id_vars="parent", var_name="metric")
     st.plotly_chart(px.bar(long, x="parent", y="value", color="metric", barmode="group", height=420), width="stretch")

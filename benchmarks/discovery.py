@@ -23,13 +23,13 @@ import pandas as pd
 from sklearn.cluster import KMeans
 
 from benchmarks.common import REPO, WORKSPACE, held_out, markdown_table, peak_rss_mb, write_section
-from discover.cascade import CascadeClusterer
+from discover.cluster.cascade import CascadeClusterer
+from discover.cluster.stage import Proposals, propose_subcategories
 from discover.config import Config, load_config
-from discover.discovery import Discovery, discover
-from discover.embed.pipeline import Features, embed_catalog
-from discover.evaluate import cluster_codes, evaluate, qualifies
-from discover.ingest import ingest
-from discover.metrics import cluster_scores, weighted_mean
+from discover.data.ingest import ingest
+from discover.embed.stage import Features, embed_catalog
+from discover.evaluate.metrics import cluster_scores, weighted_mean
+from discover.evaluate.scoring import cluster_codes, evaluate, qualifies
 from discover.workspace import Workspace
 
 COLUMNS = ["coverage", "purity", "hungarian_accuracy", "nmi", "ari", "leaf_clusters", "true_classes"]
@@ -89,7 +89,7 @@ class Subset:
 
 def run_methods(
     features: Features | Subset, catalog: pd.DataFrame, config: Config, label: str
-) -> tuple[list[dict], dict, Discovery, float]:
+) -> tuple[list[dict], dict, Proposals, float]:
     """discover and every baseline on one set of products; rows of the results table."""
     parents = ("root/" + catalog["level_1"] + "/" + catalog["level_2"]).to_numpy()
     truth = catalog["truth"].to_numpy()
@@ -99,7 +99,7 @@ def run_methods(
     results = []
 
     started = time.perf_counter()
-    ours = discover(features.vectors, catalog, config.discovery, config.seed)
+    ours = propose_subcategories(features.vectors, catalog, config.discovery, config.seed)
     seconds = time.perf_counter() - started
     metrics = evaluate(ours.assignments, catalog)
     codes = cluster_codes(ours.assignments)

@@ -21,10 +21,10 @@ import torch
 
 from benchmarks.common import DATA, REPO, WORKSPACE, markdown_table, peak_rss_mb, write_section
 from discover.config import load_config
+from discover.data.ingest import ingest
 from discover.embed.base import create_embedder
 from discover.embed.fuse import fuse
-from discover.embed.pipeline import build_embedder, embed_catalog, embed_modality
-from discover.ingest import ingest
+from discover.embed.stage import build_embedder, embed_catalog, embed_modality
 from discover.workspace import Workspace
 
 SAMPLE = 2000

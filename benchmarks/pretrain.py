@@ -21,13 +21,13 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.common import DATA, REPO, held_out, markdown_table, write_section
+from discover.cluster.stage import propose_subcategories
 from discover.config import load_config
-from discover.discovery import discover
+from discover.data.ingest import ingest
 from discover.embed.fuse import fuse
-from discover.embed.pipeline import build_embedder, embed_modality
-from discover.evaluate import evaluate, qualifies
-from discover.ingest import ingest
-from discover.pretrain import pretrain
+from discover.embed.pretrain import pretrain
+from discover.embed.stage import build_embedder, embed_modality
+from discover.evaluate.scoring import evaluate, qualifies
 from discover.workspace import Workspace
 
 MINUTES = float(os.environ.get("DISCOVER_BENCH_PRETRAIN_MINUTES", "15"))
@@ -102,7 +102,7 @@ def main() -> None:
                 ("image only", image.vectors),
                 ("fused", fuse([image.vectors, text.vectors], [config.embed.image.weight, config.embed.text.weight])),
             ):
-                found = discover(vectors, catalog, config.discovery, config.seed)
+                found = propose_subcategories(vectors, catalog, config.discovery, config.seed)
                 weighted = evaluate(found.assignments, catalog)["weighted"]
                 rows.append(
                     {

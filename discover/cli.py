@@ -29,7 +29,7 @@ def _load(args: argparse.Namespace) -> tuple[Config, Workspace]:
 
 def _load_ingested(args: argparse.Namespace) -> tuple[Config, Workspace]:
     """`_load`, then ingest the catalog (a no-op when the workspace already holds it)."""
-    from discover.ingest import ingest
+    from discover.data.ingest import ingest
 
     config, workspace = _load(args)
     ingest(config, workspace)
@@ -37,7 +37,7 @@ def _load_ingested(args: argparse.Namespace) -> tuple[Config, Workspace]:
 
 
 def cmd_ingest(args: argparse.Namespace) -> None:
-    from discover.ingest import ingest
+    from discover.data.ingest import ingest
 
     config, workspace = _load(args)
     result = ingest(config, workspace)
@@ -46,7 +46,7 @@ def cmd_ingest(args: argparse.Namespace) -> None:
 
 
 def cmd_embed(args: argparse.Namespace) -> None:
-    from discover.embed.pipeline import embed_catalog
+    from discover.embed.stage import embed_catalog
 
     config, workspace = _load_ingested(args)
     features = embed_catalog(config, workspace)
@@ -66,7 +66,7 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from discover.evaluate import evaluate_run, format_metrics
+    from discover.evaluate.scoring import evaluate_run, format_metrics
 
     workspace = Workspace(args.workspace)
     run_id = args.run or _latest_run(workspace)
@@ -75,7 +75,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from discover.export import export_run
+    from discover.outputs.export import export_run
 
     workspace = Workspace(args.workspace)
     run_id = args.run or _latest_run(workspace)
@@ -85,7 +85,7 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> None:
-    from discover.pretrain import pretrain
+    from discover.embed.pretrain import pretrain
 
     config, workspace = _load_ingested(args)
     result = pretrain(config, workspace, minutes=args.minutes)
@@ -118,7 +118,7 @@ def cmd_explore(args: argparse.Namespace) -> None:
 
 
 def cmd_fetch_sample(args: argparse.Namespace) -> None:
-    from discover.fetch import DEFAULT_SOURCE, fetch_sample
+    from discover.data.fetch import DEFAULT_SOURCE, fetch_sample
 
     target = fetch_sample(Path(args.destination), source=args.url or DEFAULT_SOURCE)
     print(f"sample catalog written to {target}; point ${DATA_ENV} at {target.parent}")

@@ -15,6 +15,17 @@ from discover.errors import ConfigError
 DATA_ENV = "DISCOVER_DATA"
 
 
+def is_file_reference(value: str) -> bool:
+    """Whether a `pretrained`/`checkpoint` value names a file (not a tag such as
+    ``laion2b_s34b_b79k`` or a hub id such as ``hf-hub:org/model``).
+
+    Example:
+        >>> [is_file_reference(v) for v in ("ckpt/model.pt", "laion2b_s34b_b79k", "hf-hub:org/model")]
+        [True, False, False]
+    """
+    return not value.startswith("hf-hub:") and bool(Path(value).suffix or "/" in value)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -107,6 +118,7 @@ class CascadeConfig(_Strict):
     max_noise_fraction: float = Field(0.5, gt=0, le=1)
     min_silhouette: float = Field(0.05, ge=-1, le=1)
     merge_threshold: float = Field(0.2, ge=0, le=1)
+    merge_neighbors: int = Field(15, ge=1)
 
 
 class DiscoveryConfig(_Strict):
@@ -166,7 +178,7 @@ class Config(_Strict):
         for modality in ("image", "text"):
             spec = resolved["embed"].get(modality)
             for key in ("checkpoint", "pretrained"):
-                if spec and spec.get(key) and ("/" in spec[key] or Path(spec[key]).suffix):
+                if spec and spec.get(key) and is_file_reference(spec[key]):
                     spec[key] = str(self.resolve(spec[key]))
         return yaml.safe_dump(resolved, sort_keys=False)
 

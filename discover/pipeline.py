@@ -53,7 +53,7 @@ class RunResult:
     reused: bool
 
     def summary(self) -> str:
-        from discover.evaluate import format_metrics
+        from discover.evaluate.scoring import format_metrics
 
         lines = [self.ingest_summary, "", f"{'stage':12s} {'seconds':>8s} {'peak RSS MB':>12s}"]
         lines += [f"{name:12s} {sec:8.1f} {rss:12.0f}" for name, sec, rss in self.times.rows]
@@ -83,11 +83,11 @@ def run(
     show_progress: bool = True,
 ) -> RunResult:
     """Run the whole pipeline on `config` into `workspace`; resumable at every stage."""
-    from discover.discovery import discover
-    from discover.embed.pipeline import embed_catalog
-    from discover.evaluate import attach_metrics, evaluate
-    from discover.ingest import ingest
-    from discover.report import write_report
+    from discover.cluster.stage import propose_subcategories
+    from discover.data.ingest import ingest
+    from discover.embed.stage import embed_catalog
+    from discover.evaluate.scoring import attach_metrics, evaluate
+    from discover.outputs.report import write_report
 
     if not isinstance(config, Config):
         config = load_config(config)
@@ -112,7 +112,7 @@ def run(
         coords = pd.read_parquet(run_dir / "coords.parquet")
     else:
         with times.stage("discover"):
-            result = discover(features.vectors, catalog, config.discovery, config.seed, show_progress)
+            result = propose_subcategories(features.vectors, catalog, config.discovery, config.seed, show_progress)
         tree, assignments, coords = result.tree, result.assignments, result.coords
         tree.meta = {
             "run_id": run_id,

@@ -120,6 +120,23 @@ class SubcategoryTree:
             node = self.nodes[node.parent]
         return node
 
+    def recount_sizes(self, leaf_ids: pd.Series) -> None:
+        """Set every node's size: products whose most likely leaf is the node or lies below it.
+
+        `leaf_ids` holds one leaf id per product (noise included, at its most likely leaf),
+        so a proposal's size is what a curator finds inside it, before and after curation.
+        """
+        counts = leaf_ids.value_counts()
+        for node in sorted(self.nodes.values(), key=lambda n: -n.id.count("/")):
+            if node.kind != "root":
+                node.size = int(counts.get(node.id, 0)) + sum(self.nodes[c].size for c in node.children)
+
+    def refresh_paths(self) -> None:
+        """Recompute each proposal's path from its parent's path and its own (new) name."""
+        for node in sorted(self.nodes.values(), key=lambda n: n.id.count("/")):
+            if node.kind == "proposed":
+                node.path = [*self.nodes[node.parent].path, node.name]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema_version": SCHEMA_VERSION,

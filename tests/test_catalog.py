@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from discover.catalog import load_catalog
+from discover.data.catalog import load_catalog
 from discover.errors import CatalogError
 from tests.conftest import fashion_rows, make_config, write_catalog
 

@@ -1,3 +1,6 @@
+"""The `discover` command: help, one-line errors, the demo without data."""
+
+import re
 import subprocess
 from pathlib import Path
 
@@ -10,11 +13,14 @@ def _discover(*args: str, env: dict | None = None) -> subprocess.CompletedProces
     return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=REPO, env=env)
 
 
-def test_help_lists_the_commands():
+def test_help_lists_each_command_with_its_own_help():
     result = _discover("--help")
     assert result.returncode == 0
     for command in ("ingest", "embed", "run", "evaluate", "export", "explore", "pretrain", "fetch-sample"):
-        assert command in result.stdout
+        # a row of the command table: the command name, then its one-line description
+        assert re.search(rf"^\s+{command}\s+\w", result.stdout, re.MULTILINE), command
+        own = _discover(command, "--help")
+        assert own.returncode == 0 and f"usage: discover {command}" in own.stdout
 
 
 def test_errors_are_one_line_with_exit_code_2_and_no_traceback(tmp_path: Path):

@@ -5,10 +5,11 @@ import shutil
 
 import pytest
 
-from discover.curation import CurationStore, apply_decisions
-from discover.export import export_run
-from discover.refine import preview_split
-from discover.runs import RunData
+from discover.curate.apply import apply_decisions
+from discover.curate.split_preview import preview_split
+from discover.curate.store import CurationStore
+from discover.outputs.export import export_run
+from discover.outputs.run_data import RunData
 from discover.workspace import Workspace
 
 

@@ -1,74 +1,22 @@
-"""Cascade clustering, the tree, and `discover run` end to end on real products."""
+"""The discover stage and `discover run` end to end on real products."""
 
 import subprocess
 import sys
 
-import numpy as np
 import pandas as pd
-from sklearn.metrics import adjusted_rand_score
 
-from discover.cascade import CascadeClusterer
-from discover.discovery import discover
-from discover.runs import RunData
+from discover.cluster.stage import propose_subcategories
+from discover.outputs.run_data import RunData
 from discover.tree import SubcategoryTree
 from tests.conftest import REPO
-
-
-def blobs_inside_blobs(seed: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """4 far-apart groups, each made of 3 nearby blobs of 100 points (16-d)."""
-    rng = np.random.default_rng(seed)
-    points, outer, inner = [], [], []
-    for a, centre in enumerate(rng.normal(size=(4, 16)) * 25):
-        for b, sub_centre in enumerate(centre + rng.normal(size=(3, 16)) * 1.4):
-            points.append(sub_centre + rng.normal(size=(100, 16)))
-            outer += [a] * 100
-            inner += [a * 3 + b] * 100
-    return np.vstack(points).astype(np.float32), np.array(outer), np.array(inner)
-
-
-def _level(labels: np.ndarray, depth: int) -> np.ndarray:
-    """Cut node ids like root/p/c2/c1 to the proposal at `depth` (1 = first level)."""
-    return np.array(["/".join(label.split("/")[: 2 + depth]) for label in labels])
-
-
-def test_cascade_recovers_both_levels_where_flat_misses_the_inner_one():
-    X, outer, inner = blobs_inside_blobs()
-    # min_cluster_size relative to the node: too large for inner blobs at the top, right one level down
-    settings = {"min_cluster_fraction": 0.12, "n_neighbors": 50, "metric": "euclidean", "random_state": 0}
-    cascade = CascadeClusterer(max_depth=2, **settings).fit(X, [("p",)] * len(X))
-    flat = CascadeClusterer(max_depth=1, **settings).fit(X, [("p",)] * len(X))
-    assert adjusted_rand_score(outer, _level(cascade.leaf_, 1)) >= 0.9
-    assert adjusted_rand_score(inner, cascade.leaf_) >= 0.9
-    assert adjusted_rand_score(inner, flat.leaf_) < 0.7
-    assert len(set(cascade.leaf_)) > 2 * len(set(flat.leaf_))
-
-
-def test_every_product_keeps_a_node_and_a_most_likely_leaf():
-    X, _, _ = blobs_inside_blobs(1)
-    model = CascadeClusterer(max_depth=2, min_cluster_fraction=0.12, metric="euclidean").fit(X, [("p",)] * len(X))
-    leaves = {n.id for n in model.tree_.leaves()}
-    assert set(model.leaf_) <= leaves
-    assert ((model.probability_ >= 0) & (model.probability_ <= 1)).all()
-    noise_nodes = set(model.labels_[model.is_noise_])
-    assert noise_nodes.isdisjoint(leaves) or not model.is_noise_.any()
-
-
-def test_small_parent_and_identical_embeddings_are_reported_not_split():
-    rng = np.random.default_rng(0)
-    X = np.vstack([rng.normal(size=(12, 8)), np.ones((200, 8))]).astype(np.float32)
-    parents = [("tiny",)] * 12 + [("same",)] * 200
-    model = CascadeClusterer(min_parent_size=20).fit(X, parents)
-    assert model.tree_["root/tiny"].split.startswith("not split: 12 products")
-    assert model.tree_["root/same"].split == "not split: identical embeddings"
-    assert set(model.labels_) == {"root/tiny", "root/same"} and not model.is_noise_.any()
 
 
 def test_same_seed_gives_byte_identical_tree_and_stable_node_ids(small_run):
     result, config = small_run
     run = RunData(_workspace(result), result.run_id)
-    again = discover(run.features(), run.catalog, config.discovery, config.seed)
+    again = propose_subcategories(run.features(), run.catalog, config.discovery, config.seed)
     again.tree.meta = run.tree.meta
-    from discover.evaluate import attach_metrics
+    from discover.evaluate.scoring import attach_metrics
 
     attach_metrics(again.tree, run.metrics)
     assert again.tree.to_json() == (result.run_dir / "tree.json").read_text()

@@ -14,11 +14,11 @@ import pytest
 import torch
 import yaml
 
+from discover.data.ingest import ingest
 from discover.embed import create_embedder
 from discover.embed.fuse import fuse
-from discover.embed.pipeline import embed_catalog
+from discover.embed.stage import embed_catalog
 from discover.errors import EmbedError
-from discover.ingest import ingest
 from discover.workspace import Workspace
 from tests.conftest import REPO, config_dict, fashion_rows, make_config, write_catalog
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from discover.curation import CurationStore
-from discover.runs import RunData
+from discover.curate.store import CurationStore
+from discover.outputs.run_data import RunData
 from discover.workspace import Workspace
 from tests.conftest import REPO
 

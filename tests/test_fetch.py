@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from discover.config import config_from_dict
-from discover.fetch import fetch_sample
-from discover.ingest import ingest
+from discover.data.fetch import fetch_sample
+from discover.data.ingest import ingest
 from discover.workspace import Workspace
 from tests.conftest import FASHION, REPO, config_dict, fashion_rows
 

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from discover.ingest import ingest
+from discover.data.ingest import ingest
 from discover.workspace import Workspace, read_json
 from tests.conftest import FASHION, REPO, make_config
 

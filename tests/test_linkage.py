@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from discover.linkage import merge_connected
+from discover.cluster.merge import merge_connected
 
 
 def test_halves_of_one_blob_merge_but_separate_blobs_do_not():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from discover.metrics import cluster_scores, hierarchical_prf, weighted_mean
+from discover.evaluate.metrics import cluster_scores, hierarchical_prf, weighted_mean
 
 # 10 items, truth a×4, b×4, c×2; clusters 0:{a,a,a,b} 1:{b,b,b} 2:{c} and two noise (a, c).
 LABELS = [0, 0, 0, 0, 1, 1, 1, 2, -1, -1]

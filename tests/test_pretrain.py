@@ -11,12 +11,13 @@ import torch
 import yaml
 
 from discover.config import PretrainConfig
+from discover.data.ingest import ingest
 from discover.embed import create_embedder
 from discover.embed.base import file_digest
 from discover.embed.efficientnet import MEAN, STD
+from discover.embed.pretrain import pretrain, training_step
+from discover.embed.simclr_model import SimCLRModel, freeze_early_blocks, simclr_transform
 from discover.errors import ConfigError
-from discover.ingest import ingest
-from discover.pretrain import SimCLRModel, freeze_early_blocks, pretrain, simclr_transform
 from discover.workspace import Workspace
 from tests.conftest import CLI, REPO, config_dict, fashion_rows, make_config, write_catalog
 
@@ -52,13 +53,7 @@ def test_a_few_steps_on_tiny_images_lower_the_loss(small_catalog: Path):
     freeze_early_blocks(model, 10)
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.05, momentum=0.9)
     criterion = NTXentLoss(temperature=0.2)
-    losses = []
-    for _ in range(6):
-        loss = criterion(model(first), model(second))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    losses = [training_step(model, criterion, optimizer, (first, second)) for _ in range(6)]
     assert losses[-1] < losses[0] * 0.9
 
 

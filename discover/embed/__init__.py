@@ -1,4 +1,11 @@
-"""Embedders by name (the registry), the cache, fusion and the embed stage."""
+"""From photos and titles to vectors: embedders by name (the registry), their cache, fusion.
+
+One module per embedder (`efficientnet`, `minilm`, `tfidf`, `clip`, `simclr`), all behind
+the small :class:`~discover.embed.base.Embedder` protocol; `cache` stores vectors by
+content hash so nothing is embedded twice; `fuse` weights and concatenates modalities;
+`stage` runs the embed stage of the pipeline; `pretrain` refines the image backbone with
+SimCLR on the catalog's own photos.
+"""
 
 from discover.embed import clip, efficientnet, minilm, simclr, tfidf  # noqa: F401  (registration)
 from discover.embed.base import Embedder, available, create_embedder

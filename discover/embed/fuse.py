@@ -14,10 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.decomposition import PCA
 
-
-def l2_normalise(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+from discover.vectors import l2_normalise
 
 
 def fuse(

@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.base import clone
 
-from discover.cascade import CascadeClusterer
-from discover.discovery import build_clusterer
+from discover.cluster.naming import name_siblings
+from discover.cluster.stage import build_clusterer
 from discover.errors import DiscoverError
-from discover.naming import name_siblings
-from discover.runs import RunData
+from discover.outputs.run_data import RunData
 from discover.tree import in_subtree
 
 
@@ -42,20 +42,17 @@ def preview_split(
     rows = np.flatnonzero(in_subtree(run.assignments["leaf_id"], node_id).to_numpy())
     if len(rows) < 4:
         raise DiscoverError(f"{node_id} has {len(rows)} products: too few to split")
-    base: CascadeClusterer = build_clusterer(run.config.discovery, run.config.seed)
-    clusterer = CascadeClusterer(
-        **{
-            **vars(base),
-            "max_depth": 1,
-            "min_parent_size": 2,
-            "min_split_size": 4,
-            "min_cluster_fraction": base.min_cluster_fraction / strictness,
-            "min_cluster_size_floor": max(3, base.min_cluster_size_floor // 2),
-            "max_noise_fraction": 1.0,
-            # the curator judges the preview, so the automatic gates are relaxed
-            "min_silhouette": -1.0,
-            "merge_threshold": min(1.0, base.merge_threshold * strictness),
-        }
+    base = build_clusterer(run.config.discovery, run.config.seed)
+    clusterer = clone(base).set_params(
+        max_depth=1,
+        min_parent_size=2,
+        min_split_size=4,
+        min_cluster_fraction=base.min_cluster_fraction / strictness,
+        min_cluster_size_floor=max(3, base.min_cluster_size_floor // 2),
+        max_noise_fraction=1.0,
+        # the curator judges the preview, so the automatic gates are relaxed
+        min_silhouette=-1.0,
+        merge_threshold=min(1.0, base.merge_threshold * strictness),
     )
     X = (features if features is not None else run.features())[rows]
     ids = run.assignments["product_id"].to_numpy()[rows]

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from discover.curation import CurationStore, apply_decisions, taxonomy_diff
-from discover.runs import RunData
+from discover.curate.apply import apply_decisions, taxonomy_diff
+from discover.curate.store import CurationStore
+from discover.outputs.run_data import RunData
 from discover.workspace import Workspace, write_csv, write_json, write_text
 
 ASSIGNMENT_COLUMNS = ["product_id", "category", "proposed_path", "leaf_id", "probability", "is_noise"]

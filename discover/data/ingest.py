@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from discover.catalog import IngestReport, catalog_signature, load_catalog
 from discover.config import Config
+from discover.data.catalog import IngestReport, catalog_signature, load_catalog
 from discover.workspace import Workspace, read_json, write_json, write_parquet
 
 log = logging.getLogger(__name__)

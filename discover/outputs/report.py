@@ -64,21 +64,18 @@ def sizes_figure(tree: SubcategoryTree):
     return px.bar(frame, x="proposal", y="size", color="parent", title="Proposed subcategory sizes", height=480)
 
 
-def metrics_table(metrics: dict[str, Any]) -> str:
+METRIC_COLUMNS = ["n", "coverage", "purity", "hungarian_accuracy", "nmi", "ari", "leaf_clusters", "true_classes"]
+
+
+def per_parent_frame(metrics: dict[str, Any]) -> pd.DataFrame:
+    """One row per existing parent (ids without ``root/``): the scores and whether it qualifies."""
     frame = pd.DataFrame(metrics["per_parent"]).T
     frame.index = [i.removeprefix("root/") for i in frame.index]
-    columns = [
-        "n",
-        "coverage",
-        "purity",
-        "hungarian_accuracy",
-        "nmi",
-        "ari",
-        "leaf_clusters",
-        "true_classes",
-        "qualifies",
-    ]
-    return frame[columns].to_html(float_format=lambda v: f"{v:.3f}", border=0)
+    return frame[[*METRIC_COLUMNS, "qualifies"]]
+
+
+def metrics_table(metrics: dict[str, Any]) -> str:
+    return per_parent_frame(metrics).to_html(float_format=lambda v: f"{v:.3f}", border=0)
 
 
 def write_report(

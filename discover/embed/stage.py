@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from discover.config import Config, EmbedderSpec
+from discover.config import Config, EmbedderSpec, is_file_reference
 from discover.embed.base import Embedder, create_embedder
 from discover.embed.cache import EmbeddingCache, load_aligned, save_aligned, text_key
 from discover.embed.fuse import fuse
@@ -62,7 +62,7 @@ def build_embedder(spec: EmbedderSpec, modality: str, config: Config) -> Embedde
     params = spec.model_dump(exclude={"name", "weight"})
     for key in ("pretrained", "checkpoint"):
         value = params.get(key)
-        if value and not value.startswith(("hf-hub:",)) and (Path(value).suffix or "/" in value):
+        if value and is_file_reference(value):
             params[key] = str(config.resolve(value))
     return create_embedder(spec.name, modality, seed=config.seed, **params)
 

@@ -1,4 +1,5 @@
-"""The discover stage: cascade clustering inside existing categories, names, exemplars, coords."""
+"""The discover stage: cascade clustering inside existing categories, then names,
+exemplars and 2-D coordinates for plots, for every product of a catalog."""
 
 from __future__ import annotations
 
@@ -9,50 +10,45 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from discover.cascade import CascadeClusterer, ParentTiming
+from discover.cluster.cascade import CascadeClusterer, default_clusterer
+from discover.cluster.exemplars import add_exemplars
+from discover.cluster.naming import name_siblings
+from discover.cluster.reduce import UmapReducer
 from discover.config import DiscoveryConfig
-from discover.naming import name_siblings
-from discover.reduce import UmapReducer
 from discover.tree import SubcategoryTree, in_subtree
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class Discovery:
+class Proposals:
     """A proposed tree, one assignment row per product, and 2-D coordinates for plots."""
 
     tree: SubcategoryTree
     assignments: pd.DataFrame
     coords: pd.DataFrame
-    timings: list[ParentTiming]
 
 
 def level_columns(catalog: pd.DataFrame, level: int) -> list[str]:
+    """The catalog's ``level_<i>`` columns down to `level`, root first."""
     available = sorted((c for c in catalog.columns if c.startswith("level_")), key=lambda c: int(c.split("_")[1]))
     return available[: min(level, len(available))]
 
 
 def build_clusterer(config: DiscoveryConfig, seed: int, progress: bool = False) -> CascadeClusterer:
+    """The cascade a config describes: UMAP reducer and HDBSCAN clusterer from their sections."""
+    umap = config.umap.model_dump(exclude={"pca_components"})
     return CascadeClusterer(
-        n_components=config.umap.n_components,
-        n_neighbors=config.umap.n_neighbors,
-        min_dist=config.umap.min_dist,
-        metric=config.umap.metric,
+        reducer=UmapReducer(**umap, random_state=seed),
+        clusterer=default_clusterer(config.hdbscan.min_samples, config.hdbscan.selection),
         pca_components=config.umap.pca_components,
         min_cluster_fraction=config.hdbscan.min_cluster_fraction,
         min_cluster_size_floor=config.hdbscan.min_cluster_size_floor,
-        min_samples=config.hdbscan.min_samples,
-        selection=config.hdbscan.selection,
-        max_depth=config.cascade.max_depth,
-        min_split_size=config.cascade.min_split_size,
-        max_noise_fraction=config.cascade.max_noise_fraction,
-        min_silhouette=config.cascade.min_silhouette,
-        merge_threshold=config.cascade.merge_threshold,
+        metric=config.umap.metric,
         min_parent_size=config.min_parent_size,
-        exemplars=config.exemplars,
         random_state=seed,
         progress=progress,
+        **config.cascade.model_dump(),
     )
 
 
@@ -62,52 +58,41 @@ def name_tree(tree: SubcategoryTree, leaf_by_product: pd.Series, titles: pd.Seri
         children = [c for c in tree.children(node.id) if c.kind == "proposed"]
         if not children:
             continue
-        groups = []
-        for child in children:
-            inside = in_subtree(leaf_by_product, child.id)
-            groups.append(titles[inside.to_numpy()].tolist())
+        groups = [titles[in_subtree(leaf_by_product, child.id).to_numpy()].tolist() for child in children]
         for child, (name, terms) in zip(children, name_siblings(groups, keywords), strict=True):
             child.name, child.keywords = name, terms
-    for node in tree.nodes.values():
-        if node.kind == "proposed":
-            parent = tree[node.parent]
-            node.path = [*parent.path, node.name]
+    tree.refresh_paths()
 
 
 def plot_coordinates(X: np.ndarray, parent_ids: np.ndarray, config: DiscoveryConfig, seed: int) -> np.ndarray:
     """2-D UMAP per existing parent, for the report and the explorer."""
     coords = np.zeros((len(X), 2), dtype=np.float32)
+    umap = config.umap
     for parent in np.unique(parent_ids):
         rows = np.flatnonzero(parent_ids == parent)
         reducer = UmapReducer(
-            2,
-            config.umap.n_neighbors,
-            0.1,
-            config.umap.metric,
-            config.umap.pca_components,
-            n_epochs=200,
-            random_state=seed,
+            2, umap.n_neighbors, 0.1, umap.metric, umap.pca_components, n_epochs=200, random_state=seed
         )
         reduced = reducer.fit_transform(X[rows])
         coords[rows, : reduced.shape[1]] = reduced[:, :2]
     return coords
 
 
-def discover(
+def propose_subcategories(
     X: np.ndarray, catalog: pd.DataFrame, config: DiscoveryConfig, seed: int, progress: bool = False
-) -> Discovery:
+) -> Proposals:
     """Propose subcategories inside every existing node at `config.level`."""
     started = time.perf_counter()
-    levels = level_columns(catalog, config.level)
-    parents = list(catalog[levels].itertuples(index=False, name=None))
-    model = build_clusterer(config, seed, progress).fit(X, parents, catalog["product_id"].tolist())
+    parents = list(catalog[level_columns(catalog, config.level)].itertuples(index=False, name=None))
+    ids = catalog["product_id"].to_numpy()
+    model = build_clusterer(config, seed, progress).fit(X, parents, ids.tolist())
     tree = model.tree_
-    leaf = pd.Series(model.leaf_, index=catalog.index)
-    name_tree(tree, leaf, catalog["title"].fillna(""), config.keywords)
+    name_tree(tree, pd.Series(model.leaf_, index=catalog.index), catalog["title"].fillna(""), config.keywords)
+    add_exemplars(tree, X, model.ids_, pd.Series(model.labels_), model.is_noise_, config.exemplars)
     parent_ids = np.array(["root/" + "/".join(p) for p in parents], dtype=object)
     assignments = pd.DataFrame(
         {
-            "product_id": catalog["product_id"].to_numpy(),
+            "product_id": ids,
             "parent_id": parent_ids,
             "node_id": model.labels_,
             "leaf_id": model.leaf_,
@@ -119,6 +104,6 @@ def discover(
     log.info("discover: clustering and naming took %.1f s", time.perf_counter() - started)
     plot_started = time.perf_counter()
     xy = plot_coordinates(X, parent_ids, config, seed)
-    coords = pd.DataFrame({"product_id": assignments["product_id"], "x": xy[:, 0], "y": xy[:, 1]})
+    coords = pd.DataFrame({"product_id": ids, "x": xy[:, 0], "y": xy[:, 1]})
     log.info("discover: 2-D coordinates took %.1f s", time.perf_counter() - plot_started)
-    return Discovery(tree, assignments, coords, model.timings_)
+    return Proposals(tree, assignments, coords)

@@ -1,6 +1,6 @@
 """What the explorer shows, computed here so the Streamlit app stays a thin view.
 
-Everything takes a run's (curated) tree and assignments and returns plain tables.
+Everything takes a run's (curated) tree and assignments and returns plain tables or ids.
 """
 
 from __future__ import annotations
@@ -96,10 +96,43 @@ def search_products(frame: pd.DataFrame, query: str) -> pd.DataFrame:
     return frame[keep]
 
 
+def page_count(rows: int, size: int) -> int:
+    """Pages needed for `rows` rows, at least one (an empty table is one empty page)."""
+    return max(1, -(-rows // size))
+
+
 def page(frame: pd.DataFrame, number: int, size: int) -> pd.DataFrame:
-    pages = max(1, -(-len(frame) // size))
-    number = min(max(1, number), pages)
+    """Rows of page `number` (1-based, clamped to the pages there are)."""
+    number = min(max(1, number), page_count(len(frame), size))
     return frame.iloc[(number - 1) * size : number * size]
+
+
+def merge_targets(tree: SubcategoryTree, parent_id: str, node_id: str) -> list[str]:
+    """Proposals of the same existing parent that `node_id` may merge into (not itself or below)."""
+    return [n.id for n in tree.proposals(parent_id) if n.id != node_id and not n.id.startswith(node_id + "/")]
+
+
+def move_targets(tree: SubcategoryTree, parent_id: str, node_id: str) -> list[str]:
+    """Where products of `node_id` may move: the existing parent or another of its proposals."""
+    return [parent_id] + [n.id for n in tree.proposals(parent_id) if n.id != node_id]
+
+
+def member_products(catalog: pd.DataFrame, assignments: pd.DataFrame, node_id: str) -> pd.DataFrame:
+    """Catalog rows whose most likely leaf lies in `node_id`'s subtree, with probability and noise flag."""
+    inside = in_subtree(assignments["leaf_id"], node_id).to_numpy()
+    members = catalog[inside].copy()
+    members["probability"] = assignments.loc[members.index, "probability"]
+    members["noise"] = assignments.loc[members.index, "is_noise"]
+    return members
+
+
+def noise_products(catalog: pd.DataFrame, assignments: pd.DataFrame, parent_id: str) -> pd.DataFrame:
+    """Catalog rows of `parent_id` left as noise, with their most likely proposal and its vote share."""
+    noise = ((assignments["parent_id"] == parent_id) & assignments["is_noise"]).to_numpy()
+    rows = catalog[noise].copy()
+    rows["probability"] = assignments.loc[rows.index, "probability"]
+    rows["most_likely"] = assignments.loc[rows.index, "proposed_path"]
+    return rows
 
 
 @lru_cache(maxsize=4096)

@@ -13,19 +13,16 @@ import hashlib
 import io
 import json
 import logging
-import os
 import re
 from collections import Counter
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from PIL import Image
-from tqdm.auto import tqdm
 
 from discover.config import CatalogConfig
+from discover.data.images import check_images
 from discover.errors import CatalogError
 
 log = logging.getLogger(__name__)
@@ -162,38 +159,6 @@ def _check_unique_ids(ids: pd.Series, column: str, path: Path) -> None:
     raise CatalogError(f"{path}: column {column}: {duplicated.nunique()} duplicate product ids, first: {listing}")
 
 
-def check_image(image: str, root: Path, min_size: int, allow_outside: bool) -> tuple[str, str, str, str]:
-    """Validate one image reference: (absolute path, content hash, problem, detail).
-
-    `problem` is empty for a good image. URLs are never fetched; paths that leave the
-    catalog's directory are refused unless `allow_outside`.
-    """
-    if not image.strip():
-        return "", "", "missing_image", "empty value"
-    if _URL.match(image):
-        return "", "", "url_not_fetched", image
-    candidate = Path(image)
-    # Lexical check: `..` and absolute paths are refused; symlinks the user made are followed.
-    path = Path(os.path.normpath(candidate if candidate.is_absolute() else root / candidate))
-    if not allow_outside and (candidate.is_absolute() or not path.is_relative_to(root)):
-        return "", "", "path_outside_catalog", image
-    if not path.is_file():
-        return str(path), "", "missing_file", image
-    raw = path.read_bytes()
-    if not raw:
-        return str(path), "", "empty_file", image
-    digest = hashlib.sha1(raw).hexdigest()
-    try:
-        with Image.open(io.BytesIO(raw)) as img:
-            img.load()
-            width, height = img.size
-    except Exception as error:  # PIL raises many types for broken files
-        return str(path), digest, "undecodable_image", f"{image}: {error}"
-    if min(width, height) < min_size:
-        return str(path), digest, "image_too_small", f"{width}x{height} < {min_size}"
-    return str(path), digest, "", ""
-
-
 def _levels(frame: pd.DataFrame, config: CatalogConfig) -> pd.DataFrame:
     columns = config.columns
     if columns.levels:
@@ -240,23 +205,11 @@ def load_catalog(config: CatalogConfig, catalog_path: Path, show_progress: bool 
             flag(row, source, "empty_level", level)
     levels = levels.replace("", MISSING_LEVEL)
 
-    root = catalog_path.parent
-    image_paths = [""] * len(table)
-    image_hashes = [""] * len(table)
-    if config.check_images:
-
-        def check(value: str) -> tuple[str, str, str, str]:
-            return check_image(value, root, config.min_image_size, config.allow_outside_paths)
-
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            results = pool.map(check, table["image"].tolist(), chunksize=256)
-            bar = tqdm(results, total=len(table), desc="checking images", unit="img", disable=not show_progress)
-            for row, (path, digest, problem, detail) in enumerate(bar):
-                image_paths[row], image_hashes[row] = path, digest
-                if problem:
-                    flag(row, columns.image, problem, detail)
-    else:
-        image_paths = [os.path.normpath(root / p) if p else "" for p in table["image"]]
+    image_paths, image_hashes, image_problems = check_images(
+        table["image"].tolist(), catalog_path.parent, config, show_progress
+    )
+    for row, (problem, detail) in image_problems.items():
+        flag(row, columns.image, problem, detail)
     table["image_path"] = image_paths
     table["image_hash"] = image_hashes
     table = pd.concat([table, levels], axis=1)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from discover.metrics import NOISE, ClusterScores, cluster_scores, weighted_mean
+from discover.evaluate.metrics import NOISE, ClusterScores, cluster_scores, weighted_mean
 from discover.tree import SubcategoryTree
 from discover.workspace import Workspace, read_json, write_json
 
@@ -100,8 +100,3 @@ def format_metrics(metrics: dict[str, Any]) -> str:
         if scores:
             lines.append(row(f"  same, against {attribute}", scores))
     return "\n".join(lines)
-
-
-def load_metrics(workspace: Workspace, run_id: str) -> dict[str, Any] | None:
-    path = workspace.run_dir(run_id) / "metrics.json"
-    return read_json(path) if path.exists() else None

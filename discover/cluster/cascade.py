@@ -1,0 +1,290 @@
+"""Cascade clustering: cluster inside every existing category, then inside each cluster.
+
+For each existing node at the configured level, its products are reduced and clustered
+(by default PCA, UMAP, HDBSCAN); each resulting cluster is then reduced *again on its
+own* (so its internal structure is no longer squashed by the rest of the category) and
+split again.
+
+Split rule: a node is split when all of these hold, and otherwise recorded as
+``not split: <reason>``:
+
+1. it holds at least `min_split_size` products and the depth limit allows another level;
+2. its embeddings are not (near-)identical;
+3. the clusterer finds at least two clusters (for HDBSCAN, with ``min_cluster_size =
+   max(min_cluster_size_floor, ceil(min_cluster_fraction × node size))``), still two or
+   more after clusters that are strongly linked in the input-space neighbour graph are
+   merged (:mod:`discover.cluster.merge`, `merge_threshold`, `merge_neighbors`);
+4. at most `max_noise_fraction` of the node is left as noise;
+5. the clusters are separated in the *original* feature space, not only in the reduced
+   one: their silhouette (on up to 2,000 clustered products, with `metric`) is at least
+   `min_silhouette`. UMAP followed by HDBSCAN finds "clusters" even in one Gaussian blob
+   (silhouette ≈ 0.01–0.04 in the input space, ≈ 0.25 in UMAP space); real sub-types
+   stand apart in the input space too. This check stops the cascade from shattering
+   homogeneous clusters.
+
+Products the clusterer calls noise stay at the node where that happened (``is_noise_``)
+and also get their most likely leaf below it (:mod:`discover.cluster.noise`). No product
+disappears.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClusterMixin, clone
+from sklearn.decomposition import PCA
+from sklearn.metrics import silhouette_score
+from tqdm.auto import tqdm
+
+from discover.cluster.merge import merge_connected
+from discover.cluster.noise import vote_noise_leaves
+from discover.cluster.reduce import UmapReducer
+from discover.tree import Node, SubcategoryTree
+
+log = logging.getLogger(__name__)
+
+SILHOUETTE_SAMPLE = 2000
+
+
+def default_clusterer(min_samples: int | None = 3, selection: str = "eom") -> BaseEstimator:
+    """HDBSCAN as the cascade uses it: single-threaded, so results never depend on cores."""
+    import hdbscan
+
+    return hdbscan.HDBSCAN(min_samples=min_samples, cluster_selection_method=selection, core_dist_n_jobs=1)
+
+
+class CascadeClusterer(ClusterMixin, BaseEstimator):
+    """Recursive reduce + cluster inside each existing category: a scikit-learn estimator.
+
+    Parameters are stored unchanged and checked in :meth:`fit`, so ``clone``,
+    ``get_params`` and ``set_params`` work as for any estimator.
+
+    Parameters:
+        reducer: any object with ``fit_transform`` (cloned per node, ``random_state`` set
+            when it has one). Default: ``UmapReducer()`` (5-d cosine UMAP).
+        clusterer: any object with ``fit_predict`` returning labels (``-1`` = noise), cloned
+            per node. When it has ``min_cluster_size`` it is set relative to the node; a
+            ``cluster_persistence_`` becomes each proposal's stability. Default: HDBSCAN
+            (``min_samples=3``, excess of mass).
+        pca_components: PCA fitted once per node before the reducer, the merge and the
+            noise vote use the same projection (None: no PCA).
+        min_cluster_fraction, min_cluster_size_floor: the clusterer's minimum cluster size
+            at a node of n products, ``max(floor, ceil(fraction × n))``.
+        max_depth, min_split_size, max_noise_fraction, min_silhouette: the split rule above.
+        merge_threshold, merge_neighbors: PAGA connectivity threshold and the neighbour
+            count of the graph it is measured on (0 disables the merge).
+        metric: distance in the input space, for the merge, silhouette and noise vote.
+        min_parent_size: existing categories smaller than this are not split.
+        noise_neighbors: neighbours that vote on a noise product's most likely leaf.
+        random_state: seed for PCA, the reducer and the silhouette sample.
+        progress: show a progress bar over products.
+
+    Attributes:
+        tree_: the :class:`SubcategoryTree` (existing nodes + proposals, names still empty).
+        labels_: per row, the id of the node the product sits at (a leaf, or the node where
+            it was called noise).
+        leaf_: per row, its most likely leaf (equal to `labels_` for clustered products).
+        probability_: per row, the clusterer's membership strength (1 when it gives none),
+            or the neighbour vote share for noise.
+        is_noise_: per row, whether it was left unassigned at some level.
+        ids_: the product ids given to :meth:`fit` (row numbers by default).
+
+    Example:
+        >>> X = np.random.default_rng(0).normal(size=(300, 8)).astype("float32")
+        >>> model = CascadeClusterer(min_split_size=50).fit(X, [("A",)] * 300)
+        >>> len(model.labels_), model.tree_["root/A"].split
+        (300, 'not split: HDBSCAN found fewer than two clusters')
+    """
+
+    def __init__(
+        self,
+        reducer: object | None = None,
+        clusterer: object | None = None,
+        pca_components: int | None = 64,
+        min_cluster_fraction: float = 0.02,
+        min_cluster_size_floor: int = 10,
+        max_depth: int = 2,
+        min_split_size: int = 60,
+        max_noise_fraction: float = 0.5,
+        min_silhouette: float = 0.05,
+        merge_threshold: float = 0.2,
+        merge_neighbors: int = 15,
+        metric: str = "cosine",
+        min_parent_size: int = 20,
+        noise_neighbors: int = 10,
+        random_state: int = 0,
+        progress: bool = False,
+    ) -> None:
+        self.reducer = reducer
+        self.clusterer = clusterer
+        self.pca_components = pca_components
+        self.min_cluster_fraction = min_cluster_fraction
+        self.min_cluster_size_floor = min_cluster_size_floor
+        self.max_depth = max_depth
+        self.min_split_size = min_split_size
+        self.max_noise_fraction = max_noise_fraction
+        self.min_silhouette = min_silhouette
+        self.merge_threshold = merge_threshold
+        self.merge_neighbors = merge_neighbors
+        self.metric = metric
+        self.min_parent_size = min_parent_size
+        self.noise_neighbors = noise_neighbors
+        self.random_state = random_state
+        self.progress = progress
+
+    def _validate(self) -> None:
+        if not 0 < self.min_cluster_fraction < 1:
+            raise ValueError(f"min_cluster_fraction must be in (0, 1), got {self.min_cluster_fraction}")
+        if self.max_depth < 1:
+            raise ValueError(f"max_depth must be at least 1, got {self.max_depth}")
+        if self.merge_neighbors < 1:
+            raise ValueError(f"merge_neighbors must be at least 1, got {self.merge_neighbors}")
+        for name, part, method in (
+            ("reducer", self.reducer, "fit_transform"),
+            ("clusterer", self.clusterer, "fit_predict"),
+        ):
+            if part is not None and not hasattr(part, method):
+                raise ValueError(f"{name} must have a {method} method, got {type(part).__name__}")
+
+    def fit(self, X: np.ndarray, parents: list[tuple[str, ...]], ids: list[str] | None = None) -> CascadeClusterer:
+        """Cluster `X` (n × d) inside each existing parent path in `parents` (length n)."""
+        self._validate()
+        X = np.asarray(X, dtype=np.float32)
+        if len(parents) != len(X):
+            raise ValueError(f"X has {len(X)} rows but parents has {len(parents)}")
+        self.ids_ = np.asarray([str(i) for i in (ids if ids is not None else range(len(X)))])
+        self.reducer_ = self.reducer if self.reducer is not None else UmapReducer(random_state=self.random_state)
+        self.clusterer_ = self.clusterer if self.clusterer is not None else default_clusterer()
+        self.tree_ = SubcategoryTree()
+        self.labels_ = np.empty(len(X), dtype=object)
+        self.is_noise_ = np.zeros(len(X), dtype=bool)
+        self.probability_ = np.ones(len(X), dtype=np.float32)
+        keys = pd.Series([tuple(p) for p in parents])
+        rows_by_parent = keys.groupby(keys).indices
+        with tqdm(total=len(X), desc="cascade", unit="product", disable=not self.progress) as bar:
+            for key in sorted(rows_by_parent):
+                self._fit_parent(X, np.asarray(rows_by_parent[key]), list(key))
+                bar.update(len(rows_by_parent[key]))
+        self.labels_ = self.labels_.astype(str)
+        self.leaf_, vote_share = vote_noise_leaves(
+            X, self.labels_, self.is_noise_, self.tree_, self.noise_neighbors, self.metric
+        )
+        self.probability_ = np.where(self.is_noise_, vote_share, self.probability_).astype(np.float32)
+        self.tree_.recount_sizes(pd.Series(self.leaf_))
+        return self
+
+    def fit_predict(self, X: np.ndarray, parents: list[tuple[str, ...]], ids: list[str] | None = None) -> np.ndarray:
+        """Fit, then return each row's most likely leaf id."""
+        return self.fit(X, parents, ids).leaf_
+
+    def _fit_parent(self, X: np.ndarray, rows: np.ndarray, path: list[str]) -> None:
+        started = time.perf_counter()
+        node = self.tree_.ensure_existing(path)
+        node.size = len(rows)
+        if len(rows) < self.min_parent_size:
+            node.split = f"not split: {len(rows)} products < min_parent_size {self.min_parent_size}"
+            self.labels_[rows] = node.id
+        else:
+            self._split(X, rows, node, 1)
+        leaves = len(self.tree_.leaves(node.id)) if node.children else 0
+        log.info(
+            "cascade %s: %d products → %d leaves (%.1f s)", node.id, len(rows), leaves, time.perf_counter() - started
+        )
+
+    def min_cluster_size(self, n: int) -> int:
+        """The smallest cluster allowed at a node of `n` products."""
+        return max(self.min_cluster_size_floor, math.ceil(self.min_cluster_fraction * n))
+
+    def _project(self, X: np.ndarray) -> np.ndarray:
+        """The node's PCA projection, fitted once and shared by the reducer and the merge."""
+        if self.pca_components is None or self.pca_components >= min(X.shape):
+            return X
+        return PCA(self.pca_components, random_state=self.random_state).fit_transform(X).astype(np.float32)
+
+    def _node_clusterer(self, n: int) -> object:
+        clusterer = clone(self.clusterer_)
+        params = clusterer.get_params()
+        if "min_cluster_size" in params:
+            size = self.min_cluster_size(n)
+            clusterer.set_params(min_cluster_size=size, min_samples=min(params.get("min_samples") or size, size))
+        return clusterer
+
+    def _cluster(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Reduce then cluster one node's rows: labels, membership strengths, persistence."""
+        projected = self._project(X)
+        reducer = clone(self.reducer_)
+        if "random_state" in reducer.get_params():
+            reducer.set_params(random_state=self.random_state)
+        reduced = np.asarray(reducer.fit_transform(projected), dtype=np.float64)
+        clusterer = self._node_clusterer(len(X))
+        labels = np.asarray(clusterer.fit_predict(reduced))
+        strength = np.asarray(getattr(clusterer, "probabilities_", np.ones(len(X))), dtype=np.float32)
+        persistence = getattr(clusterer, "cluster_persistence_", None)
+        persistence = None if persistence is None else np.asarray(persistence)
+        if self.merge_threshold > 0 and labels.max() >= 1:
+            merged = merge_connected(projected, labels, self.merge_threshold, self.merge_neighbors, self.metric)
+            if persistence is not None:  # a merged cluster keeps the largest persistence of its parts
+                persistence = np.array(
+                    [persistence[np.unique(labels[merged == c])].max() for c in range(merged.max() + 1)]
+                )
+            labels = merged
+        return labels, strength, persistence
+
+    def _why_not(self, X: np.ndarray, rows: np.ndarray, depth: int) -> str:
+        if depth > self.max_depth:
+            return f"not split: depth limit {self.max_depth}"
+        if len(rows) < max(self.min_split_size, 2 * self.min_cluster_size_floor):
+            return f"not split: {len(rows)} products < min_split_size {self.min_split_size}"
+        if float(np.ptp(X[rows], axis=0).max()) < 1e-6:
+            return "not split: identical embeddings"
+        return ""
+
+    def _silhouette(self, X: np.ndarray, labels: np.ndarray) -> float:
+        """Silhouette of the clustered rows in the input space, on a seeded sample."""
+        clustered = np.flatnonzero(labels >= 0)
+        if len(clustered) > SILHOUETTE_SAMPLE:
+            rng = np.random.default_rng(self.random_state)
+            clustered = np.sort(rng.choice(clustered, SILHOUETTE_SAMPLE, replace=False))
+        return float(silhouette_score(X[clustered], labels[clustered], metric=self.metric))
+
+    def _rejection(self, X: np.ndarray, labels: np.ndarray) -> str:
+        """Why a clustering of a node is not accepted as a split ("" when it is)."""
+        clusters = int(len(np.unique(labels[labels >= 0])))
+        noise_share = float(np.mean(labels < 0))
+        if clusters < 2:
+            name = "HDBSCAN" if type(self.clusterer_).__name__ == "HDBSCAN" else "the clusterer"
+            return f"not split: {name} found fewer than two clusters"
+        if noise_share > self.max_noise_fraction:
+            return f"not split: {noise_share:.0%} noise > max_noise_fraction {self.max_noise_fraction:.0%}"
+        separation = self._silhouette(X, labels)
+        if separation < self.min_silhouette:
+            return f"not split: silhouette {separation:.3f} < min_silhouette {self.min_silhouette}"
+        return ""
+
+    def _split(self, X: np.ndarray, rows: np.ndarray, node: Node, depth: int) -> None:
+        self.labels_[rows] = node.id
+        node.split = self._why_not(X, rows, depth)
+        if node.split:
+            return
+        labels, strength, persistence = self._cluster(X[rows])
+        node.split = self._rejection(X[rows], labels) or "split"
+        if node.split != "split":
+            return
+        noise_rows = rows[labels < 0]
+        self.is_noise_[noise_rows] = True
+        self.probability_[noise_rows] = 0.0
+        clusters = [c for c in np.unique(labels) if c >= 0]
+        order = sorted(clusters, key=lambda c: (-int(np.sum(labels == c)), min(self.ids_[rows[labels == c]])))
+        for rank, cluster in enumerate(order, start=1):
+            members = rows[labels == cluster]
+            child = self.tree_.add(
+                Node(f"{node.id}/c{rank}", node.id, "proposed", f"c{rank}", path=[*node.path, f"c{rank}"])
+            )
+            child.size = len(members)
+            child.stability = None if persistence is None else float(persistence[cluster])
+            self.probability_[members] *= strength[labels == cluster]
+            self._split(X, members, child, depth + 1)

@@ -1,0 +1,117 @@
+"""CascadeClusterer as a scikit-learn estimator: recursion, swappable parts, every product kept."""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+from sklearn.metrics import adjusted_rand_score
+
+from discover.cluster.cascade import CascadeClusterer
+from discover.cluster.reduce import UmapReducer
+
+
+def blobs_inside_blobs(seed: int = 0, inner: float = 6.0, outer: float = 40.0, n: int = 100):
+    """4 far-apart groups of 3 blobs each (16-d, unit noise); blob centres on orthogonal axes.
+
+    Inner blobs sit `inner` units from their group centre along their own axis, so they are
+    well separated inside a group yet tiny next to the `outer` distance between groups.
+    """
+    rng = np.random.default_rng(seed)
+    axes = np.eye(16)
+    points, outer_labels, inner_labels = [], [], []
+    for group in range(4):
+        for blob in range(3):
+            centre = outer * axes[group] + inner * axes[4 + 3 * group + blob]
+            points.append(centre + rng.normal(size=(n, 16)))
+            outer_labels += [group] * n
+            inner_labels += [3 * group + blob] * n
+    return np.vstack(points).astype(np.float32), np.array(outer_labels), np.array(inner_labels)
+
+
+def leaves_per_group(model: CascadeClusterer, groups: np.ndarray) -> list[int]:
+    return [len(set(model.leaf_[groups == g])) for g in np.unique(groups)]
+
+
+# PCA as the reducer: deterministic to the last bit on every machine, so the test asserts the
+# cascade's own logic (min_cluster_size relative to each node), not UMAP's layout.
+EXACT = {
+    "reducer": PCA(n_components=4),
+    "pca_components": None,
+    "min_cluster_fraction": 0.12,
+    "metric": "euclidean",
+    "merge_threshold": 0.05,
+    "merge_neighbors": 15,
+}
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_cascade_finds_the_inner_blobs_that_one_flat_level_cannot(seed):
+    X, groups, blobs = blobs_inside_blobs(seed)
+    parents = [("p",)] * len(X)
+    # at the top, min_cluster_size = 0.12 × 1200 = 144 > a blob of 100: only the groups are clusters
+    flat = CascadeClusterer(max_depth=1, **EXACT).fit(X, parents)
+    cascade = CascadeClusterer(max_depth=2, **EXACT).fit(X, parents)
+    assert leaves_per_group(flat, groups) == [1, 1, 1, 1]
+    assert leaves_per_group(cascade, groups) == [3, 3, 3, 3]
+    assert adjusted_rand_score(blobs, cascade.leaf_) > 0.95
+    assert len(cascade.tree_.children("root/p")) == 4
+
+
+def test_default_umap_and_hdbscan_separate_three_distinct_types():
+    rng = np.random.default_rng(3)
+    X = np.vstack([rng.normal(size=(150, 16)) + 30 * np.eye(16)[k] for k in range(3)]).astype(np.float32)
+    model = CascadeClusterer(max_depth=1, metric="euclidean").fit(X, [("p",)] * len(X))
+    truth = np.repeat([0, 1, 2], 150)
+    assert len(model.tree_.children("root/p")) == 3
+    assert adjusted_rand_score(truth, model.leaf_) > 0.95
+
+
+def test_clone_and_get_params_round_trip_even_after_fit():
+    model = CascadeClusterer(reducer=UmapReducer(n_neighbors=30), min_cluster_fraction=0.05, max_depth=3)
+    X = np.random.default_rng(0).normal(size=(80, 4)).astype(np.float32)
+    model.fit(X, [("p",)] * 80)
+    copy = clone(model)
+    assert not hasattr(copy, "tree_")
+    params, copied = model.get_params(), copy.get_params()
+    assert params.keys() == copied.keys()
+    assert copied["reducer"] is not params["reducer"] and copied["reducer__n_neighbors"] == 30
+    assert {k: v for k, v in copied.items() if k != "reducer"} == {k: v for k, v in params.items() if k != "reducer"}
+    copy.set_params(max_depth=1, reducer__n_neighbors=5)
+    assert copy.max_depth == 1 and copy.reducer.n_neighbors == 5 and model.reducer.n_neighbors == 30
+
+
+def test_kmeans_can_replace_hdbscan_as_the_clusterer():
+    X, groups, _ = blobs_inside_blobs(0)
+    kmeans = KMeans(n_clusters=4, n_init=4, random_state=0)
+    model = CascadeClusterer(**{**EXACT, "clusterer": kmeans}, max_depth=1).fit(X, [("p",)] * len(X))
+    assert adjusted_rand_score(groups, model.leaf_) > 0.99
+    assert not model.is_noise_.any() and (model.probability_ == 1).all()
+    assert all(node.stability is None for node in model.tree_.proposals())
+
+
+def test_a_reducer_without_fit_transform_is_refused_at_fit():
+    X = np.zeros((30, 3), dtype=np.float32)
+    with pytest.raises(ValueError, match="reducer must have a fit_transform"):
+        CascadeClusterer(reducer=object()).fit(X, [("p",)] * 30)
+
+
+def test_every_product_keeps_a_node_and_a_most_likely_leaf():
+    X, _, _ = blobs_inside_blobs(1, inner=3.0)
+    model = CascadeClusterer(max_depth=2, min_cluster_fraction=0.12, metric="euclidean").fit(X, [("p",)] * len(X))
+    leaves = {n.id for n in model.tree_.leaves()}
+    assert set(model.leaf_) <= leaves
+    assert ((model.probability_ >= 0) & (model.probability_ <= 1)).all()
+    assert set(model.labels_[model.is_noise_]).isdisjoint(leaves)
+    sizes = {n.id: n.size for n in model.tree_.leaves()}
+    assert sum(sizes.values()) == len(X)
+
+
+def test_small_parent_and_identical_embeddings_are_reported_not_split():
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(size=(12, 8)), np.ones((200, 8))]).astype(np.float32)
+    parents = [("tiny",)] * 12 + [("same",)] * 200
+    model = CascadeClusterer(min_parent_size=20).fit(X, parents)
+    assert model.tree_["root/tiny"].split.startswith("not split: 12 products")
+    assert model.tree_["root/same"].split == "not split: identical embeddings"
+    assert set(model.labels_) == {"root/tiny", "root/same"} and not model.is_noise_.any()
