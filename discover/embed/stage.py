@@ -67,41 +67,17 @@ def build_embedder(spec: EmbedderSpec, modality: str, config: Config) -> Embedde
     return create_embedder(spec.name, modality, seed=config.seed, **params)
 
 
-def embed_modality(
-    embedder: Embedder, catalog: pd.DataFrame, config: Config, workspace: Workspace, progress: bool = True
-) -> ModalityPart:
-    """Serve one modality from the cache, computing only what is missing; write the aligned array."""
-    started = time.perf_counter()
-    settings = config.embed
+def content_keys(embedder: Embedder, catalog: pd.DataFrame) -> list[str]:
+    """The cache key of each row's input: a hash of the photo's bytes or of the title ("" if none)."""
     if embedder.modality == "image":
-        paths = catalog["image_path"].tolist()
         with ThreadPoolExecutor(4) as pool:
-            keys = list(pool.map(_image_key, paths, chunksize=256))
-    else:
-        titles = catalog["title"].fillna("").tolist()
-        keys = [text_key(t) if t.strip() else "" for t in titles]
-    if hasattr(embedder, "fit"):
-        embedder.fit(catalog["title"].fillna("").tolist(), hashlib.sha1("\n".join(keys).encode()).hexdigest())
-    cache = EmbeddingCache(workspace.embeddings_dir, embedder.fingerprint, embedder.dim)
-    n_missing = len({k for k in keys if k} - set(cache.load_index()))
-    bar = tqdm(total=n_missing, desc=f"embed {embedder.name}", unit="item", disable=not progress or n_missing == 0)
+            return list(pool.map(_image_key, catalog["image_path"].tolist(), chunksize=256))
+    return [text_key(t) if t.strip() else "" for t in catalog["title"].fillna("").tolist()]
 
-    def compute(positions: list[int]) -> tuple[np.ndarray, dict[int, str]]:
-        if embedder.modality == "image":
-            outcome = embedder.embed_images(
-                [paths[p] for p in positions], settings.batch_size, settings.num_workers, progress=False
-            )
-        else:
-            outcome = embedder.embed_texts([titles[p] for p in positions], settings.batch_size, progress=False)
-        bar.update(len(positions))
-        return outcome.vectors, {positions[i]: e for i, e in outcome.failed.items()}
 
-    filled = cache.fill(keys, compute, settings.chunk_size)
-    bar.close()
+def _aligned_meta(embedder: Embedder, catalog: pd.DataFrame, config: Config, keys: list[str], failed: dict) -> dict:
     ids = catalog["product_id"].tolist()
-    for position, error in list(filled.failed.items())[:20]:
-        log.warning("embed %s: product %s skipped: %s", embedder.name, ids[position], error)
-    meta = {
+    return {
         "model": embedder.name,
         "modality": embedder.modality,
         "fingerprint": embedder.fingerprint,
@@ -109,28 +85,48 @@ def embed_modality(
         "params": config.embed.model_dump(mode="json"),
         "product_ids": ids,
         "content_hashes": keys,
-        "failed": {ids[p]: e for p, e in filled.failed.items()},
+        "failed": {ids[p]: e for p, e in failed.items()},
     }
+
+
+def embed_modality(
+    embedder: Embedder, catalog: pd.DataFrame, config: Config, workspace: Workspace, progress: bool = True
+) -> ModalityPart:
+    """Serve one modality from the cache, computing only what is missing; write the aligned array."""
+    started = time.perf_counter()
+    settings = config.embed
+    keys = content_keys(embedder, catalog)
+    paths, titles = catalog["image_path"].tolist(), catalog["title"].fillna("").tolist()
+    if hasattr(embedder, "fit"):
+        embedder.fit(titles, hashlib.sha1("\n".join(keys).encode()).hexdigest())
+    cache = EmbeddingCache(workspace.embeddings_dir, embedder.fingerprint, embedder.dim)
+    n_missing = len({k for k in keys if k} - set(cache.load_index()))
+    bar = tqdm(total=n_missing, desc=f"embed {embedder.name}", unit="item", disable=not progress or n_missing == 0)
+
+    def compute(positions: list[int]) -> tuple[np.ndarray, dict[int, str]]:
+        if embedder.modality == "image":
+            chosen = [paths[p] for p in positions]
+            outcome = embedder.embed_images(chosen, settings.batch_size, settings.num_workers, progress=False)
+        else:
+            outcome = embedder.embed_texts([titles[p] for p in positions], settings.batch_size, progress=False)
+        bar.update(len(positions))
+        return outcome.vectors, {positions[i]: e for i, e in outcome.failed.items()}
+
+    filled = cache.fill(keys, compute, settings.chunk_size)
+    bar.close()
+    for position, error in list(filled.failed.items())[:20]:
+        log.warning("embed %s: product %s skipped: %s", embedder.name, catalog["product_id"].iat[position], error)
+    meta = _aligned_meta(embedder, catalog, config, keys, filled.failed)
     path = save_aligned(workspace.embeddings_dir, embedder.fingerprint, filled.vectors, meta)
     vectors, _ = load_aligned(workspace.embeddings_dir, embedder.fingerprint)
+    seconds = time.perf_counter() - started
     log.info(
         "embed %s: %d computed, %d from cache, %d failed in %.1f s",
-        embedder.fingerprint,
-        filled.computed,
-        filled.cached,
-        len(filled.failed),
-        time.perf_counter() - started,
+        *(embedder.fingerprint, filled.computed, filled.cached, len(filled.failed), seconds),
     )
     return ModalityPart(
-        embedder.name,
-        embedder.modality,
-        embedder.fingerprint,
-        embedder.dim,
-        filled.computed,
-        filled.cached,
-        filled.failed,
-        path,
-        vectors,
+        *(embedder.name, embedder.modality, embedder.fingerprint, embedder.dim),
+        *(filled.computed, filled.cached, filled.failed, path, vectors),
     )
 
 
