@@ -69,7 +69,9 @@ workspace = Workspace(root)
 runs = workspace.run_ids()
 st.sidebar.title("discover")
 if not runs:
-    st.error(f"No finished run in {workspace.root}. Start one with `discover run CONFIG --workspace {root}`.")
+    st.error(
+        views.plain(f"No finished run in {workspace.root}. Start one with: discover run CONFIG --workspace {root}")
+    )
     st.stop()
 run_id = st.sidebar.selectbox("Run", runs, key="run")
 stamp = (workspace.run_dir(run_id) / "tree.json").stat().st_mtime
@@ -82,7 +84,7 @@ truth = catalog["truth"].astype(str) if "truth" in catalog.columns else None
 view = st.sidebar.radio("View", ["Proposals", "Metrics", "Export"], key="view")
 st.sidebar.caption(f"{len(assignments):,} products · {len(tree.proposals()):,} proposals · {len(decisions)} decisions")
 for message in skipped:
-    st.sidebar.warning(message)
+    st.sidebar.warning(views.plain(message))
 
 
 def decide(action: str, payload: dict, comment: str) -> None:
@@ -116,13 +118,13 @@ def proposal_card(node_id: str) -> None:
     node = tree[node_id]
     sibling = views.nearest_sibling(tree, run.coords, assignments, node_id)
     purity = views.node_purity(assignments, truth, node_id)
-    st.subheader(node.name)
+    st.subheader(views.plain(node.name))
     cols = st.columns(4)
     cols[0].metric("Products", f"{node.size:,}")
     cols[1].metric("Stability", f"{node.stability:.3f}" if node.stability is not None else "–")
     cols[2].metric("Purity", f"{purity:.2f}" if purity is not None else "–")
-    cols[3].metric("Nearest sibling", tree[sibling].name if sibling else "–")
-    st.caption("Keywords: " + ", ".join(node.keywords))
+    cols[3].metric("Nearest sibling", tree[sibling].name if sibling else "–")  # a metric value is plain text
+    st.caption("Keywords: " + views.plain(", ".join(node.keywords)))
     by_id = catalog.set_index("product_id")
     exemplars = [e for e in node.exemplars if e in by_id.index][:12]
     grid = st.columns(6)
@@ -131,7 +133,7 @@ def proposal_card(node_id: str) -> None:
         with grid[i % 6]:
             if png:
                 st.image(png, width="stretch")
-            st.caption(by_id.loc[product_id, "title"])
+            st.caption(views.plain(by_id.loc[product_id, "title"]))
 
 
 def curation_panel(parent_id: str, node_id: str, shown: pd.DataFrame) -> None:
@@ -154,15 +156,15 @@ def curation_panel(parent_id: str, node_id: str, shown: pd.DataFrame) -> None:
                 features = run_features(root, run_id, stamp)
                 st.session_state["split"] = preview_split(run, node_id, strictness, features)
             except DiscoverError as error:
-                st.warning(str(error))
+                st.warning(views.plain(error))
         preview = st.session_state.get("split")
         if preview is not None and preview.node == node_id:
-            st.table(pd.DataFrame({"new proposal": preview.names, "products": preview.sizes}))
+            st.dataframe(pd.DataFrame({"new proposal": preview.names, "products": preview.sizes}), hide_index=True)
             if st.button("Accept split", key="split-accept"):
                 st.session_state.pop("split")
                 decide("split", preview.payload(), comment)
     with reject:
-        st.write(f"Rejecting returns its {node.size:,} products to **{tree[node.parent].name}**.")
+        st.write(f"Rejecting returns its {node.size:,} products to **{views.plain(tree[node.parent].name)}**.")
         if st.button("Reject proposal", key="reject-button"):
             decide("reject", {"node": node_id}, comment)
     with move:
@@ -186,7 +188,7 @@ def proposals_view() -> None:
 
     parent_id = st.sidebar.selectbox("Category", parents, key="parent", format_func=label)
     table = views.proposal_table(tree, assignments, parent_id, truth)
-    st.header(" > ".join(tree[parent_id].path))
+    st.header(views.plain(" > ".join(tree[parent_id].path)))
     left, right = st.columns([6, 5])
     with left:
         st.dataframe(
@@ -235,13 +237,13 @@ def metrics_view() -> None:
 
 def export_view() -> None:
     st.header("Export the curated tree")
-    st.write(f"{len(decisions)} decisions applied: " + "; ".join(d.describe() for d in decisions[-10:]))
+    st.write(f"{len(decisions)} decisions applied: " + views.plain("; ".join(d.describe() for d in decisions[-10:])))
     diff = taxonomy_diff(run.tree, tree, decisions)
     st.json({k: (v if k != "new" else f"{len(v)} new subcategories") for k, v in diff.items()}, expanded=False)
     if st.button("Export curated tree", key="export"):
         paths = export_run(workspace, run_id, fmt="json", curated=True)
         paths += export_run(workspace, run_id, fmt="csv", curated=True)
-        st.success("Exported: " + ", ".join(str(p) for p in paths))
+        st.success("Exported: " + views.plain(", ".join(str(p) for p in paths)))
         for path in paths:
             st.download_button(f"Download {path.name}", path.read_bytes(), file_name=path.name, key=f"dl-{path.name}")
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -114,7 +117,45 @@ def cmd_explore(args: argparse.Namespace) -> None:
         "--workspace",
         str(workspace.root),
     ]
-    raise SystemExit(subprocess.call(command))
+    raise SystemExit(run_in_own_group(command))
+
+
+def run_in_own_group(command: list[str]) -> int:
+    """Run `command` in a process group of its own and stop the whole group when we are stopped.
+
+    SIGTERM, SIGINT or SIGHUP to `discover explore` (or its normal end) terminates Streamlit
+    and anything it started, so no server is left listening.
+    """
+    child = subprocess.Popen(command, start_new_session=True)
+
+    def stop(signum: int, _frame: object) -> None:
+        _stop_group(child)
+        raise SystemExit(128 + signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    try:
+        return child.wait()
+    finally:
+        _stop_group(child)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _stop_group(child: subprocess.Popen) -> None:
+    """SIGTERM to the child's group, then SIGKILL after 10 s if anything still runs."""
+    for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(child.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            child.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            continue
+        if sig == signal.SIGTERM:  # the leader is gone; make sure nothing it started lingers
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
+        return
 
 
 def cmd_fetch_sample(args: argparse.Namespace) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from discover.errors import ConfigError
 
@@ -63,6 +63,7 @@ class CatalogConfig(_Strict):
     columns: ColumnMap
     on_invalid: Literal["drop", "keep"] = "drop"
     min_image_size: int = Field(16, ge=1)
+    max_image_pixels: int = Field(40_000_000, ge=1)  # larger photos are reported as image_too_large
     allow_outside_paths: bool = False
     check_images: bool = True
 
@@ -85,6 +86,18 @@ class EmbedderSpec(_Strict):
     pretrained: str | None = None
     checkpoint: str | None = None
     components: int = Field(256, ge=2)
+
+    @field_validator("name")
+    @classmethod
+    def _registered(cls, name: str) -> str:
+        """Caught when the config loads, not after an hour of embedding the other modality."""
+        from discover.embed import available
+
+        if name not in available():
+            close = difflib.get_close_matches(name, available(), n=1)
+            hint = f"did you mean `{close[0]}`? " if close else ""
+            raise ValueError(f"unknown embedder `{name}`; {hint}available: {', '.join(available())}")
+        return name
 
 
 class EmbedConfig(_Strict):

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from discover.config import Config, load_config
-from discover.workspace import Workspace, read_json, write_json, write_parquet, write_text
+from discover.workspace import FINISHED, Workspace, read_json, write_json, write_parquet, write_text
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,7 @@ def run(
             "config_name": config.name,
             "seed": config.seed,
             "features": [p.fingerprint for p in features.parts],
+            "catalog_signature": signature,
         }
     metrics = None
     if "truth" in catalog.columns:
@@ -131,4 +132,5 @@ def run(
         write_parquet(run_dir / "assignments.parquet", assignments)
         write_text(run_dir / "tree.json", tree.to_json())
         write_report(run_dir / "report.html", tree, assignments, coords, catalog, metrics)
+        write_json(run_dir / FINISHED, {"finished_at": time.time()})
     return RunResult(run_id, run_dir, metrics, times, ingested.report.summary(), reused)

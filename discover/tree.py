@@ -10,6 +10,7 @@ floats, so the same run gives byte-identical files.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -17,6 +18,22 @@ import pandas as pd
 
 SCHEMA_VERSION = 1
 ROOT_ID = "root"
+
+
+def id_segment(name: str) -> str:
+    """A category name as one segment of a node id: ``/`` (and ``%``) percent-encoded, so a
+    name such as "Tops/Tees" never collides with the path "Tops" > "Tees".
+
+    Example:
+        >>> id_segment("Tops/Tees"), id_segment("100% Cotton")
+        ('Tops%2FTees', '100%25 Cotton')
+    """
+    return name.replace("%", "%25").replace("/", "%2F")
+
+
+def existing_id(levels: Sequence[str]) -> str:
+    """The node id of an existing category path, e.g. ``("Apparel", "Topwear")`` → ``root/Apparel/Topwear``."""
+    return "/".join([ROOT_ID, *(id_segment(level) for level in levels)])
 
 
 @dataclass
@@ -82,7 +99,7 @@ class SubcategoryTree:
         """The existing-taxonomy node for a path of level names, created on first use."""
         parent = self.nodes[ROOT_ID]
         for depth in range(1, len(levels) + 1):
-            node_id = parent.id + "/" + levels[depth - 1]
+            node_id = parent.id + "/" + id_segment(levels[depth - 1])
             if node_id not in self.nodes:
                 self.add(Node(node_id, parent.id, "existing", levels[depth - 1], path=list(levels[:depth])))
             parent = self.nodes[node_id]

@@ -56,6 +56,9 @@ def write_csv(target: Path, frame: pd.DataFrame) -> None:
         frame.to_csv(tmp, index=False)
 
 
+FINISHED = "finished.json"
+
+
 class Workspace:
     """One directory per project; nothing outside it is written.
 
@@ -64,8 +67,9 @@ class Workspace:
         catalog.parquet, ingest_report.json, ingest_meta.json
         embeddings/<fingerprint>.npy + .json, embeddings/<fingerprint>.chunks/
         models/
+        catalogs/<signature>.parquet   the catalog each ingest made (runs read their own)
         runs/<run-id>/config.yaml, assignments.parquet, tree.json, metrics.json,
-                      coords.parquet, report.html
+                      coords.parquet, report.html, finished.json
         curation.sqlite
     """
 
@@ -105,15 +109,30 @@ class Workspace:
     def curation_path(self) -> Path:
         return self.root / "curation.sqlite"
 
+    def catalog_snapshot_path(self, signature: str) -> Path:
+        """The validated catalog as one ingest made it, kept so that older runs stay readable."""
+        return self.root / "catalogs" / f"{signature[:16]}.parquet"
+
     def run_dir(self, run_id: str) -> Path:
         return self.runs_dir / run_id
 
     def run_ids(self) -> list[str]:
-        """Finished runs (those with a tree.json), newest first."""
+        """Finished runs (those with a tree.json), most recently finished first.
+
+        Ordered by the finish time each run records, not by file times, so exporting or
+        curating an older run never makes it "the latest".
+        """
         if not self.runs_dir.exists():
             return []
         done = [p for p in self.runs_dir.iterdir() if (p / "tree.json").exists()]
-        return [p.name for p in sorted(done, key=lambda p: p.stat().st_mtime, reverse=True)]
+
+        def finished_at(run_dir: Path) -> float:
+            marker = run_dir / FINISHED
+            return (
+                float(read_json(marker)["finished_at"]) if marker.exists() else (run_dir / "tree.json").stat().st_mtime
+            )
+
+        return [p.name for p in sorted(done, key=lambda p: (finished_at(p), p.name), reverse=True)]
 
     def load_catalog(self) -> pd.DataFrame:
         if not self.catalog_path.exists():

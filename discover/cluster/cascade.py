@@ -38,6 +38,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClusterMixin, clone
 from sklearn.decomposition import PCA
 from sklearn.metrics import silhouette_score
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from discover.cluster.merge import merge_connected
@@ -151,7 +152,16 @@ class CascadeClusterer(ClusterMixin, BaseEstimator):
                 raise ValueError(f"{name} must have a {method} method, got {type(part).__name__}")
 
     def fit(self, X: np.ndarray, parents: list[tuple[str, ...]], ids: list[str] | None = None) -> CascadeClusterer:
-        """Cluster `X` (n × d) inside each existing parent path in `parents` (length n)."""
+        """Cluster `X` (n × d) inside each existing parent path in `parents` (length n).
+
+        BLAS runs on one thread here: PCA and distances then sum in one order, so a seed gives
+        the same clusters whatever `OMP_NUM_THREADS` says (UMAP with a seed and HDBSCAN with
+        ``core_dist_n_jobs=1`` are single-threaded already).
+        """
+        with threadpool_limits(limits=1):
+            return self._fit(X, parents, ids)
+
+    def _fit(self, X: np.ndarray, parents: list[tuple[str, ...]], ids: list[str] | None) -> CascadeClusterer:
         self._validate()
         X = np.asarray(X, dtype=np.float32)
         if len(parents) != len(X):

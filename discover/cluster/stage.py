@@ -9,13 +9,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from discover.cluster.cascade import CascadeClusterer, default_clusterer
 from discover.cluster.exemplars import add_exemplars
 from discover.cluster.naming import name_siblings
 from discover.cluster.reduce import UmapReducer
 from discover.config import DiscoveryConfig
-from discover.tree import SubcategoryTree, in_subtree
+from discover.tree import SubcategoryTree, existing_id, in_subtree
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,12 @@ def level_columns(catalog: pd.DataFrame, level: int) -> list[str]:
     """The catalog's ``level_<i>`` columns down to `level`, root first."""
     available = sorted((c for c in catalog.columns if c.startswith("level_")), key=lambda c: int(c.split("_")[1]))
     return available[: min(level, len(available))]
+
+
+def category_paths(catalog: pd.DataFrame, level: int) -> list[tuple[str, ...]]:
+    """Each row's existing category path cut at `level`; a shorter path stays as it is."""
+    rows = catalog[level_columns(catalog, level)].itertuples(index=False, name=None)
+    return [tuple(name for name in row if name) for row in rows]
 
 
 def build_clusterer(config: DiscoveryConfig, seed: int, progress: bool = False) -> CascadeClusterer:
@@ -66,6 +73,11 @@ def name_tree(tree: SubcategoryTree, leaf_by_product: pd.Series, titles: pd.Seri
 
 def plot_coordinates(X: np.ndarray, parent_ids: np.ndarray, config: DiscoveryConfig, seed: int) -> np.ndarray:
     """2-D UMAP per existing parent, for the report and the explorer."""
+    with threadpool_limits(limits=1):  # the same coordinates whatever the thread count, as in the cascade
+        return _coordinates(X, parent_ids, config, seed)
+
+
+def _coordinates(X: np.ndarray, parent_ids: np.ndarray, config: DiscoveryConfig, seed: int) -> np.ndarray:
     coords = np.zeros((len(X), 2), dtype=np.float32)
     umap = config.umap
     for parent in np.unique(parent_ids):
@@ -83,13 +95,13 @@ def propose_subcategories(
 ) -> Proposals:
     """Propose subcategories inside every existing node at `config.level`."""
     started = time.perf_counter()
-    parents = list(catalog[level_columns(catalog, config.level)].itertuples(index=False, name=None))
+    parents = category_paths(catalog, config.level)
     ids = catalog["product_id"].to_numpy()
     model = build_clusterer(config, seed, progress).fit(X, parents, ids.tolist())
     tree = model.tree_
     name_tree(tree, pd.Series(model.leaf_, index=catalog.index), catalog["title"].fillna(""), config.keywords)
     add_exemplars(tree, X, model.ids_, pd.Series(model.labels_), model.is_noise_, config.exemplars)
-    parent_ids = np.array(["root/" + "/".join(p) for p in parents], dtype=object)
+    parent_ids = np.array([existing_id(p) for p in parents], dtype=object)
     assignments = pd.DataFrame(
         {
             "product_id": ids,

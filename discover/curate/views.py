@@ -6,6 +6,7 @@ Everything takes a run's (curated) tree and assignments and returns plain tables
 from __future__ import annotations
 
 import io
+import re
 from functools import lru_cache
 
 import numpy as np
@@ -16,6 +17,21 @@ from discover.tree import SubcategoryTree, in_subtree
 
 QUALITY_BANDS = ((0.85, "high"), (0.6, "mixed"), (0.0, "low"))  # plain words: render in every font
 QUALITY_COLOURS = {"high": "#d3f0d8", "mixed": "#fff1bf", "low": "#ffd6d6"}
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])")
+
+
+def plain(text: object) -> str:
+    """Catalog or curator text made inert for Streamlit's Markdown: every Markdown character
+    backslash-escaped and newlines flattened, so a title like ``![x](http://host/x.png)`` shows
+    as written and never makes the curator's browser fetch anything.
+
+    Example:
+        >>> print(plain("**Nike** ![x](http://h/x.png)"))
+        \\*\\*Nike\\*\\* \\!\\[x\\]\\(http\\://h/x\\.png\\)
+    """
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
 
 
 def quality_style(label: str) -> str:

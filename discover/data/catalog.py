@@ -13,7 +13,6 @@ import hashlib
 import io
 import json
 import logging
-import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -22,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from discover.config import CatalogConfig
-from discover.data.images import check_images
+from discover.data.images import check_images, resolve_inside
 from discover.errors import CatalogError
 
 log = logging.getLogger(__name__)
@@ -30,7 +29,6 @@ log = logging.getLogger(__name__)
 PATH_SEPARATOR = " > "
 MISSING_LEVEL = "(missing)"
 CANONICAL = ("product_id", "title", "image", "image_path", "image_hash", "category", "group", "truth")
-_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 
 @dataclass(frozen=True)
@@ -130,14 +128,29 @@ def read_table(path: Path, fmt: str = "auto") -> pd.DataFrame:
         frame = pd.read_parquet(path)
         return frame.astype(object).where(frame.notna(), "").astype(str)
     text = _decode_utf8(path.read_bytes(), path)
+    if fmt == "jsonl":
+        frame = pd.DataFrame(_json_lines(text, path))
+        return frame.astype(object).where(frame.notna(), "").astype(str)
     try:
-        if fmt == "csv":
-            return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except (ValueError, pd.errors.ParserError) as error:
-        raise CatalogError(f"{path}: cannot parse as {fmt}: {error}") from None
-    frame = pd.DataFrame(rows)
-    return frame.astype(object).where(frame.notna(), "").astype(str)
+        raise CatalogError(f"{path}: cannot parse as CSV: {error}") from None
+
+
+def _json_lines(text: str, path: Path) -> list[dict]:
+    """One object per non-empty line; a bad line is named by its line number in the file."""
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise CatalogError(f"{path}: line {number} column {error.colno}: not valid JSON: {error.msg}") from None
+        if not isinstance(row, dict):
+            raise CatalogError(f"{path}: line {number}: expected one JSON object per line, got {type(row).__name__}")
+        rows.append(row)
+    return rows
 
 
 def _check_columns(frame: pd.DataFrame, wanted: Iterable[str], path: Path) -> None:
@@ -159,18 +172,37 @@ def _check_unique_ids(ids: pd.Series, column: str, path: Path) -> None:
     raise CatalogError(f"{path}: column {column}: {duplicated.nunique()} duplicate product ids, first: {listing}")
 
 
-def _levels(frame: pd.DataFrame, config: CatalogConfig) -> pd.DataFrame:
+MISSING_VALUES = {"", "nan", "none", "null"}  # how empty cells arrive from spreadsheets and pandas
+
+
+def is_missing(value: str) -> bool:
+    """Whether a cell holds no value: empty, or a literal NaN/None/null written by an export."""
+    return value.strip().lower() in MISSING_VALUES
+
+
+def _segments(frame: pd.DataFrame, config: CatalogConfig) -> list[list[str]]:
+    """Each row's category path as written: level columns, or one column split on the separator.
+
+    With level columns, empty trailing levels mean a shorter path; a split path keeps every
+    segment, so ``A >> B`` or ``A > B >`` shows its empty segment.
+    """
     columns = config.columns
     if columns.levels:
-        levels = frame[columns.levels].copy()
-        levels.columns = [f"level_{i + 1}" for i in range(len(columns.levels))]
-        return levels.apply(lambda s: s.str.strip())
-    split = frame[columns.category].str.split(re.escape(columns.separator), regex=True)
-    depth = int(split.str.len().max()) if len(split) else 1
-    levels = pd.DataFrame(split.tolist(), index=frame.index).reindex(columns=range(depth))
-    levels = levels.fillna("").apply(lambda s: s.str.strip())
-    levels.columns = [f"level_{i + 1}" for i in range(depth)]
-    return levels
+        rows = frame[columns.levels].itertuples(index=False, name=None)
+        paths = [["" if is_missing(v) else v.strip() for v in row] for row in rows]
+        for path in paths:
+            while path and not path[-1]:
+                path.pop()
+        return paths
+    values = frame[columns.category].tolist()
+    return [[] if is_missing(v) else [s.strip() for s in v.split(columns.separator)] for v in values]
+
+
+def _levels(paths: list[list[str]], index: pd.Index) -> pd.DataFrame:
+    """``level_1`` … ``level_n`` (n = the deepest path); a shorter path leaves "" below it."""
+    depth = max((len(p) for p in paths), default=1) or 1
+    rows = [[*p, *[""] * (depth - len(p))] for p in paths]
+    return pd.DataFrame(rows, index=index, columns=[f"level_{i + 1}" for i in range(depth)], dtype=object)
 
 
 def load_catalog(config: CatalogConfig, catalog_path: Path, show_progress: bool = True) -> Catalog:
@@ -187,23 +219,27 @@ def load_catalog(config: CatalogConfig, catalog_path: Path, show_progress: bool 
         raise CatalogError(f"{catalog_path}: attribute column(s) {clash} clash with canonical names")
     raw = raw.reset_index(drop=True)
     ids = raw[columns.product_id].str.strip()
-    _check_unique_ids(ids, columns.product_id, catalog_path)
+    _check_unique_ids(ids[ids != ""], columns.product_id, catalog_path)
 
     report = IngestReport(source=str(catalog_path), rows_in=len(raw), on_invalid=config.on_invalid)
     table = pd.DataFrame({"product_id": ids, "title": raw[columns.title].str.strip(), "image": raw[columns.image]})
-    levels = _levels(raw, config)
+    paths = _segments(raw, config)
     problems: dict[int, list[RowProblem]] = {}
 
     def flag(row: int, column: str, problem: str, detail: str = "") -> None:
         problems.setdefault(row, []).append(RowProblem(row + 1, ids[row], column, problem, detail))
 
-    for row in table.index[table["title"] == ""]:
+    for row in table.index[ids == ""]:
+        flag(row, columns.product_id, "empty_product_id")
+    for row in table.index[table["title"].map(is_missing)]:
         flag(row, columns.title, "empty_title")
-    for i, level in enumerate(levels.columns):
-        source = level_sources[min(i, len(level_sources) - 1)]
-        for row in levels.index[levels[level] == ""]:
-            flag(row, source, "empty_level", level)
-    levels = levels.replace("", MISSING_LEVEL)
+    for row, path in enumerate(paths):
+        if not path:
+            flag(row, level_sources[0], "empty_category")
+        for i in (i for i, name in enumerate(path) if not name):
+            flag(row, level_sources[min(i, len(level_sources) - 1)], "empty_level", f"level_{i + 1}")
+            path[i] = MISSING_LEVEL
+    levels = _levels(paths, raw.index)
 
     image_paths, image_hashes, image_problems = check_images(
         table["image"].tolist(), catalog_path.parent, config, show_progress
@@ -213,7 +249,7 @@ def load_catalog(config: CatalogConfig, catalog_path: Path, show_progress: bool 
     table["image_path"] = image_paths
     table["image_hash"] = image_hashes
     table = pd.concat([table, levels], axis=1)
-    table["category"] = levels.agg(PATH_SEPARATOR.join, axis=1)
+    table["category"] = [PATH_SEPARATOR.join(p) for p in paths]
     if columns.group:
         table["group"] = raw[columns.group]
     if columns.truth:
@@ -244,10 +280,12 @@ def catalog_signature(config: CatalogConfig, catalog_path: Path) -> str:
     raw = read_table(Path(catalog_path), config.format)
     if config.columns.image in raw.columns:
         for value in raw[config.columns.image]:
-            path = root / value
+            path, problem = resolve_inside(value, root, config.allow_outside_paths)
             try:
-                stat = path.stat()
-                digest.update(f"{value}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+                stat = Path(path).stat() if path and not problem else None
             except (OSError, ValueError):
-                digest.update(f"{value}:-\n".encode())
+                stat = None
+            digest.update(
+                f"{value}:{path}:{stat.st_size if stat else '-'}:{stat.st_mtime_ns if stat else '-'}\n".encode()
+            )
     return digest.hexdigest()

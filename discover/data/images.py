@@ -10,6 +10,7 @@ import hashlib
 import io
 import os
 import re
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,36 +22,55 @@ from discover.config import CatalogConfig
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 
-def check_image(image: str, root: Path, min_size: int, allow_outside: bool) -> tuple[str, str, str, str]:
-    """Validate one image reference: (absolute path, content hash, problem, detail).
+def resolve_inside(image: str, root: Path, allow_outside: bool) -> tuple[str, str]:
+    """The real path an image value names (symlinks resolved) and a problem ("" if none).
 
-    `problem` is empty for a good image. URLs are never fetched; paths that leave the
-    catalog's directory are refused unless `allow_outside`.
+    Resolving before the check is what stops a symlink, ``..`` or an absolute path from
+    reaching a file outside the catalog folder; nothing is opened here.
     """
     if not image.strip():
-        return "", "", "missing_image", "empty value"
+        return "", "missing_image"
     if _URL.match(image):
-        return "", "", "url_not_fetched", image
+        return "", "url_not_fetched"
+    root = root.resolve()
     candidate = Path(image)
-    # Lexical check: `..` and absolute paths are refused; symlinks the user made are followed.
-    path = Path(os.path.normpath(candidate if candidate.is_absolute() else root / candidate))
-    if not allow_outside and (candidate.is_absolute() or not path.is_relative_to(root)):
-        return "", "", "path_outside_catalog", image
-    if not path.is_file():
-        return str(path), "", "missing_file", image
-    raw = path.read_bytes()
+    real = Path(os.path.realpath(candidate if candidate.is_absolute() else root / candidate))
+    if not allow_outside and not real.is_relative_to(root):
+        return "", "path_outside_catalog"
+    return str(real), ""
+
+
+def check_image(image: str, root: Path, config: CatalogConfig) -> tuple[str, str, str, str]:
+    """Validate one image reference: (real path, content hash, problem, detail).
+
+    `problem` is empty for a good image. The pixel count is read from the header before
+    anything is decoded, so an oversized photo costs no memory; its path is left empty so
+    no later stage decodes it either.
+    """
+    path, problem = resolve_inside(image, root, config.allow_outside_paths)
+    if problem:
+        return "", "", problem, image
+    if not Path(path).is_file():
+        return path, "", "missing_file", image
+    raw = Path(path).read_bytes()
     if not raw:
-        return str(path), "", "empty_file", image
+        return path, "", "empty_file", image
     digest = hashlib.sha1(raw).hexdigest()
     try:
-        with Image.open(io.BytesIO(raw)) as img:
-            img.load()
-            width, height = img.size
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit applies below
+            with Image.open(io.BytesIO(raw)) as img:
+                width, height = img.size
+                if width * height > config.max_image_pixels:
+                    return "", digest, "image_too_large", f"{width}x{height} > {config.max_image_pixels:,} pixels"
+                img.load()
+    except Image.DecompressionBombError as error:
+        return "", digest, "image_too_large", str(error)
     except Exception as error:  # PIL raises many types for broken files
-        return str(path), digest, "undecodable_image", f"{image}: {error}"
-    if min(width, height) < min_size:
-        return str(path), digest, "image_too_small", f"{width}x{height} < {min_size}"
-    return str(path), digest, "", ""
+        return path, digest, "undecodable_image", f"{image}: {error}"
+    if min(width, height) < config.min_image_size:
+        return path, digest, "image_too_small", f"{width}x{height} < {config.min_image_size}"
+    return path, digest, "", ""
 
 
 def check_images(
@@ -58,11 +78,15 @@ def check_images(
 ) -> tuple[list[str], list[str], dict[int, tuple[str, str]]]:
     """Resolved paths, content hashes, and (problem, detail) by row, for every image value."""
     paths, hashes, problems = [""] * len(images), [""] * len(images), {}
-    if not config.check_images:
-        return [os.path.normpath(root / p) if p else "" for p in images], hashes, problems
+    if not config.check_images:  # paths are still confined to the catalog folder; files are not opened
+        for row, image in enumerate(images):
+            paths[row], problem = resolve_inside(image, root, config.allow_outside_paths)
+            if problem:
+                problems[row] = (problem, image)
+        return paths, hashes, problems
 
     def check(value: str) -> tuple[str, str, str, str]:
-        return check_image(value, root, config.min_image_size, config.allow_outside_paths)
+        return check_image(value, root, config)
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = pool.map(check, images, chunksize=256)

@@ -10,6 +10,7 @@ import pandas as pd
 
 from discover.config import Config
 from discover.data.catalog import IngestReport, catalog_signature, load_catalog
+from discover.errors import CatalogError
 from discover.workspace import Workspace, read_json, write_json, write_parquet
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,15 @@ def ingest(config: Config, workspace: Workspace, show_progress: bool = True) -> 
             log.info("ingest: catalog unchanged (%s), nothing to do", path)
             return IngestResult(workspace.load_catalog(), report, skipped=True)
     catalog = load_catalog(config.catalog, path, show_progress=show_progress)
-    write_parquet(workspace.catalog_path, catalog.table)
     write_json(workspace.ingest_report_path, catalog.report.to_dict())
+    if catalog.table.empty:
+        report = catalog.report
+        why = "the file holds no rows" if report.rows_in == 0 else f"all {report.rows_in:,} rows have problems"
+        raise CatalogError(f"{path}: no usable product ({why}); see {workspace.ingest_report_path}")
+    write_parquet(workspace.catalog_path, catalog.table)
+    snapshot = workspace.catalog_snapshot_path(signature)
+    if not snapshot.exists():
+        write_parquet(snapshot, catalog.table)
     write_json(
         meta_path,
         {

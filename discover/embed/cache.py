@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,16 +49,25 @@ class EmbeddingCache:
         return sorted(self.chunks_dir.glob("chunk-*.npz"))
 
     def load_index(self) -> dict[str, np.ndarray]:
-        """Every cached vector by content key."""
+        """Every cached vector by content key; an unreadable chunk is discarded (and recomputed)."""
         index: dict[str, np.ndarray] = {}
         for path in self._chunk_files():
-            with np.load(path) as chunk:
-                index.update(zip(chunk["keys"].tolist(), chunk["vectors"], strict=True))
+            try:
+                with np.load(path) as chunk:
+                    keys, vectors = chunk["keys"].tolist(), chunk["vectors"]
+                if vectors.shape != (len(keys), self.dim):
+                    raise ValueError(f"vectors of shape {vectors.shape} for {len(keys)} keys of dim {self.dim}")
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+                log.warning("cache: %s is unreadable (%s); discarded, its vectors will be recomputed", path, error)
+                path.unlink(missing_ok=True)
+                continue
+            index.update(zip(keys, vectors, strict=True))
         return index
 
     def _append(self, keys: Sequence[str], vectors: np.ndarray) -> None:
-        number = len(self._chunk_files())
-        target = self.chunks_dir / f"chunk-{number:06d}.npz"
+        # numbered after the highest chunk, so a discarded chunk's number is never reused over a good one
+        numbers = [int(p.stem.removeprefix("chunk-")) for p in self._chunk_files()]
+        target = self.chunks_dir / f"chunk-{max(numbers, default=-1) + 1:06d}.npz"
         with atomic_path(target) as tmp, open(tmp, "wb") as handle:
             np.savez(handle, keys=np.asarray(keys, dtype=str), vectors=vectors.astype(np.float32))
 

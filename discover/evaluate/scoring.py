@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from discover.errors import WorkspaceError
 from discover.evaluate.metrics import NOISE, ClusterScores, cluster_scores, weighted_mean
 from discover.tree import SubcategoryTree
-from discover.workspace import Workspace, read_json, write_json
+from discover.workspace import Workspace, write_json
 
 MIN_CLASS_SIZE = 20
 
@@ -66,16 +67,14 @@ def attach_metrics(tree: SubcategoryTree, metrics: dict[str, Any]) -> None:
 
 
 def evaluate_run(workspace: Workspace, run_id: str) -> dict[str, Any]:
-    """Re-score a finished run from its files and rewrite its metrics.json."""
-    run_dir = workspace.run_dir(run_id)
-    catalog = workspace.load_catalog()
-    if "truth" not in catalog.columns:
-        raise ValueError("the catalog has no truth column: map `truth` in the config to evaluate")
-    assignments = pd.read_parquet(run_dir / "assignments.parquet")
-    catalog = catalog.set_index("product_id").loc[assignments["product_id"]].reset_index()
-    meta = read_json(workspace.ingest_meta_path)
-    metrics = evaluate(assignments, catalog, meta.get("attributes", []))
-    write_json(run_dir / "metrics.json", metrics)
+    """Re-score a finished run from its own files (and its catalog snapshot); rewrite its metrics.json."""
+    from discover.outputs.run_data import RunData
+
+    run = RunData(workspace, run_id)
+    if "truth" not in run.catalog.columns:
+        raise WorkspaceError("the catalog has no truth column: map `truth` in the config to evaluate")
+    metrics = evaluate(run.assignments, run.catalog, run.config.catalog.columns.attributes)
+    write_json(run.run_dir / "metrics.json", metrics)
     return metrics
 
 

@@ -56,8 +56,25 @@ class RunData:
 
     @cached_property
     def catalog(self) -> pd.DataFrame:
-        """Catalog rows in the order of the assignments."""
-        catalog = self.workspace.load_catalog().set_index("product_id", drop=False)
+        """The catalog this run was made from, in the order of its assignments.
+
+        Read from the snapshot its ingest kept, so a later ingest of a changed catalog
+        leaves the run readable.
+        """
+        signature = self.tree.meta.get("catalog_signature")
+        snapshot = self.workspace.catalog_snapshot_path(signature) if signature else None
+        if snapshot is not None and snapshot.exists():
+            catalog = pd.read_parquet(snapshot)
+        else:
+            catalog = self.workspace.load_catalog()
+        catalog = catalog.set_index("product_id", drop=False)
+        missing = ~self.assignments["product_id"].isin(catalog.index)
+        if missing.any():
+            raise WorkspaceError(
+                f"run {self.run_id}: {int(missing.sum()):,} of its products are not in the workspace's catalog "
+                "any more (it was ingested again from a changed file) and the run has no catalog snapshot; "
+                "re-run `discover run` to make a readable run"
+            )
         return catalog.loc[self.assignments["product_id"]].reset_index(drop=True)
 
     def features(self) -> np.ndarray:
@@ -66,6 +83,11 @@ class RunData:
         for fingerprint in self.tree.meta.get("features", []):
             vectors, meta = load_aligned(self.workspace.embeddings_dir, fingerprint)
             position = pd.Series(np.arange(len(meta["product_ids"])), index=meta["product_ids"])
+            if not self.assignments["product_id"].isin(position.index).all():
+                raise WorkspaceError(
+                    f"run {self.run_id}: the embeddings {fingerprint} no longer cover all its products "
+                    "(the catalog changed since); re-run `discover run` first"
+                )
             blocks.append(np.asarray(vectors)[position.loc[self.assignments["product_id"]].to_numpy()])
             spec = getattr(self.config.embed, meta["modality"])
             weights.append(spec.weight if spec else 1.0)
