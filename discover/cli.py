@@ -126,7 +126,7 @@ def run_in_own_group(command: list[str]) -> int:
     SIGTERM, SIGINT or SIGHUP to `discover explore` (or its normal end) terminates Streamlit
     and anything it started, so no server is left listening.
     """
-    child = subprocess.Popen(command, start_new_session=True)
+    child = subprocess.Popen(command, start_new_session=True, preexec_fn=_die_with_parent)  # noqa: PLW1509
 
     def stop(signum: int, _frame: object) -> None:
         _stop_group(child)
@@ -139,6 +139,15 @@ def run_in_own_group(command: list[str]) -> int:
         _stop_group(child)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGTERM it when its parent dies, even by SIGKILL."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _stop_group(child: subprocess.Popen) -> None:

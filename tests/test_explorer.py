@@ -1,13 +1,20 @@
 """The Streamlit explorer: every curation action through AppTest, and a real headless browser."""
 
+import contextlib
+import http.server
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
+import psutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -113,63 +120,145 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextlib.contextmanager
+def explorer(workspace: Workspace) -> Iterator[int]:
+    """`discover explore` in a process group of its own; the whole group is stopped afterwards."""
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "discover.cli", "explore", "--workspace", str(workspace.root), "--port", str(port)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "DISCOVER_WORKSPACE": str(workspace.root)},
+        start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 90
+        while not _listening(port):
+            assert server.poll() is None and time.time() < deadline, "the explorer did not start"
+            time.sleep(0.2)
+        yield port
+    finally:  # SIGTERM lets `discover explore` stop Streamlit's group; SIGKILL if it does not end
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=10)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_stopping_discover_explore_stops_its_server(workspace, stop):
+    ws, _ = workspace
+    with explorer(ws) as port:
+        cli = next(p for p in psutil.process_iter(["cmdline"]) if str(port) in " ".join(p.info["cmdline"] or []))
+        children = cli.children(recursive=True)
+        assert children, "streamlit runs as a child of discover explore"
+        cli.send_signal(stop)
+        gone, alive = psutil.wait_procs([cli, *children], timeout=20)
+        assert not alive and not _listening(port)
+
+
+def _browser(playwright):
+    return playwright.chromium.launch(
+        executable_path="/usr/bin/chromium",
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    )
+
+
+def _open(page, port: int) -> None:
+    deadline = time.time() + 60
+    while True:
+        try:
+            page.goto(f"http://127.0.0.1:{port}", timeout=5000)
+            return
+        except Exception:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 @pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium is installed by .ci/run")
 def test_real_browser_rename_and_export(workspace, tmp_path):
     from playwright.sync_api import sync_playwright
 
     ws, run_id = workspace
     run = RunData(ws, run_id)
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "discover.cli", "explore", "--workspace", str(ws.root), "--port", str(port)],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "DISCOVER_WORKSPACE": str(ws.root)},
-    )
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path="/usr/bin/chromium",
-                args=[
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--no-first-run",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                ],
-            )
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            deadline = time.time() + 60
-            while True:
-                try:
-                    page.goto(f"http://127.0.0.1:{port}", timeout=5000)
-                    break
-                except Exception:
-                    if time.time() > deadline:
-                        raise
-                    time.sleep(0.5)
-            parent = run.tree.parents_with_proposals()
-            largest_parent = max(parent, key=lambda n: (n.size, n.id))
-            first = run.tree.children(largest_parent.id)[0]
-            page.get_by_text("Curate").wait_for(timeout=90_000)
-            page.get_by_role("heading", name=first.name).wait_for(timeout=30_000)
-            page.get_by_role("tab", name="Rename").click()
-            box = page.get_by_label("New name")
-            box.fill("Browser Renamed")
-            box.press("Enter")
-            page.get_by_role("button", name="Rename").click()
-            page.get_by_role("heading", name="Browser Renamed").wait_for(timeout=30_000)
-            page.get_by_text("Export", exact=True).click()
-            page.get_by_role("button", name="Export curated tree").click()
-            page.get_by_text("Exported:").wait_for(timeout=30_000)
-            page.screenshot(path=str(tmp_path / "explorer.png"), full_page=True)
-            if os.environ.get("DISCOVER_SCREENSHOT"):
-                shutil.copyfile(tmp_path / "explorer.png", os.environ["DISCOVER_SCREENSHOT"])
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with explorer(ws) as port, sync_playwright() as playwright:
+        browser = _browser(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        _open(page, port)
+        largest_parent = max(run.tree.parents_with_proposals(), key=lambda n: (n.size, n.id))
+        first = run.tree.children(largest_parent.id)[0]
+        page.get_by_text("Curate").wait_for(timeout=90_000)
+        page.get_by_role("heading", name=first.name).wait_for(timeout=30_000)
+        page.get_by_role("tab", name="Rename").click()
+        box = page.get_by_label("New name")
+        box.fill("Browser Renamed")
+        box.press("Enter")
+        page.get_by_role("button", name="Rename").click()
+        page.get_by_role("heading", name="Browser Renamed").wait_for(timeout=30_000)
+        page.get_by_text("Export", exact=True).click()
+        page.get_by_role("button", name="Export curated tree").click()
+        page.get_by_text("Exported:").wait_for(timeout=30_000)
+        page.screenshot(path=str(tmp_path / "explorer.png"), full_page=True)
+        if os.environ.get("DISCOVER_SCREENSHOT"):
+            shutil.copyfile(tmp_path / "explorer.png", os.environ["DISCOVER_SCREENSHOT"])
+        browser.close()
     assert (tmp_path / "explorer.png").stat().st_size > 10_000
     assert '"name": "Browser Renamed"' in (ws.run_dir(run_id) / "export" / "curated_tree.json").read_text()
+
+
+class _Counting(http.server.BaseHTTPRequestHandler):
+    hits: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 (the http.server name)
+        _Counting.hits.append(self.path)
+        self.send_response(404)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium is installed by .ci/run")
+def test_catalog_text_is_shown_as_written_never_as_markdown(workspace, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    ws, run_id = workspace
+    run = RunData(ws, run_id)
+    trap = http.server.HTTPServer(("127.0.0.1", 0), _Counting)
+    threading.Thread(target=trap.serve_forever, daemon=True).start()
+    image = f"![x](http://127.0.0.1:{trap.server_port}/pixel.png)"
+    parent = max(run.tree.parents_with_proposals(), key=lambda n: (n.size, n.id))
+    first = run.tree.children(parent.id)[0]
+    snapshot = ws.catalog_snapshot_path(run.tree.meta["catalog_signature"])
+    catalog = pd.read_parquet(snapshot)
+    catalog.loc[catalog["product_id"] == first.exemplars[0], "title"] = f"**Bold** title {image}"
+    catalog.to_parquet(snapshot)
+    CurationStore(ws.curation_path).record(run_id, "rename", {"node": first.id, "name": f"**Loud** {image}"})
+    try:
+        with explorer(ws) as port, sync_playwright() as playwright:
+            browser = _browser(playwright)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            _open(page, port)
+            page.get_by_role("heading", name=f"**Loud** {image}").wait_for(timeout=90_000)
+            page.get_by_text(f"**Bold** title {image}").wait_for(timeout=30_000)
+            assert page.locator("strong", has_text="Loud").count() == 0
+            browser.close()
+    finally:
+        trap.shutdown()
+    assert _Counting.hits == []
