@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 import os
+from pathlib import Path
 
 import pandas as pd
 import plotly.express as px
@@ -20,6 +22,7 @@ from discover.curate.apply import apply_decisions, taxonomy_diff
 from discover.curate.split_preview import preview_split
 from discover.curate.store import CurationStore
 from discover.errors import DiscoverError
+from discover.evaluate.scoring import evaluate
 from discover.outputs.export import export_run
 from discover.outputs.report import parent_scatter, per_parent_frame
 from discover.outputs.run_data import RunData
@@ -87,9 +90,25 @@ for message in skipped:
     st.sidebar.warning(views.plain(message))
 
 
-def decide(action: str, payload: dict, comment: str) -> None:
-    store.record(run_id, action, payload, comment)
-    st.rerun()
+def act(action: str, payload: dict, message: str, show: str | None = None) -> None:
+    """Record a decision (a button callback, so it runs before the page is drawn again),
+    say what happened, and show `show` (e.g. the proposal merged into) next."""
+    store.record(run_id, action, payload, st.session_state.get("comment", ""))
+    st.session_state["flash"] = message
+    st.session_state.pop("pending", None)
+    if show:
+        st.session_state["selected_proposal"] = show
+
+
+def rename(node_id: str) -> None:
+    name = st.session_state.get(f"rename-name:{node_id}", "").strip()
+    if name and name != tree[node_id].name:
+        act("rename", {"node": node_id, "name": name}, f"Renamed “{tree[node_id].name}” to “{name}”")
+
+
+def undo() -> None:
+    undone = store.undo(run_id)
+    st.session_state["flash"] = f"Undid: {views.describe(undone, run.tree)}" if undone else "Nothing to undo"
 
 
 def scatter(parent_id: str, chosen: str | None):
@@ -136,45 +155,131 @@ def proposal_card(node_id: str) -> None:
             st.caption(views.plain(by_id.loc[product_id, "title"]))
 
 
+def confirm(node_id: str) -> None:
+    """The pending destructive action of this proposal: one more click, or cancel."""
+    pending = st.session_state.get("pending")
+    if not pending or pending["node"] != node_id:
+        return
+    st.warning(views.plain(pending["question"]))
+    yes, no = st.columns(2)
+    yes.button(
+        f"Confirm {pending['action']}",
+        key=f"confirm:{node_id}",
+        type="primary",
+        on_click=act,
+        args=(pending["action"], pending["payload"], pending["message"], pending.get("show")),
+    )
+    no.button("Cancel", key=f"cancel:{node_id}", on_click=lambda: st.session_state.pop("pending", None))
+
+
+def ask(action: str, node_id: str, payload: dict, question: str, message: str, show: str | None = None) -> None:
+    st.session_state["pending"] = {
+        "action": action,
+        "node": node_id,
+        "payload": payload,
+        "question": question,
+        "message": message,
+        "show": show,
+    }
+
+
 def curation_panel(parent_id: str, node_id: str, shown: pd.DataFrame) -> None:
+    """Every widget is keyed by the proposal it acts on, so nothing carries over to another one."""
     node = tree[node_id]
-    comment = st.text_input("Comment (optional, stored with the decision)", key="comment")
-    rename, merge, split, reject, move = st.tabs(["Rename", "Merge", "Split", "Reject", "Move products"])
-    with rename:
-        name = st.text_input("New name", value=node.name, key="rename-name")
-        if st.button("Rename", key="rename-button") and name.strip() and name != node.name:
-            decide("rename", {"node": node_id, "name": name.strip()}, comment)
-    with merge:
+    st.text_input("Comment (optional, stored with the decision)", key="comment")
+    rename_tab, merge_tab, split_tab, reject_tab, move_tab = st.tabs(
+        ["Rename", "Merge", "Split", "Reject", "Move products"]
+    )
+    with rename_tab:
+        st.text_input("New name", value=node.name, key=f"rename-name:{node_id}")
+        st.button("Rename", key=f"rename-button:{node_id}", on_click=rename, args=(node_id,))
+    with merge_tab:
         others = views.merge_targets(tree, parent_id, node_id)
-        other = st.selectbox("Merge this proposal into", others, format_func=lambda i: tree[i].name, key="merge-into")
-        if st.button("Merge", key="merge-button") and other:
-            decide("merge", {"into": other, "node": node_id}, comment)
-    with split:
-        strictness = st.slider("Strictness (smaller clusters allowed)", 1.0, 8.0, 2.0, 0.5, key="split-strictness")
-        if st.button("Preview split", key="split-preview"):
-            try:
-                features = run_features(root, run_id, stamp)
-                st.session_state["split"] = preview_split(run, node_id, strictness, features)
-            except DiscoverError as error:
-                st.warning(views.plain(error))
-        preview = st.session_state.get("split")
-        if preview is not None and preview.node == node_id:
-            st.dataframe(pd.DataFrame({"new proposal": preview.names, "products": preview.sizes}), hide_index=True)
-            if st.button("Accept split", key="split-accept"):
-                st.session_state.pop("split")
-                decide("split", preview.payload(), comment)
-    with reject:
+        into = st.selectbox(
+            "Merge this proposal into", others, format_func=lambda i: tree[i].name, key=f"merge-into:{node_id}"
+        )
+        if st.button("Merge", key=f"merge-button:{node_id}", disabled=not into):
+            ask(
+                "merge",
+                node_id,
+                {"into": into, "node": node_id},
+                f"Merge “{node.name}” ({node.size:,} products) into “{tree[into].name}”?",
+                f"Merged “{node.name}” into “{tree[into].name}”",
+                show=into,
+            )
+    with split_tab:
+        split_panel(node_id)
+    with reject_tab:
         st.write(f"Rejecting returns its {node.size:,} products to **{views.plain(tree[node.parent].name)}**.")
-        if st.button("Reject proposal", key="reject-button"):
-            decide("reject", {"node": node_id}, comment)
-    with move:
+        if st.button("Reject proposal", key=f"reject-button:{node_id}"):
+            ask(
+                "reject",
+                node_id,
+                {"node": node_id},
+                f"Reject “{node.name}”? Its {node.size:,} products return to “{tree[node.parent].name}”.",
+                f"Rejected “{node.name}”; its products returned to “{tree[node.parent].name}”",
+            )
+    with move_tab:
         chosen = st.multiselect(
-            "Products (from the page shown above)", shown["product_id"].tolist(), key="move-products"
+            "Products (from the page shown above)", shown["product_id"].tolist(), key=f"move-products:{node_id}"
         )
         targets = views.move_targets(tree, parent_id, node_id)
-        target = st.selectbox("Move to", targets, format_func=lambda i: " > ".join(tree[i].path), key="move-target")
-        if st.button("Move", key="move-button") and chosen:
-            decide("move", {"products": chosen, "target": target}, comment)
+        target = st.selectbox(
+            "Move to", targets, format_func=lambda i: " > ".join(tree[i].path), key=f"move-target:{node_id}"
+        )
+        st.button(
+            "Move",
+            key=f"move-button:{node_id}",
+            disabled=not chosen,
+            on_click=act,
+            args=(
+                "move",
+                {"products": chosen, "target": target},
+                f"Moved {len(chosen)} products to “{tree[target].name}”",
+            ),
+        )
+    confirm(node_id)
+
+
+def split_panel(node_id: str) -> None:
+    strictness = st.slider(
+        "Strictness (smaller clusters allowed)", 1.0, 8.0, 2.0, 0.5, key=f"split-strictness:{node_id}"
+    )
+    if st.button("Preview split", key=f"split-preview:{node_id}"):
+        try:
+            with st.spinner("Clustering this proposal again…"):
+                features = run_features(root, run_id, stamp)
+                st.session_state["split"] = preview_split(run, node_id, strictness, features, assignments)
+        except DiscoverError as error:
+            st.warning(views.plain(error))
+    preview = st.session_state.get("split")
+    if preview is not None and preview.node == node_id:
+        st.dataframe(pd.DataFrame({"new proposal": preview.names, "products": preview.sizes}), hide_index=True)
+        message = f"Split “{tree[node_id].name}” into {len(preview.names)}: " + ", ".join(preview.names)
+        st.button(
+            "Accept split",
+            key=f"split-accept:{node_id}",
+            on_click=act,
+            args=("split", preview.payload(), message),
+        )
+
+
+def proposal_picker(choices: list[str]) -> str | None:
+    """The sidebar's proposal box. Its key follows the names shown, so after a rename or a merge
+    the box is drawn anew with the new names (the browser keeps a box's old text otherwise);
+    the selection itself lives in ``selected_proposal`` and survives that."""
+    labels = [" > ".join(tree[i].path[2:]) for i in choices]
+    current = st.session_state.get("selected_proposal")
+    version = hashlib.sha1("\n".join(choices + labels).encode()).hexdigest()[:10]
+    chosen = st.sidebar.selectbox(
+        "Proposal",
+        choices,
+        index=choices.index(current) if current in choices else 0,
+        key=f"proposal:{version}",
+        format_func=dict(zip(choices, labels, strict=True)).get,
+    )
+    st.session_state["selected_proposal"] = chosen
+    return chosen
 
 
 def proposals_view() -> None:
@@ -197,38 +302,53 @@ def proposals_view() -> None:
             height=460,
             width="stretch",
         )
-    choices = table["id"].tolist()
-    chosen = st.sidebar.selectbox(
-        "Proposal", choices, key="proposal", format_func=lambda i: " > ".join(tree[i].path[2:])
-    )
+    chosen = proposal_picker(table["id"].tolist())
     with right:
         st.plotly_chart(scatter(parent_id, chosen), width="stretch")
     if not chosen:
         return
+    flash = st.empty()  # always here, so the widgets below keep their place (and the open tab) on every rerun
+    if "flash" in st.session_state:
+        flash.success(views.plain(st.session_state.pop("flash")))
     proposal_card(chosen)
     members = views.member_products(catalog, assignments, chosen)
     st.markdown("#### Products")
     shown = products_table(members, "members")
     st.markdown("#### Curate")
     curation_panel(parent_id, chosen, shown)
-    if st.button("Undo last decision", key="undo", disabled=not decisions):
-        store.undo(run_id)
-        st.rerun()
+    st.button("Undo last decision", key="undo", disabled=not decisions, on_click=undo)
     with st.expander("Unassigned (noise) products of this category"):
         unassigned = views.noise_products(catalog, assignments, parent_id)
         st.caption(f"{len(unassigned):,} products HDBSCAN left unassigned; each has a most likely proposal.")
         products_table(unassigned, "noise")
 
 
+@st.cache_resource(show_spinner="Scoring the curated tree…", max_entries=16)
+def curated_metrics(root: str, run_id: str, stamp: float, last_decision: int, _assignments: pd.DataFrame):
+    return evaluate(_assignments, load_run(root, run_id, stamp).catalog, run.config.catalog.columns.attributes)
+
+
 def metrics_view() -> None:
     if not run.metrics:
         st.info("This run has no truth column, so there are no metrics.")
         return
-    weighted = run.metrics["weighted"]
+    last = decisions[-1].id if decisions else 0
+    metrics = curated_metrics(root, run_id, stamp, last, assignments) if decisions else run.metrics
+    st.header("Against the hidden truth" + (f", after {len(decisions)} curation decisions" if decisions else ""))
+    weighted, produced = metrics["weighted"], run.metrics["weighted"]
     cols = st.columns(5)
     for col, key in zip(cols, ["purity", "coverage", "nmi", "ari", "hungarian_accuracy"], strict=True):
-        col.metric(key.replace("_", " "), f"{weighted[key]:.3f}")
-    frame = per_parent_frame(run.metrics)
+        delta = f"{weighted[key] - produced[key]:+.3f} by curation" if decisions else None
+        col.metric(key.replace("_", " "), f"{weighted[key]:.3f}", delta=delta)
+    st.caption(views.METRIC_HELP)
+    st.subheader("The same proposals scored against each attribute")
+    st.caption(
+        "If proposals are as pure against an attribute (gender, colour) as against the product type, "
+        "they follow that attribute rather than the type."
+    )
+    st.dataframe(views.attribute_table(metrics), width="stretch")
+    frame = per_parent_frame(metrics)
+    st.subheader("Per category")
     st.dataframe(frame.drop(columns=["qualifies"]), width="stretch")
     melted = frame[frame["qualifies"].astype(bool)][["purity", "coverage", "nmi", "ari", "hungarian_accuracy"]]
     long = melted.reset_index(names="parent").melt(id_vars="parent", var_name="metric")
@@ -237,14 +357,20 @@ def metrics_view() -> None:
 
 def export_view() -> None:
     st.header("Export the curated tree")
-    st.write(f"{len(decisions)} decisions applied: " + views.plain("; ".join(d.describe() for d in decisions[-10:])))
+    st.write(
+        f"{len(decisions)} decisions applied: "
+        + views.plain("; ".join(views.describe(d, run.tree) for d in decisions[-10:]))
+    )
     diff = taxonomy_diff(run.tree, tree, decisions)
     st.json({k: (v if k != "new" else f"{len(v)} new subcategories") for k, v in diff.items()}, expanded=False)
     if st.button("Export curated tree", key="export"):
         paths = export_run(workspace, run_id, fmt="json", curated=True)
         paths += export_run(workspace, run_id, fmt="csv", curated=True)
-        st.success("Exported: " + views.plain(", ".join(str(p) for p in paths)))
-        for path in paths:
+        st.session_state["exported"] = [str(p) for p in dict.fromkeys(paths)]  # the diff is written by both
+    exported = [Path(p) for p in st.session_state.get("exported", []) if Path(p).exists()]
+    if exported:  # outside the button: downloading reruns the page, and the buttons must stay
+        st.success("Exported: " + views.plain(", ".join(str(p) for p in exported)))
+        for path in exported:
             st.download_button(f"Download {path.name}", path.read_bytes(), file_name=path.name, key=f"dl-{path.name}")
 
 

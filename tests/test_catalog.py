@@ -62,13 +62,16 @@ def test_on_invalid_keep_keeps_rows_and_still_reports(tmp_path: Path):
     assert catalog.report.counts == {"empty_title": 1}
 
 
-def test_empty_level_is_reported_with_its_column(tmp_path: Path):
+def test_a_hole_in_the_levels_is_reported_with_its_column_a_shorter_path_is_kept(tmp_path: Path):
     rows = fashion_rows(20)
-    rows.loc[7, "subCategory"] = ""
+    rows.loc[7, "masterCategory"] = ""  # a hole above a level that is given
+    rows.loc[9, "subCategory"] = ""  # a product registered one level up only
     config, path, _ = _catalog(tmp_path, rows)
     catalog = load_catalog(config.catalog, path, show_progress=False)
     (problem,) = catalog.report.problems
-    assert (problem.row, problem.column, problem.problem) == (8, "subCategory", "empty_level")
+    assert (problem.row, problem.column, problem.problem) == (8, "masterCategory", "empty_level")
+    shorter = catalog.table.set_index("product_id").loc[rows["id"][9]]
+    assert shorter["category"] == rows["masterCategory"][9] and shorter["level_2"] == ""
 
 
 def test_image_below_minimum_size_is_reported(tmp_path: Path):

@@ -18,6 +18,7 @@ import psutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from discover.curate.apply import apply_decisions
 from discover.curate.store import CurationStore
 from discover.outputs.run_data import RunData
 from discover.workspace import Workspace
@@ -45,7 +46,7 @@ def _select_largest_leaf(app: AppTest, run: RunData) -> str:
     parent = app.sidebar.selectbox(key="parent").value
     leaves = [n for n in run.tree.proposals(parent) if not n.children]
     node = max(leaves, key=lambda n: n.size)
-    app.sidebar.selectbox(key="proposal").set_value(node.id).run()
+    next(box for box in app.sidebar.selectbox if box.label == "Proposal").set_value(node.id).run()
     assert not app.exception, app.exception
     return node.id
 
@@ -66,8 +67,8 @@ def test_rename_through_the_app_is_stored_and_exported(workspace):
     app = _app()
     node_id = _select_largest_leaf(app, RunData(ws, run_id))
     app.text_input(key="comment").set_value("seen in photos")
-    app.text_input(key="rename-name").set_value("Round Neck Tees")
-    app.button(key="rename-button").click().run()
+    app.text_input(key=f"rename-name:{node_id}").set_value("Round Neck Tees")
+    app.button(key=f"rename-button:{node_id}").click().run()
     (decision,) = CurationStore(ws.curation_path).decisions(run_id)
     assert decision.payload == {"node": node_id, "name": "Round Neck Tees"} and decision.comment == "seen in photos"
     app.sidebar.radio(key="view").set_value("Export").run()
@@ -82,20 +83,23 @@ def test_merge_reject_move_and_undo_through_the_app(workspace):
     store = CurationStore(ws.curation_path)
     app = _app()
     node_id = _select_largest_leaf(app, run)
-    into = app.selectbox(key="merge-into").options[0]
-    app.button(key="merge-button").click().run()
+    into = app.selectbox(key=f"merge-into:{node_id}").options[0]
+    app.button(key=f"merge-button:{node_id}").click().run()
+    assert store.decisions(run_id) == [], "a merge waits for confirmation"
+    app.button(key=f"confirm:{node_id}").click().run()
     assert [d.action for d in store.decisions(run_id)] == ["merge"]
     assert store.decisions(run_id)[0].payload["node"] == node_id and not app.exception
     app.button(key="undo").click().run()
     assert store.decisions(run_id) == []
-    _select_largest_leaf(app, run)
-    app.button(key="reject-button").click().run()
+    node_id = _select_largest_leaf(app, run)
+    app.button(key=f"reject-button:{node_id}").click().run()
+    app.button(key=f"confirm:{node_id}").click().run()
     assert [d.action for d in store.decisions(run_id)] == ["reject"]
     app.button(key="undo").click().run()
     node_id = _select_largest_leaf(app, run)
-    products = app.multiselect(key="move-products").options[:2]
-    app.multiselect(key="move-products").set_value(products)
-    app.button(key="move-button").click().run()
+    products = app.multiselect(key=f"move-products:{node_id}").options[:2]
+    app.multiselect(key=f"move-products:{node_id}").set_value(products).run()
+    app.button(key=f"move-button:{node_id}").click().run()
     (move,) = store.decisions(run_id)
     assert move.action == "move" and move.payload["products"] == products
     assert into  # the merge target list was offered
@@ -105,13 +109,19 @@ def test_split_preview_then_accept_through_the_app(workspace):
     ws, run_id = workspace
     app = _app()
     node_id = _select_largest_leaf(app, RunData(ws, run_id))
-    app.slider(key="split-strictness").set_value(4.0)
-    app.button(key="split-preview").click().run()
+    app.slider(key=f"split-strictness:{node_id}").set_value(4.0)
+    app.button(key=f"split-preview:{node_id}").click().run()
     assert not app.exception, app.exception
     assert any("new proposal" in frame.value.columns for frame in app.dataframe), "the preview is shown first"
-    app.button(key="split-accept").click().run()
+    app.button(key=f"split-accept:{node_id}").click().run()
     (split,) = CurationStore(ws.curation_path).decisions(run_id)
     assert split.action == "split" and split.payload["node"] == node_id
+    # split children are proposals like any other: keywords, exemplars, stability
+    run = RunData(ws, run_id)
+    curated, _, skipped = apply_decisions(run.tree, run.assignments, [split])
+    children = curated.children(node_id)
+    assert not skipped and len(children) >= 2
+    assert all(c.keywords and c.exemplars and c.stability is not None for c in children if c.size >= 10)
 
 
 def _free_port() -> int:
@@ -262,3 +272,52 @@ def test_catalog_text_is_shown_as_written_never_as_markdown(workspace, tmp_path)
     finally:
         trap.shutdown()
     assert _Counting.hits == []
+
+
+def _pick(page, label: str, option: str) -> None:
+    """Choose `option` in the Streamlit selectbox labelled `label`."""
+    page.get_by_role("combobox", name=label, exact=True).click()
+    page.get_by_role("option", name=option, exact=True).first.click()
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium is installed by .ci/run")
+def test_actions_follow_the_proposal_on_screen_and_export_twice(workspace, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    ws, run_id = workspace
+    run = RunData(ws, run_id)
+    parent = max(run.tree.parents_with_proposals(), key=lambda n: (n.size, n.id))
+    first, target = run.tree.proposals(parent.id)[:2]  # the app opens on the first
+    with explorer(ws) as port, sync_playwright() as playwright:
+        browser = _browser(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        _open(page, port)
+        page.get_by_role("heading", name=first.name).wait_for(timeout=90_000)
+        _pick(page, "Proposal", " > ".join(target.path[2:]))
+        page.get_by_role("heading", name=target.name).wait_for(timeout=30_000)
+        page.get_by_role("tab", name="Rename").click()
+        expect(page.get_by_label("New name")).to_have_value(target.name)  # not the previous proposal's name
+        page.get_by_label("New name").fill("Renamed In Browser")
+        page.get_by_label("New name").press("Enter")
+        page.get_by_role("button", name="Rename", exact=True).click()
+        page.get_by_role("heading", name="Renamed In Browser").wait_for(timeout=30_000)
+        renamed = " > ".join([*target.path[2:-1], "Renamed In Browser"])
+        expect(page.get_by_role("combobox", name="Proposal", exact=True)).to_have_value(renamed)
+        siblings = [c for c in run.tree.children(target.parent) if c.id != target.id]
+        page.get_by_role("tab", name="Merge").click()
+        _pick(page, "Merge this proposal into", siblings[0].name)
+        page.get_by_role("button", name="Merge", exact=True).click()
+        assert [d.action for d in CurationStore(ws.curation_path).decisions(run_id)] == ["rename"]  # not yet
+        page.get_by_role("button", name="Confirm merge").click()
+        page.get_by_text(f"Merged “Renamed In Browser” into “{siblings[0].name}”").wait_for(timeout=30_000)
+        page.get_by_role("heading", name=siblings[0].name).wait_for(timeout=30_000)
+        page.get_by_text("Export", exact=True).click()
+        for _ in range(2):
+            page.get_by_role("button", name="Export curated tree").click()
+            page.get_by_text("Exported:").wait_for(timeout=30_000)
+            with page.expect_download():
+                page.get_by_role("button", name="Download curated_tree.json").click()
+            expect(page.get_by_role("button", name="Download taxonomy_diff.json")).to_have_count(1)
+        page.screenshot(path=str(tmp_path / "export.png"), full_page=True)
+        assert page.get_by_text("Duplicate").count() == 0 and page.locator('[data-testid="stException"]').count() == 0
+        browser.close()

@@ -48,7 +48,10 @@ def _apply_one(tree: SubcategoryTree, assignments: pd.DataFrame, decision: Decis
     elif decision.action == "split":
         node = _require(tree, p["node"], proposed=False)
         for rank, name in enumerate(p["names"], start=1):
-            tree.add(Node(f"{node.id}/s{rank}", node.id, "proposed", name))
+            child = tree.add(Node(f"{node.id}/s{rank}", node.id, "proposed", name))
+            child.keywords = list(p.get("keywords", [[]] * rank)[rank - 1])  # older split decisions lack them
+            child.exemplars = list(p.get("exemplars", [[]] * rank)[rank - 1])
+            child.stability = p.get("stability", [None] * rank)[rank - 1]
         members = assignments["product_id"].map(p["members"])
         chosen = members.notna()
         child_ids = node.id + "/s" + members[chosen].astype(int).add(1).astype(str)

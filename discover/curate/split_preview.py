@@ -6,11 +6,13 @@ resulting membership so that replaying decisions never re-clusters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 from sklearn.base import clone
 
+from discover.cluster.exemplars import medoid_exemplars
 from discover.cluster.naming import name_siblings
 from discover.cluster.stage import build_clusterer
 from discover.errors import DiscoverError
@@ -20,26 +22,46 @@ from discover.tree import in_subtree
 
 @dataclass
 class SplitPreview:
+    """A proposed split: which product goes to which new child, and each child's description."""
+
     node: str
     members: dict[str, int]
     names: list[str]
     sizes: list[int]
     unassigned: int
+    keywords: list[list[str]] = field(default_factory=list)
+    exemplars: list[list[str]] = field(default_factory=list)
+    stability: list[float | None] = field(default_factory=list)
 
     def payload(self) -> dict:
-        return {"node": self.node, "members": self.members, "names": self.names}
+        """What the ``split`` decision stores: enough to rebuild the children without clustering."""
+        return {
+            "node": self.node,
+            "members": self.members,
+            "names": self.names,
+            "keywords": self.keywords,
+            "exemplars": self.exemplars,
+            "stability": self.stability,
+        }
 
 
 def preview_split(
-    run: RunData, node_id: str, strictness: float = 2.0, features: np.ndarray | None = None
+    run: RunData,
+    node_id: str,
+    strictness: float = 2.0,
+    features: np.ndarray | None = None,
+    assignments: pd.DataFrame | None = None,
 ) -> SplitPreview:
     """Cluster one node's products again, with `min_cluster_fraction` divided by `strictness`
     and the linkage merge `strictness` times less eager; no silhouette gate.
 
-    Products the new clustering leaves as noise join the nearest new child (by neighbour
-    vote), so a split moves every product of the node.
+    `assignments` are the curated ones (the run's own by default), so a proposal that a
+    merge enlarged is split with all its products. Products the new clustering leaves as
+    noise join the nearest new child (by neighbour vote), so a split moves every product
+    of the node. Children get names, keywords, exemplars and stability like any proposal.
     """
-    rows = np.flatnonzero(in_subtree(run.assignments["leaf_id"], node_id).to_numpy())
+    assignments = run.assignments if assignments is None else assignments
+    rows = np.flatnonzero(in_subtree(assignments["leaf_id"], node_id).to_numpy())
     if len(rows) < 4:
         raise DiscoverError(f"{node_id} has {len(rows)} products: too few to split")
     base = build_clusterer(run.config.discovery, run.config.seed)
@@ -55,15 +77,29 @@ def preview_split(
         merge_threshold=min(1.0, base.merge_threshold * strictness),
     )
     X = (features if features is not None else run.features())[rows]
-    ids = run.assignments["product_id"].to_numpy()[rows]
+    ids = assignments["product_id"].to_numpy()[rows]
     model = clusterer.fit(X, [("node",)] * len(rows), ids.tolist())
-    children = sorted({leaf for leaf in model.leaf_ if leaf != "root/node"})
+    children = [n for n in model.tree_.children("root/node")]
     if len(children) < 2:
         raise DiscoverError(f"{node_id}: even with strictness {strictness} the data holds no split")
-    index = {leaf: i for i, leaf in enumerate(children)}
+    index = {child.id: i for i, child in enumerate(children)}
     members = {str(pid): index[leaf] for pid, leaf in zip(ids, model.leaf_, strict=True) if leaf in index}
     titles = run.catalog["title"].to_numpy()[rows]
-    groups = [[t for t, leaf in zip(titles, model.leaf_, strict=True) if leaf == child] for child in children]
-    names = [name for name, _ in name_siblings(groups)]
-    sizes = [len(g) for g in groups]
-    return SplitPreview(node_id, members, names, sizes, int(model.is_noise_.sum()))
+    leaf = np.asarray(model.leaf_)
+    groups = [titles[leaf == child.id].tolist() for child in children]
+    named = name_siblings(groups, run.config.discovery.keywords)
+    clustered = ~model.is_noise_
+    exemplars = [
+        medoid_exemplars(X[(leaf == c.id) & clustered], ids[(leaf == c.id) & clustered], run.config.discovery.exemplars)
+        for c in children
+    ]
+    return SplitPreview(
+        node_id,
+        members,
+        [name for name, _ in named],
+        [len(g) for g in groups],
+        int(model.is_noise_.sum()),
+        keywords=[terms for _, terms in named],
+        exemplars=exemplars,
+        stability=[c.stability for c in children],
+    )

@@ -46,17 +46,6 @@ class Decision:
     comment: str
     created_at: float
 
-    def describe(self) -> str:
-        p = self.payload
-        text = {
-            "rename": lambda: f"renamed {p['node']} to “{p['name']}”",
-            "merge": lambda: f"merged {p['node']} into {p['into']}",
-            "split": lambda: f"split {p['node']} into {len(set(p['members'].values()))}",
-            "reject": lambda: f"rejected {p['node']}",
-            "move": lambda: f"moved {len(p['products'])} products to {p['target']}",
-        }[self.action]()
-        return text + (f" — {self.comment}" if self.comment else "")
-
 
 class CurationStore:
     """The decisions of every run in one SQLite file (``workspace/curation.sqlite``)."""

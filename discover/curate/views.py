@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from discover.curate.store import Decision
 from discover.tree import SubcategoryTree, in_subtree
 
 QUALITY_BANDS = ((0.85, "high"), (0.6, "mixed"), (0.0, "low"))  # plain words: render in every font
@@ -32,6 +33,38 @@ def plain(text: object) -> str:
         \\*\\*Nike\\*\\* \\!\\[x\\]\\(http\\://h/x\\.png\\)
     """
     return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+
+
+METRIC_HELP = (
+    "Weighted over categories holding two or more true types of 20+ products. "
+    "Purity: share of clustered products in their proposal's majority type. "
+    "Coverage: share not left as noise. NMI and ARI: agreement with the true types (noise as one group; 1 is perfect). "
+    "Hungarian accuracy: share of products right under the best one-to-one pairing of proposals and types."
+)
+
+
+def attribute_table(metrics: dict) -> pd.DataFrame:
+    """Purity, NMI and Hungarian accuracy against the truth and against each attribute column."""
+    rows = {"type (truth)": metrics["weighted"], **{a: s for a, s in metrics.get("attributes", {}).items() if s}}
+    columns = ["purity", "nmi", "hungarian_accuracy", "true_classes"]
+    return pd.DataFrame({name: {c: scores[c] for c in columns} for name, scores in rows.items()}).T
+
+
+def describe(decision: Decision, tree: SubcategoryTree) -> str:
+    """A decision in a curator's words: proposal names from the run's tree, not node ids."""
+    p = decision.payload
+
+    def name(node_id: str) -> str:
+        return f"“{tree[node_id].name}”" if node_id in tree else node_id.rsplit("/", 1)[-1]
+
+    text = {
+        "rename": lambda: f"renamed {name(p['node'])} to “{p['name']}”",
+        "merge": lambda: f"merged {name(p['node'])} into {name(p['into'])}",
+        "split": lambda: f"split {name(p['node'])} into " + ", ".join(f"“{n}”" for n in p["names"]),
+        "reject": lambda: f"rejected {name(p['node'])}",
+        "move": lambda: f"moved {len(p['products'])} products to {name(p['target'])}",
+    }[decision.action]()
+    return text + (f" ({decision.comment})" if decision.comment else "")
 
 
 def quality_style(label: str) -> str:
