@@ -95,6 +95,47 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
     print(result.summary())
 
 
+def cmd_classify(args: argparse.Namespace) -> None:
+    from discover.classify import stage
+
+    config, workspace = _load_ingested(args)
+    if args.action == "train":
+        trained = stage.train(config, workspace)
+        print(trained.imbalance.head(5).to_string(float_format=lambda v: f"{v:.3f}"))
+        print(stage.format_classify_metrics(trained.metrics))
+        print(f"model      {trained.model_dir}")
+        print(f"metrics    {workspace.root / 'classify' / trained.model_id / 'metrics.json'}")
+    elif args.action == "evaluate":
+        print(stage.format_classify_metrics(stage.evaluate(config, workspace, args.model)))
+    elif args.action == "predict":
+        if not args.catalog:
+            raise DiscoverError("classify predict: name the products to classify with --catalog FILE")
+        out = stage.predict_catalog(
+            config, workspace, _new_products(config, Path(args.catalog)), _out(args), args.model
+        )
+        print(f"predictions {out}")
+    else:
+        ranked = stage.find_mislabels(config, workspace, _out(args))
+        print(ranked.head(20).drop(columns=["row"]).to_string(index=False))
+        print(f"mislabel candidates {_out(args)}  ({int(ranked['flagged'].sum()):,} flagged)")
+
+
+def _out(args: argparse.Namespace) -> Path:
+    name = {"predict": "predictions.csv", "find-mislabels": "mislabels.csv"}[args.action]
+    return Path(args.out) if args.out else Path(args.workspace) / "classify" / name
+
+
+def _new_products(config: Config, path: Path):
+    """A catalog file of new products, validated with the config's column mapping."""
+    from discover.data.catalog import load_catalog
+
+    catalog = load_catalog(config.catalog, path.resolve())
+    print(catalog.report.summary())
+    if catalog.table.empty:
+        raise DiscoverError(f"{path}: no usable product to classify")
+    return catalog.table
+
+
 def cmd_explore(args: argparse.Namespace) -> None:
     workspace = Workspace(args.workspace)
     app = Path(__file__).resolve().parent.parent / "apps" / "explorer.py"
@@ -213,6 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--out", help="output directory (default: the run's export/ folder)")
     sub = add("pretrain", cmd_pretrain, "SimCLR self-supervised refinement of the image backbone")
     sub.add_argument("--minutes", type=float, help="time budget; overrides pretrain.minutes")
+    sub = add("classify", cmd_classify, "the supervised multimodal hierarchical classifier", config=False)
+    sub.add_argument("action", choices=["train", "evaluate", "predict", "find-mislabels"])
+    sub.add_argument("config", help="YAML run config, e.g. configs/fashion-small.yaml")
+    sub.add_argument("--model", help="model id under models/classify (default: the newest)")
+    sub.add_argument("--catalog", help="predict: a catalog file of new products, mapped like the config's")
+    sub.add_argument("--out", help="predict / find-mislabels: the CSV to write")
     sub = add("explore", cmd_explore, "start the Streamlit explorer on 127.0.0.1", config=False)
     sub.add_argument("--port", type=int, default=8501)
     sub = commands.add_parser("fetch-sample", help="download the public fashion-small sample (network)")

@@ -161,6 +161,27 @@ class PretrainConfig(_Strict):
     validation_size: int = Field(1000, ge=10)
 
 
+class ClassifyConfig(_Strict):
+    """The supervised classifier (``discover classify``): what it learns and how it trains."""
+
+    include_truth: bool = True  # the truth column, when mapped, is the finest level it learns
+    fusion: Literal["image-only", "text-only", "concat", "sum", "product", "gated", "attention", "late"] = "gated"
+    head: Literal["hierarchical", "flat"] = "hierarchical"
+    dim: int = Field(256, ge=4)
+    dropout: float = Field(0.2, ge=0, lt=1)
+    epochs: int = Field(40, ge=1)
+    batch_size: int = Field(256, ge=1)
+    learning_rate: float = Field(2e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    teacher_forcing: bool = True
+    class_weights: bool = True
+    patience: int = Field(6, ge=1)
+    max_per_class: int | None = Field(None, ge=1)  # under-sampling cap on training rows per leaf class
+    test_size: float = Field(0.2, gt=0, lt=1)
+    validation_size: float = Field(0.1, gt=0, lt=1)
+    folds: int = Field(5, ge=2)  # out-of-fold probabilities for the mislabel finder
+
+
 class Config(_Strict):
     """A whole run: catalog → embed → discover → evaluate → export."""
 
@@ -171,6 +192,7 @@ class Config(_Strict):
     embed: EmbedConfig = Field(default_factory=EmbedConfig)
     discovery: DiscoveryConfig = Field(default_factory=DiscoveryConfig)
     pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
+    classify: ClassifyConfig = Field(default_factory=ClassifyConfig)
     base_dir: Path = Field(default=Path("."), exclude=True)
 
     @property

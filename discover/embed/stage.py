@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from discover.config import Config, EmbedderSpec, is_file_reference
 from discover.embed.base import Embedder, create_embedder
-from discover.embed.cache import EmbeddingCache, load_aligned, save_aligned, text_key
+from discover.embed.cache import CacheFill, EmbeddingCache, load_aligned, save_aligned, text_key
 from discover.embed.fuse import fuse
 from discover.workspace import Workspace
 
@@ -89,11 +89,12 @@ def _aligned_meta(embedder: Embedder, catalog: pd.DataFrame, config: Config, key
     }
 
 
-def embed_modality(
+def cached_vectors(
     embedder: Embedder, catalog: pd.DataFrame, config: Config, workspace: Workspace, progress: bool = True
-) -> ModalityPart:
-    """Serve one modality from the cache, computing only what is missing; write the aligned array."""
-    started = time.perf_counter()
+) -> tuple[CacheFill, list[str]]:
+    """Vectors for every row of `catalog` from the workspace cache, computing only what is
+    missing (and caching it); the content keys. Writes no aligned array, so any catalog,
+    e.g. new products to classify, can be embedded without touching the workspace's own."""
     settings = config.embed
     keys = content_keys(embedder, catalog)
     paths, titles = catalog["image_path"].tolist(), catalog["title"].fillna("").tolist()
@@ -116,6 +117,15 @@ def embed_modality(
     bar.close()
     for position, error in list(filled.failed.items())[:20]:
         log.warning("embed %s: product %s skipped: %s", embedder.name, catalog["product_id"].iat[position], error)
+    return filled, keys
+
+
+def embed_modality(
+    embedder: Embedder, catalog: pd.DataFrame, config: Config, workspace: Workspace, progress: bool = True
+) -> ModalityPart:
+    """Serve one modality from the cache, computing only what is missing; write the aligned array."""
+    started = time.perf_counter()
+    filled, keys = cached_vectors(embedder, catalog, config, workspace, progress)
     meta = _aligned_meta(embedder, catalog, config, keys, filled.failed)
     path = save_aligned(workspace.embeddings_dir, embedder.fingerprint, filled.vectors, meta)
     vectors, _ = load_aligned(workspace.embeddings_dir, embedder.fingerprint)

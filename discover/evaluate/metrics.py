@@ -125,3 +125,21 @@ def hierarchical_prf(predicted: Sequence[Sequence[str]], true: Sequence[Sequence
     recall = overlap / true_total if true_total else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return precision, recall, f1
+
+
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
+    """ECE: the mean gap between confidence and accuracy over equal-width confidence bins,
+    weighted by how many predictions fall in each.
+
+    Example:
+        >>> round(expected_calibration_error(np.array([0.9, 0.9, 0.6, 0.6]), np.array([1, 1, 1, 0])), 3)
+        0.1
+    """
+    confidence, correct = np.asarray(confidence, dtype=float), np.asarray(correct, dtype=float)
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    gap = 0.0
+    for b in np.unique(which):
+        inside = which == b
+        gap += inside.sum() * abs(confidence[inside].mean() - correct[inside].mean())
+    return float(gap / max(len(confidence), 1))

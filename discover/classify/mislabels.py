@@ -1,0 +1,62 @@
+"""Finding products whose registered category is unlikely: out-of-fold probabilities, ranked.
+
+Confident learning (Northcutt et al., 2021) in its simplest form: every product is scored
+by a model that never saw it (k grouped folds), and products are ranked by the probability
+the model gives their *registered* leaf, lowest first. A product is flagged when that
+probability is below its class's threshold (the mean probability the class's own products
+get), and the leaf the model prefers is its suggestion.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import GroupKFold
+
+from discover.classify.labels import LabelTree
+from discover.classify.train import Inputs, TrainSettings, fit_classifier, predict
+
+
+def out_of_fold_probabilities(
+    inputs: Inputs, tree: LabelTree, settings: TrainSettings, groups: np.ndarray, folds: int = 5, progress: bool = False
+) -> np.ndarray:
+    """n × leaves: p(leaf) for every product from the model of the fold that held it out."""
+    probabilities = np.zeros((len(inputs.image), tree.sizes()[-1]), dtype=np.float32)
+    splitter = GroupKFold(n_splits=folds, shuffle=True, random_state=settings.seed)
+    for train, held in splitter.split(inputs.image, groups=groups):
+        model = fit_classifier(inputs.take(train), tree, settings, progress=progress)
+        probabilities[held] = predict(model, inputs.take(held)).leaf_probabilities
+    return probabilities
+
+
+def rank_mislabels(probabilities: np.ndarray, registered: np.ndarray, tree: LabelTree) -> pd.DataFrame:
+    """One row per product, least likely registered leaf first, with the suggested leaf.
+
+    Example:
+        >>> tree = LabelTree.from_paths([("A", "a"), ("A", "b")])
+        >>> p = np.array([[0.9, 0.1], [0.2, 0.8], [0.95, 0.05]])
+        >>> rank_mislabels(p, np.array([0, 1, 1]), tree)["row"].tolist()
+        [2, 1, 0]
+    """
+    rows = np.arange(len(registered))
+    self_confidence = probabilities[rows, registered]
+    counts = np.bincount(registered, minlength=probabilities.shape[1])
+    thresholds = np.bincount(registered, weights=self_confidence, minlength=len(counts)) / np.maximum(counts, 1)
+    suggested = probabilities.argmax(axis=1)
+    frame = pd.DataFrame(
+        {
+            "row": rows,
+            "registered": [tree.classes[-1][c] for c in registered],
+            "suggested": [tree.classes[-1][c] for c in suggested],
+            "p_registered": self_confidence,
+            "p_suggested": probabilities[rows, suggested],
+            "flagged": (self_confidence < thresholds[registered]) & (suggested != registered),
+        }
+    )
+    return frame.sort_values(["p_registered", "row"], kind="stable").reset_index(drop=True)
+
+
+def precision_recall_at_k(ranked_rows: np.ndarray, flipped: np.ndarray, k: int) -> tuple[float, float]:
+    """Precision and recall of the top `k` ranked rows against the rows known to be flipped."""
+    hits = np.isin(ranked_rows[:k], flipped).sum()
+    return float(hits / max(k, 1)), float(hits / max(len(flipped), 1))

@@ -1,0 +1,98 @@
+"""The classifier: a fusion module, then hierarchical heads (or the flat baseline), saved as
+safetensors beside a JSON file with the label tree, the settings and the embedders it needs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from discover.classify.fusion import create_fusion
+from discover.classify.heads import FlatHead, HierarchicalHeads
+from discover.classify.labels import LabelTree
+from discover.errors import WorkspaceError
+from discover.workspace import atomic_path, write_json
+
+
+def _grouped_log_softmax(logits: torch.Tensor, groups: torch.Tensor, count: int) -> torch.Tensor:
+    """log p(class | its parent): a log-softmax within each group of siblings."""
+    peak = torch.full((len(logits), count), -torch.inf).scatter_reduce(1, groups.expand_as(logits), logits, "amax")
+    shifted = (logits - peak[:, groups]).exp()
+    total = torch.zeros((len(logits), count)).index_add(1, groups, shifted)
+    return logits - peak[:, groups] - total[:, groups].log()
+
+
+class MultimodalClassifier(nn.Module):
+    """Fusion of image and title vectors, then one head per level (or one flat head).
+
+    Example:
+        >>> tree = LabelTree.from_paths([("A", "a1"), ("A", "a2"), ("B", "b1")])
+        >>> model = MultimodalClassifier(tree, 6, 4, fusion="late", dim=8)
+        >>> leaf = model.leaf_log_probs(torch.randn(5, 6), torch.randn(5, 4)).exp()
+        >>> [round(float(s), 4) for s in leaf.sum(dim=1)]
+        [1.0, 1.0, 1.0, 1.0, 1.0]
+    """
+
+    def __init__(
+        self,
+        tree: LabelTree,
+        image_dim: int,
+        text_dim: int,
+        fusion: str = "gated",
+        head: str = "hierarchical",
+        dim: int = 256,
+        dropout: float = 0.2,
+    ) -> None:
+        super().__init__()
+        if head not in ("hierarchical", "flat"):
+            raise ValueError(f"head must be 'hierarchical' or 'flat', got {head!r}")
+        self.tree, self.head_kind = tree, head
+        self.settings = {"fusion": fusion, "head": head, "dim": dim, "dropout": dropout}
+        self.dims = {"image_dim": image_dim, "text_dim": text_dim}
+        self.fusion = create_fusion(fusion, image_dim, text_dim, dim, dropout=dropout, level_sizes=tuple(tree.sizes()))
+        self.heads = HierarchicalHeads(dim, tree) if head == "hierarchical" else FlatHead(dim, tree)
+
+    def forward(self, image: torch.Tensor, text: torch.Tensor) -> list[torch.Tensor]:
+        return self.heads(self.fusion(image, text))
+
+    def leaf_log_probs(self, image: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """log p(leaf) for every leaf: the sum of log p(class | parent) along its path."""
+        logits = self(image, text)
+        if self.head_kind == "flat":
+            return logits[0].log_softmax(dim=1)
+        total = logits[0].log_softmax(dim=1)
+        for level in range(1, self.tree.depth):
+            groups = self.heads.parent_index(level)
+            conditional = _grouped_log_softmax(logits[level], groups, self.tree.sizes()[level - 1])
+            total = total[:, groups] + conditional
+        return total
+
+    def predict_paths(self, image: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """n × depth class indices: masked level by level (hierarchical), or the best leaf's path (flat)."""
+        logits = self(image, text)
+        if self.head_kind == "flat":
+            leaves = logits[0].argmax(dim=1).numpy()
+            return torch.as_tensor(self.tree.ancestors(leaves))
+        return self.heads.predict(logits)
+
+    def save(self, directory: Path, extra: dict[str, Any]) -> None:
+        """``model.safetensors`` and ``model.json`` (label tree, settings, dims and `extra`)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        with atomic_path(directory / "model.safetensors") as tmp:
+            save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(tmp))
+        meta = {"labels": self.tree.to_dict(), "settings": self.settings, "dims": self.dims, **extra}
+        write_json(directory / "model.json", meta)
+
+    @classmethod
+    def load(cls, directory: Path) -> tuple[MultimodalClassifier, dict[str, Any]]:
+        if not (directory / "model.safetensors").exists():
+            raise WorkspaceError(f"{directory}: no trained classifier; run `discover classify train` first")
+        meta = json.loads((directory / "model.json").read_text(encoding="utf-8"))
+        model = cls(LabelTree.from_dict(meta["labels"]), **meta["dims"], **meta["settings"])
+        model.load_state_dict(load_file(str(directory / "model.safetensors")))
+        model.eval()
+        return model, meta

@@ -1,0 +1,196 @@
+"""What `discover classify` does on a workspace: train, evaluate, predict, find mislabels.
+
+Inputs are the workspace's cached image and title embeddings (each L2-normalised); the
+label of a product is its category path, plus the truth column as the finest level when
+`classify.include_truth` is set and the catalog maps one. Models live in
+``models/classify/<model-id>/``, their test scores in ``classify/<model-id>/metrics.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from discover.classify.data import grouped_splits, imbalance_report, undersample
+from discover.classify.labels import LabelTree
+from discover.classify.mislabels import out_of_fold_probabilities, rank_mislabels
+from discover.classify.model import MultimodalClassifier
+from discover.classify.train import Inputs, TrainSettings, predict, score_predictions, settings_dict
+from discover.config import Config
+from discover.errors import ConfigError, WorkspaceError
+from discover.vectors import l2_normalise
+from discover.workspace import Workspace, write_csv, write_json
+
+log = logging.getLogger(__name__)
+
+
+def train_settings(config: Config) -> TrainSettings:
+    fields = TrainSettings.__dataclass_fields__
+    return TrainSettings(**{k: v for k, v in config.classify.model_dump().items() if k in fields}, seed=config.seed)
+
+
+def label_paths(catalog: pd.DataFrame, config: Config) -> tuple[list[tuple[str, ...]], np.ndarray]:
+    """Each product's label path, and which rows have a complete one (others are not used)."""
+    columns = sorted((c for c in catalog.columns if c.startswith("level_")), key=lambda c: int(c.split("_")[1]))
+    if config.classify.include_truth and "truth" in catalog.columns:
+        columns.append("truth")
+    values = catalog[columns].astype(str).to_numpy()
+    complete = (values != "").all(axis=1) & (values != "(missing)").all(axis=1)
+    return [tuple(row) for row in values], complete
+
+
+def _modalities(config: Config, workspace: Workspace, catalog: pd.DataFrame, progress: bool) -> tuple[Inputs, dict]:
+    """L2-normalised image and title vectors of `catalog` from the cache, and their fingerprints."""
+    from discover.embed.stage import build_embedder, cached_vectors
+
+    blocks, fingerprints = {}, {}
+    for modality in ("image", "text"):
+        spec = getattr(config.embed, modality)
+        if spec is None:
+            raise ConfigError(f"classify needs both embed.image and embed.text; embed.{modality} is not set")
+        embedder = build_embedder(spec, modality, config)
+        filled, _ = cached_vectors(embedder, catalog, config, workspace, progress)
+        blocks[modality], fingerprints[modality] = l2_normalise(filled.vectors), embedder.fingerprint
+    return Inputs(blocks["image"], blocks["text"]), fingerprints
+
+
+@dataclass
+class Trained:
+    model_id: str
+    model_dir: Path
+    metrics: dict[str, Any]
+    imbalance: pd.DataFrame
+
+
+def _model_id(config: Config, fingerprints: dict, rows: int) -> str:
+    payload = json.dumps([config.classify.model_dump(), fingerprints, rows, config.seed], sort_keys=True)
+    return f"{config.classify.fusion}-{config.classify.head}-{hashlib.sha1(payload.encode()).hexdigest()[:8]}"
+
+
+def train(config: Config, workspace: Workspace, progress: bool = True) -> Trained:
+    """Split, under-sample, fit, save; score on the test split and write its metrics.json."""
+    from discover.classify.train import fit_classifier
+
+    started = time.perf_counter()
+    catalog = workspace.load_catalog()
+    paths, complete = label_paths(catalog, config)
+    rows = np.flatnonzero(complete)
+    if len(rows) < 20:
+        raise WorkspaceError(f"classify: only {len(rows)} products have a complete category path; need 20 or more")
+    catalog, paths = catalog.iloc[rows].reset_index(drop=True), [paths[i] for i in rows]
+    inputs, fingerprints = _modalities(config, workspace, catalog, progress)
+    tree = LabelTree.from_paths(paths)
+    inputs.codes = tree.encode(paths)
+    settings = config.classify
+    groups = catalog["group"].to_numpy() if "group" in catalog.columns else None
+    splits = grouped_splits(inputs.codes[:, -1], groups, settings.test_size, settings.validation_size, config.seed)
+    train_rows = undersample(inputs.codes[:, -1], splits.train, settings.max_per_class, config.seed)
+    model = fit_classifier(
+        inputs.take(train_rows), tree, train_settings(config), inputs.take(splits.validation), progress
+    )
+    model_id = _model_id(config, fingerprints, len(catalog))
+    model_dir = workspace.models_dir / "classify" / model_id
+    test_ids = catalog["product_id"].to_numpy()[splits.test].tolist()
+    model.save(
+        model_dir,
+        {
+            "model_id": model_id,
+            "fingerprints": fingerprints,
+            "test_ids": test_ids,
+            "trained_at": time.time(),
+            "train_settings": settings_dict(train_settings(config)),
+        },
+    )
+    metrics = score_predictions(tree, inputs.codes[splits.test], predict(model, inputs.take(splits.test)))
+    metrics.update(model_id=model_id, train_rows=len(train_rows), seconds=time.perf_counter() - started)
+    write_json(workspace.root / "classify" / model_id / "metrics.json", metrics)
+    log.info("classify: %s trained on %d products in %.1f s", model_id, len(train_rows), metrics["seconds"])
+    names = [" > ".join(n.split(" > ")[-1:]) for n in tree.classes[-1]]
+    return Trained(model_id, model_dir, metrics, imbalance_report(inputs.codes[train_rows, -1], names))
+
+
+def model_dir(workspace: Workspace, model_id: str | None) -> Path:
+    """The named model, or the most recently trained one."""
+    root = workspace.models_dir / "classify"
+    if model_id:
+        return root / model_id
+    trained = sorted(root.glob("*/model.json"), key=lambda p: json.loads(p.read_text())["trained_at"])
+    if not trained:
+        raise WorkspaceError(f"{root}: no trained classifier; run `discover classify train CONFIG` first")
+    return trained[-1].parent
+
+
+def _load(config: Config, workspace: Workspace, model_id: str | None, catalog: pd.DataFrame, progress: bool):
+    model, meta = MultimodalClassifier.load(model_dir(workspace, model_id))
+    inputs, fingerprints = _modalities(config, workspace, catalog, progress)
+    if fingerprints != meta["fingerprints"]:
+        raise ConfigError(
+            f"classifier {meta['model_id']} was trained on embeddings {meta['fingerprints']}, "
+            f"this config makes {fingerprints}; use the config it was trained with"
+        )
+    return model, meta, inputs
+
+
+def evaluate(config: Config, workspace: Workspace, model_id: str | None = None, progress: bool = True) -> dict:
+    """Score a saved model on its own test split again; rewrite its metrics.json."""
+    catalog = workspace.load_catalog()
+    model, meta, _ = _load(config, workspace, model_id, catalog.iloc[:0], progress=False)
+    test = catalog[catalog["product_id"].isin(meta["test_ids"])].reset_index(drop=True)
+    inputs, _ = _modalities(config, workspace, test, progress)
+    paths, complete = label_paths(test, config)
+    inputs = inputs.take(np.flatnonzero(complete))
+    inputs.codes = model.tree.encode([p for p, ok in zip(paths, complete, strict=True) if ok])
+    metrics = {**score_predictions(model.tree, inputs.codes, predict(model, inputs)), "model_id": meta["model_id"]}
+    write_json(workspace.root / "classify" / meta["model_id"] / "metrics.json", metrics)
+    return metrics
+
+
+def predict_catalog(
+    config: Config, workspace: Workspace, catalog: pd.DataFrame, out: Path, model_id: str | None = None
+) -> Path:
+    """Predictions for every product of a validated catalog: its path, each level and probabilities."""
+    model, _, inputs = _load(config, workspace, model_id, catalog, progress=True)
+    predicted = predict(model, inputs)
+    names = model.tree.decode(predicted.paths)
+    frame = pd.DataFrame({"product_id": catalog["product_id"], "predicted_path": [" > ".join(p) for p in names]})
+    frame["probability"] = predicted.probability
+    write_csv(out, frame)
+    return out
+
+
+def find_mislabels(config: Config, workspace: Workspace, out: Path, progress: bool = True) -> pd.DataFrame:
+    """Out-of-fold ranking of every product by how unlikely its registered category is."""
+    catalog = workspace.load_catalog()
+    paths, complete = label_paths(catalog, config)
+    catalog = catalog[complete].reset_index(drop=True)
+    paths = [p for p, ok in zip(paths, complete, strict=True) if ok]
+    inputs, _ = _modalities(config, workspace, catalog, progress)
+    tree = LabelTree.from_paths(paths)
+    inputs.codes = tree.encode(paths)
+    groups = catalog["group"].to_numpy() if "group" in catalog.columns else np.arange(len(catalog))
+    probabilities = out_of_fold_probabilities(inputs, tree, train_settings(config), groups, config.classify.folds)
+    ranked = rank_mislabels(probabilities, inputs.codes[:, -1], tree)
+    ranked.insert(0, "product_id", catalog["product_id"].to_numpy()[ranked["row"]])
+    ranked.insert(1, "title", catalog["title"].to_numpy()[ranked["row"]])
+    write_csv(out, ranked.drop(columns=["row"]))
+    return ranked
+
+
+def format_classify_metrics(metrics: dict) -> str:
+    """The test-split table for the terminal."""
+    lines = [f"{'level':10s} {'accuracy':>9s} {'macro-F1':>9s}"]
+    lines += [f"{name:10s} {s['accuracy']:9.4f} {s['macro_f1']:9.4f}" for name, s in metrics["per_level"].items()]
+    lines += [
+        f"hierarchical P/R/F1  {metrics['hierarchical_precision']:.4f} / {metrics['hierarchical_recall']:.4f} / "
+        f"{metrics['hierarchical_f1']:.4f}",
+        f"leaf macro-F1 {metrics['leaf_macro_f1']:.4f}   ECE {metrics['ece']:.4f}   test products {metrics['n']:,}",
+    ]
+    return "\n".join(lines)

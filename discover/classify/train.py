@@ -1,0 +1,186 @@
+"""Fitting a classifier on embedding vectors, predicting, and scoring predictions.
+
+The frozen transfer strategy: the encoders are the workspace's embedders and their vectors
+come from the cache, so a model trains in seconds to minutes on a CPU. Training keeps the
+epoch with the best validation hierarchical F1.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import f1_score
+from torch import nn
+from tqdm.auto import tqdm
+
+from discover.classify.labels import LabelTree
+from discover.classify.model import MultimodalClassifier
+from discover.evaluate.metrics import expected_calibration_error, hierarchical_prf
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainSettings:
+    """How one model is built and trained (``classify`` in the config)."""
+
+    fusion: str = "gated"
+    head: str = "hierarchical"
+    dim: int = 256
+    dropout: float = 0.2
+    epochs: int = 40
+    batch_size: int = 256
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    teacher_forcing: bool = True
+    class_weights: bool = False
+    patience: int = 6
+    seed: int = 0
+
+
+@dataclass
+class Inputs:
+    """Aligned image vectors, title vectors and (for training and scoring) path codes."""
+
+    image: np.ndarray
+    text: np.ndarray
+    codes: np.ndarray | None = None
+
+    def take(self, rows: np.ndarray) -> Inputs:
+        return Inputs(self.image[rows], self.text[rows], None if self.codes is None else self.codes[rows])
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.as_tensor(self.image, dtype=torch.float32), torch.as_tensor(self.text, dtype=torch.float32)
+
+
+def _loss(model: MultimodalClassifier, image, text, codes, settings: TrainSettings, weights) -> torch.Tensor:
+    """Cross-entropy at every level (masked by the true or the predicted parent), plus each
+    modality's own loss in late fusion."""
+    logits = model(image, text)
+    if model.head_kind == "flat":
+        return nn.functional.cross_entropy(logits[0], codes[:, -1], weight=weights)
+    masked = model.heads.masked(logits, codes if settings.teacher_forcing else None)
+    leaf = len(masked) - 1
+    loss = sum(
+        nn.functional.cross_entropy(level, codes[:, i], weight=weights if i == leaf else None)
+        for i, level in enumerate(masked)
+    )
+    scores = getattr(model.fusion, "modality_scores", None)
+    if scores is not None:
+        for modality in scores:
+            parts = modality.split(model.tree.sizes(), dim=1)
+            loss = loss + sum(nn.functional.cross_entropy(p, codes[:, i]) for i, p in enumerate(parts))
+    return loss
+
+
+def fit_classifier(
+    train: Inputs, tree: LabelTree, settings: TrainSettings, validation: Inputs | None = None, progress: bool = False
+) -> MultimodalClassifier:
+    """Train a model on `train`; keep the epoch with the best validation hF1 (or the last)."""
+    torch.manual_seed(settings.seed)
+    model = MultimodalClassifier(
+        tree, train.image.shape[1], train.text.shape[1], settings.fusion, settings.head, settings.dim, settings.dropout
+    )
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    image, text = train.tensors()
+    codes = torch.as_tensor(train.codes, dtype=torch.long)
+    weights = None
+    if settings.class_weights:
+        from discover.classify.data import class_weights
+
+        weights = torch.as_tensor(class_weights(train.codes[:, -1], tree.sizes()[-1]))
+    generator = torch.Generator().manual_seed(settings.seed)
+    best, best_state, waited = -1.0, None, 0
+    for epoch in tqdm(range(settings.epochs), desc=f"classify {settings.fusion}", unit="epoch", disable=not progress):
+        model.train()
+        for batch in torch.randperm(len(codes), generator=generator).split(settings.batch_size):
+            loss = _loss(model, image[batch], text[batch], codes[batch], settings, weights)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        if validation is None:
+            continue
+        score = evaluate_classifier(model, validation)["hierarchical_f1"]
+        if score > best:
+            best, best_state, waited = score, copy.deepcopy(model.state_dict()), 0
+        else:
+            waited += 1
+        log.debug("classify: epoch %d, loss %.3f, validation hF1 %.4f", epoch + 1, loss.item(), score)
+        if waited >= settings.patience:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return model
+
+
+@dataclass
+class Predictions:
+    """Predicted paths (n × depth codes), each path's probability, and p(leaf) for every leaf."""
+
+    paths: np.ndarray
+    probability: np.ndarray
+    leaf_probabilities: np.ndarray
+
+
+@torch.inference_mode()
+def predict(model: MultimodalClassifier, inputs: Inputs, batch_size: int = 4096) -> Predictions:
+    model.eval()
+    image, text = inputs.tensors()
+    paths, leaf = [], []
+    for start in range(0, len(image), batch_size):
+        chunk = slice(start, start + batch_size)
+        paths.append(model.predict_paths(image[chunk], text[chunk]).numpy())
+        leaf.append(model.leaf_log_probs(image[chunk], text[chunk]).exp().numpy())
+    paths_codes, leaf_probs = np.concatenate(paths), np.concatenate(leaf)
+    probability = leaf_probs[np.arange(len(paths_codes)), paths_codes[:, -1]]
+    return Predictions(paths_codes, probability, leaf_probs)
+
+
+def score_predictions(tree: LabelTree, truth: np.ndarray, predicted: Predictions) -> dict[str, Any]:
+    """Accuracy and macro-F1 per level, hierarchical P/R/F1, leaf macro-F1 and calibration (ECE)."""
+    names = [f"level_{i + 1}" for i in range(tree.depth)]
+    per_level = {}
+    for i, name in enumerate(names):
+        true, guess = truth[:, i], predicted.paths[:, i]
+        per_level[name] = {
+            "accuracy": float(np.mean(true == guess)),
+            "macro_f1": float(f1_score(true, guess, labels=np.unique(true), average="macro", zero_division=0)),
+        }
+    precision, recall, f1 = hierarchical_prf(tree.decode(predicted.paths), tree.decode(truth))
+    correct = predicted.paths[:, -1] == truth[:, -1]
+    return {
+        "n": len(truth),
+        "hierarchical_precision": precision,
+        "hierarchical_recall": recall,
+        "hierarchical_f1": f1,
+        "leaf_accuracy": float(correct.mean()),
+        "leaf_macro_f1": per_level[names[-1]]["macro_f1"],
+        "ece": expected_calibration_error(predicted.probability, correct),
+        "per_level": per_level,
+    }
+
+
+def evaluate_classifier(model: MultimodalClassifier, inputs: Inputs) -> dict[str, Any]:
+    return score_predictions(model.tree, inputs.codes, predict(model, inputs))
+
+
+def largest_confusions(tree: LabelTree, truth: np.ndarray, predicted: Predictions, classes: int = 10) -> pd.DataFrame:
+    """Confusion counts among the `classes` largest leaf classes (rows: true, columns: predicted)."""
+    largest = np.argsort(-np.bincount(truth[:, -1], minlength=tree.sizes()[-1]), kind="stable")[:classes]
+    names = [tree.classes[-1][c].rsplit(" > ", 1)[-1] for c in largest]
+    table = pd.DataFrame(0, index=names, columns=names)
+    for true, guess in zip(truth[:, -1], predicted.paths[:, -1], strict=True):
+        if true in largest and guess in largest:
+            table.iloc[int(np.flatnonzero(largest == true)[0]), int(np.flatnonzero(largest == guess)[0])] += 1
+    return table
+
+
+def settings_dict(settings: TrainSettings) -> dict[str, Any]:
+    return asdict(settings)

@@ -1,0 +1,114 @@
+"""The supervised classifier: masking, fusion modules, sampling, and a real train/evaluate/predict."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from discover.classify.data import grouped_splits, undersample
+from discover.classify.fusion import FUSIONS, create_fusion
+from discover.classify.heads import HierarchicalHeads
+from discover.classify.labels import LabelTree
+from discover.classify.model import MultimodalClassifier
+from discover.classify.train import TrainSettings, _loss
+from discover.cli import main
+from tests.conftest import config_dict, fashion_rows, write_catalog
+
+PATHS = [("A", "a1", "x"), ("A", "a1", "y"), ("A", "a2", "z"), ("B", "b1", "w"), ("B", "b2", "v"), ("C", "c1", "u")]
+
+
+def test_masked_predictions_are_valid_paths_for_random_logits():
+    tree = LabelTree.from_paths(PATHS)
+    heads = HierarchicalHeads(8, tree)
+    torch.manual_seed(0)
+    logits = [torch.randn(500, size) * 5 for size in tree.sizes()]
+    paths = heads.predict(logits).numpy()
+    for level in range(1, tree.depth):
+        assert (tree.parents[level][paths[:, level]] == paths[:, level - 1]).all()
+    leaves = {tuple(p) for p in tree.decode(paths)}
+    assert leaves <= set(PATHS)
+
+
+def test_teacher_forcing_masks_by_the_true_parent_and_without_it_by_the_predicted_one():
+    tree = LabelTree.from_paths(PATHS)
+    heads = HierarchicalHeads(8, tree)
+    logits = [torch.tensor([[5.0, 0.0, 0.0]]), torch.zeros(1, 5), torch.zeros(1, 6)]
+    true = torch.as_tensor(tree.encode([("B", "b1", "w")]))
+    forced = heads.masked(logits, true)[1]
+    free = heads.masked(logits)[1]
+    allowed = lambda level: {i for i, v in enumerate(level[0].tolist()) if v > -1e8}  # noqa: E731
+    assert {tree.classes[1][i] for i in allowed(forced)} == {"B > b1", "B > b2"}
+    assert {tree.classes[1][i] for i in allowed(free)} == {"A > a1", "A > a2"}  # A scored highest
+    model = MultimodalClassifier(tree, 6, 4, fusion="concat", dim=8)
+    image, text, codes = torch.randn(6, 6), torch.randn(6, 4), torch.as_tensor(tree.encode(PATHS))
+    with_forcing = _loss(model, image, text, codes, TrainSettings(teacher_forcing=True), None)
+    without = _loss(model, image, text, codes, TrainSettings(teacher_forcing=False), None)
+    assert torch.isfinite(with_forcing) and torch.isfinite(without) and with_forcing != without
+
+
+@pytest.mark.parametrize("name", sorted(FUSIONS))
+def test_each_fusion_has_the_right_shape_reaches_its_modalities_and_is_seeded(name):
+    sizes = (3, 5, 6)
+
+    def build() -> torch.nn.Module:
+        torch.manual_seed(7)
+        return create_fusion(name, 12, 10, 16, dropout=0.0, level_sizes=sizes)
+
+    image, text = torch.randn(4, 12, requires_grad=True), torch.randn(4, 10, requires_grad=True)
+    fusion = build()
+    out = fusion(image, text)
+    assert out.shape == (4, 16)
+    out.sum().backward()
+    used = {"image-only": ("image",), "text-only": ("text",)}.get(name, ("image", "text"))
+    grads = {"image": image.grad, "text": text.grad}
+    assert all(grads[m] is not None and grads[m].abs().sum() > 0 for m in used)
+    assert torch.equal(build()(image, text), fusion(image, text))
+
+
+def test_undersampling_caps_every_class_and_keeps_every_class():
+    labels = np.array([0] * 500 + [1] * 40 + [2] * 3 + [3] * 1)
+    kept = undersample(labels, np.arange(len(labels)), cap=30, seed=0)
+    assert np.bincount(labels[kept]).tolist() == [30, 30, 3, 1]
+    assert undersample(labels, np.arange(len(labels)), cap=None).tolist() == list(range(len(labels)))
+
+
+def test_splits_never_share_a_group_and_cover_every_row():
+    rng = np.random.default_rng(0)
+    labels, groups = rng.integers(0, 5, 1000), rng.integers(0, 300, 1000)
+    splits = grouped_splits(labels, groups, seed=1)
+    parts = [set(groups[s]) for s in (splits.train, splits.validation, splits.test)]
+    assert not (parts[0] & parts[1]) and not (parts[0] & parts[2]) and not (parts[1] & parts[2])
+    assert sorted(np.concatenate([splits.train, splits.validation, splits.test]).tolist()) == list(range(1000))
+
+
+@pytest.mark.slow
+def test_train_evaluate_predict_and_find_mislabels_on_real_products(tmp_path: Path, capsys):
+    rows = fashion_rows(1000, subcategories=("Topwear", "Bottomwear", "Shoes", "Bags", "Watches"), seed=3)
+    directory = write_catalog(tmp_path / "catalog", rows.iloc[:900]).parent
+    raw = config_dict(directory)
+    raw["classify"] = {"epochs": 25, "fusion": "gated", "folds": 3}
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    ws = ["--workspace", str(tmp_path / "ws")]
+    assert main(["classify", "train", str(config), *ws]) == 0
+    (metrics_path,) = (tmp_path / "ws" / "classify").glob("*/metrics.json")
+    metrics = yaml.safe_load(metrics_path.read_text())
+    assert metrics["hierarchical_f1"] > 0.85 and metrics["per_level"]["level_1"]["accuracy"] > 0.9
+    assert {"leaf_macro_f1", "ece", "per_level"} <= set(metrics)
+    assert main(["classify", "evaluate", str(config), *ws]) == 0
+    assert "hierarchical P/R/F1" in capsys.readouterr().out
+    new = write_catalog(tmp_path / "new", rows.iloc[900:])
+    out = tmp_path / "predictions.csv"
+    assert main(["classify", "predict", str(config), *ws, "--catalog", str(new), "--out", str(out)]) == 0
+    predicted = pd.read_csv(out, dtype={"product_id": str})
+    assert predicted["product_id"].tolist() == rows["id"].iloc[900:].tolist()
+    truth = [" > ".join(r) for r in rows.iloc[900:][["masterCategory", "subCategory"]].itertuples(index=False)]
+    agrees = [p.startswith(t) for p, t in zip(predicted["predicted_path"], truth, strict=True)]
+    assert np.mean(agrees) > 0.85 and predicted["probability"].between(0, 1).all()
+    mislabels = tmp_path / "mislabels.csv"
+    assert main(["classify", "find-mislabels", str(config), *ws, "--out", str(mislabels)]) == 0
+    ranked = pd.read_csv(mislabels)
+    assert len(ranked) == 900 and ranked["p_registered"].is_monotonic_increasing
