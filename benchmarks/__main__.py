@@ -1,6 +1,6 @@
 """`python -m benchmarks` (make bench): every benchmark in turn."""
 
-from benchmarks import discovery, embed, pretrain
+from benchmarks import classify, discovery, embed, pretrain
 
-for module in (embed, discovery, pretrain):
+for module in (embed, discovery, classify, pretrain):
     module.main()

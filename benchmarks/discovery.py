@@ -23,13 +23,14 @@ import pandas as pd
 from sklearn.cluster import KMeans
 
 from benchmarks.common import REPO, WORKSPACE, held_out, markdown_table, peak_rss_mb, write_section
-from discover.cluster.cascade import CascadeClusterer
-from discover.cluster.stage import Proposals, propose_subcategories
+from discover.cluster.cascade import CascadeClusterer, default_clusterer
+from discover.cluster.stage import Proposals, category_paths, propose_subcategories
 from discover.config import Config, load_config
 from discover.data.ingest import ingest
 from discover.embed.stage import Features, embed_catalog
 from discover.evaluate.metrics import cluster_scores, weighted_mean
 from discover.evaluate.scoring import cluster_codes, evaluate, qualifies
+from discover.tree import existing_id
 from discover.workspace import Workspace
 
 COLUMNS = ["coverage", "purity", "hungarian_accuracy", "nmi", "ari", "leaf_clusters", "true_classes"]
@@ -37,9 +38,9 @@ COLUMNS = ["coverage", "purity", "hungarian_accuracy", "nmi", "ari", "leaf_clust
 
 def flat(X: np.ndarray, seed: int) -> np.ndarray:
     model = CascadeClusterer(
+        clusterer=default_clusterer(min_samples=None),
         max_depth=1,
         min_cluster_fraction=0.01,
-        min_samples=None,
         pca_components=64,
         merge_threshold=0,
         min_silhouette=-1,
@@ -91,7 +92,7 @@ def run_methods(
     features: Features | Subset, catalog: pd.DataFrame, config: Config, label: str
 ) -> tuple[list[dict], dict, Proposals, float]:
     """discover and every baseline on one set of products; rows of the results table."""
-    parents = ("root/" + catalog["level_1"] + "/" + catalog["level_2"]).to_numpy()
+    parents = np.array([existing_id(p) for p in category_paths(catalog, 2)], dtype=object)
     truth = catalog["truth"].to_numpy()
     qualifying = [p for p in sorted(set(parents)) if qualifies(pd.Series(truth[parents == p]))]
     rows_of = {p: np.flatnonzero(parents == p) for p in qualifying}
