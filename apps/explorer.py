@@ -84,6 +84,7 @@ decisions = store.decisions(run_id)
 tree, assignments, skipped = curated_run(root, run_id, stamp, decisions[-1].id if decisions else 0, decisions)
 catalog = run.catalog
 truth = catalog["truth"].astype(str) if "truth" in catalog.columns else None
+attributes = run.config.catalog.columns.attributes
 view = st.sidebar.radio("View", ["Proposals", "Metrics", "Export"], key="view")
 st.sidebar.caption(f"{len(assignments):,} products · {len(tree.proposals()):,} proposals · {len(decisions)} decisions")
 for message in skipped:
@@ -133,17 +134,23 @@ def products_table(frame: pd.DataFrame, key: str) -> pd.DataFrame:
     return shown
 
 
-def proposal_card(node_id: str) -> None:
+def proposal_card(node_id: str, members: pd.DataFrame) -> None:
     node = tree[node_id]
     sibling = views.nearest_sibling(tree, run.coords, assignments, node_id)
     purity = views.node_purity(assignments, truth, node_id)
     st.subheader(views.plain(node.name))
-    cols = st.columns(4)
-    cols[0].metric("Products", f"{node.size:,}")
-    cols[1].metric("Stability", f"{node.stability:.3f}" if node.stability is not None else "–")
-    cols[2].metric("Purity", f"{purity:.2f}" if purity is not None else "–")
-    cols[3].metric("Nearest sibling", tree[sibling].name if sibling else "–")  # a metric value is plain text
+    values = {
+        "Products": f"{node.size:,}",
+        "Stability": f"{node.stability:.3f}" if node.stability is not None else "–",
+        "Purity": f"{purity:.2f}" if purity is not None else "–",
+        "Nearest sibling": tree[sibling].name if sibling else "–",  # a metric value is plain text
+    }
+    for col, (label, value) in zip(st.columns(4), values.items(), strict=True):
+        col.metric(label, value, help=views.CARD_HELP[label])
     st.caption("Keywords: " + views.plain(", ".join(node.keywords)))
+    st.caption("Shared by its products: " + views.plain(" · ".join(views.concentration(members, attributes))))
+    if node.split.startswith("not split"):
+        st.caption(views.plain(node.split.replace("not split", "Not split further", 1)))
     by_id = catalog.set_index("product_id")
     exemplars = [e for e in node.exemplars if e in by_id.index][:12]
     grid = st.columns(6)
@@ -310,8 +317,8 @@ def proposals_view() -> None:
     flash = st.empty()  # always here, so the widgets below keep their place (and the open tab) on every rerun
     if "flash" in st.session_state:
         flash.success(views.plain(st.session_state.pop("flash")))
-    proposal_card(chosen)
     members = views.member_products(catalog, assignments, chosen)
+    proposal_card(chosen, members)
     st.markdown("#### Products")
     shown = products_table(members, "members")
     st.markdown("#### Curate")
@@ -325,7 +332,7 @@ def proposals_view() -> None:
 
 @st.cache_resource(show_spinner="Scoring the curated tree…", max_entries=16)
 def curated_metrics(root: str, run_id: str, stamp: float, last_decision: int, _assignments: pd.DataFrame):
-    return evaluate(_assignments, load_run(root, run_id, stamp).catalog, run.config.catalog.columns.attributes)
+    return evaluate(_assignments, load_run(root, run_id, stamp).catalog, attributes)
 
 
 def metrics_view() -> None:

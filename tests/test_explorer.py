@@ -57,6 +57,9 @@ def test_app_shows_tree_card_and_products(workspace):
     run = RunData(ws, run_id)
     node_id = _select_largest_leaf(app, run)
     assert any(h.value == run.tree[node_id].name for h in app.subheader)
+    captions = " ".join(c.value for c in app.caption)
+    assert "gender" in captions and "first title word" in captions  # signals that need no truth
+    assert {m.label: m.help for m in app.metric}["Stability"]  # every number explained where it stands
     assert len(app.dataframe) >= 2
     app.sidebar.radio(key="view").set_value("Metrics").run()
     assert not app.exception and any("purity" in m.label for m in app.metric)

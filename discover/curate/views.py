@@ -43,6 +43,28 @@ METRIC_HELP = (
 )
 
 
+CARD_HELP = {
+    "Products": "Products whose most likely proposal is this one or lies below it, noise included.",
+    "Stability": "HDBSCAN persistence of the cluster: how long it holds as the density threshold rises. "
+    "Higher is more trustworthy; compare with siblings.",
+    "Purity": "Share of its clustered products that carry its most common true type. Needs a truth column.",
+    "Nearest sibling": "The sibling proposal whose centre on the 2-D map is closest: the likeliest merge.",
+}
+
+
+def concentration(members: pd.DataFrame, attributes: list[str]) -> list[str]:
+    """Truth-free signals: how much of a proposal shares one value of each attribute, and one
+    leading title word (often the brand). "100 % Women" says a proposal may follow gender."""
+    signals = []
+    columns = [(c, members[c].astype(str)) for c in attributes if c in members]
+    columns.append(("first title word", members["title"].astype(str).str.split().str[0].fillna("")))
+    for name, values in columns:
+        if len(values):
+            shares = values.value_counts(normalize=True)
+            signals.append(f"{shares.iloc[0]:.0%} {shares.index[0]} ({name})")
+    return signals
+
+
 def attribute_table(metrics: dict) -> pd.DataFrame:
     """Purity, NMI and Hungarian accuracy against the truth and against each attribute column."""
     rows = {"type (truth)": metrics["weighted"], **{a: s for a, s in metrics.get("attributes", {}).items() if s}}
