@@ -57,6 +57,9 @@ class MultimodalClassifier(nn.Module):
         self.heads = HierarchicalHeads(dim, tree) if head == "hierarchical" else FlatHead(dim, tree)
 
     def forward(self, image: torch.Tensor, text: torch.Tensor) -> list[torch.Tensor]:
+        # inputs are L2-normalised; scaled by √dim each feature has about unit variance, which the
+        # default initialisation of the first layers expects (measured: +0.002 hF1 on a tuning split)
+        image, text = image * self.dims["image_dim"] ** 0.5, text * self.dims["text_dim"] ** 0.5
         return self.heads(self.fusion(image, text))
 
     def leaf_log_probs(self, image: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
