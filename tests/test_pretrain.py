@@ -27,6 +27,9 @@ TINY = {
     "pretrain__samples_per_epoch": 32,
     "pretrain__validation_size": 12,
     "embed__num_workers": 0,
+    # one torch thread in the killed subprocess and in this process alike: bit-equal resumes are
+    # promised for the same thread count (other tests may have set this process's count to all cores)
+    "embed__torch_threads": 1,
 }
 
 
