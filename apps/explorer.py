@@ -109,7 +109,7 @@ def rename(node_id: str) -> None:
 
 def undo() -> None:
     undone = store.undo(run_id)
-    st.session_state["flash"] = f"Undid: {views.describe(undone, run.tree)}" if undone else "Nothing to undo"
+    st.session_state["flash"] = f"Undid: {views.history(decisions, run.tree)[-1]}" if undone else "Nothing to undo"
 
 
 def scatter(parent_id: str, chosen: str | None):
@@ -364,10 +364,7 @@ def metrics_view() -> None:
 
 def export_view() -> None:
     st.header("Export the curated tree")
-    st.write(
-        f"{len(decisions)} decisions applied: "
-        + views.plain("; ".join(views.describe(d, run.tree) for d in decisions[-10:]))
-    )
+    st.write(f"{len(decisions)} decisions applied: " + views.plain("; ".join(views.history(decisions, run.tree)[-10:])))
     diff = taxonomy_diff(run.tree, tree, decisions)
     st.json({k: (v if k != "new" else f"{len(v)} new subcategories") for k, v in diff.items()}, expanded=False)
     if st.button("Export curated tree", key="export"):

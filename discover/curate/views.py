@@ -72,12 +72,12 @@ def attribute_table(metrics: dict) -> pd.DataFrame:
     return pd.DataFrame({name: {c: scores[c] for c in columns} for name, scores in rows.items()}).T
 
 
-def describe(decision: Decision, tree: SubcategoryTree) -> str:
-    """A decision in a curator's words: proposal names from the run's tree, not node ids."""
+def describe(decision: Decision, names: dict[str, str]) -> str:
+    """A decision in a curator's words: proposal names (as they were then), not node ids."""
     p = decision.payload
 
     def name(node_id: str) -> str:
-        return f"“{tree[node_id].name}”" if node_id in tree else node_id.rsplit("/", 1)[-1]
+        return f"“{names[node_id]}”" if node_id in names else node_id.rsplit("/", 1)[-1]
 
     text = {
         "rename": lambda: f"renamed {name(p['node'])} to “{p['name']}”",
@@ -87,6 +87,29 @@ def describe(decision: Decision, tree: SubcategoryTree) -> str:
         "move": lambda: f"moved {len(p['products'])} products to {name(p['target'])}",
     }[decision.action]()
     return text + (f" ({decision.comment})" if decision.comment else "")
+
+
+def history(decisions: list[Decision], tree: SubcategoryTree) -> list[str]:
+    """Every decision described with the names its proposals had at that moment.
+
+    Example:
+        >>> from discover.tree import Node
+        >>> tree = SubcategoryTree()
+        >>> _ = tree.add(Node("root/a", "root", "proposed", "Tees"))
+        >>> history([Decision(1, "r", "rename", {"node": "root/a", "name": "Polos"}, "", 0.0),
+        ...          Decision(2, "r", "reject", {"node": "root/a"}, "", 0.0)], tree)
+        ['renamed “Tees” to “Polos”', 'rejected “Polos”']
+    """
+    names = {n.id: n.name for n in tree.nodes.values()}
+    described = []
+    for decision in decisions:
+        described.append(describe(decision, names))
+        if decision.action == "rename":
+            names[decision.payload["node"]] = decision.payload["name"]
+        elif decision.action == "split":
+            node = decision.payload["node"]
+            names.update({f"{node}/s{i}": n for i, n in enumerate(decision.payload["names"], start=1)})
+    return described
 
 
 def quality_style(label: str) -> str:
