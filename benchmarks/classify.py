@@ -26,7 +26,7 @@ from benchmarks.common import REPO, WORKSPACE, markdown_table, write_section
 from discover.classify.data import grouped_splits
 from discover.classify.labels import LabelTree
 from discover.classify.mislabels import out_of_fold_probabilities, precision_recall_at_k, rank_mislabels
-from discover.classify.stage import _modalities, label_paths, train_settings
+from discover.classify.stage import labelled_inputs, train_settings
 from discover.classify.train import Inputs, Predictions, fit_classifier, predict, score_predictions
 from discover.config import load_config
 from discover.data.ingest import ingest
@@ -92,13 +92,8 @@ def main() -> None:
     config = load_config(REPO / "configs" / "fashion-small.yaml")
     workspace = Workspace(WORKSPACE)
     ingest(config, workspace, show_progress=False)
-    catalog = workspace.load_catalog()
-    paths, complete = label_paths(catalog, config)
-    catalog = catalog[complete].reset_index(drop=True)
-    paths = [p for p, ok in zip(paths, complete, strict=True) if ok]
-    inputs, _ = _modalities(config, workspace, catalog, progress=True)
-    tree = LabelTree.from_paths(paths)
-    inputs.codes = tree.encode(paths)
+    labelled = labelled_inputs(config, workspace, workspace.load_catalog(), progress=True)
+    catalog, inputs, tree = labelled.catalog, labelled.inputs, labelled.tree
     groups = catalog["group"].to_numpy()
     splits = grouped_splits(inputs.codes[:, -1], groups, seed=config.seed)
     truth = inputs.codes[splits.test]

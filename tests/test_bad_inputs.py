@@ -55,14 +55,6 @@ def _set(row: int, column: str, value: str):
     return spoil
 
 
-def _breadcrumb(row: int, value: str):
-    def spoil(rows: pd.DataFrame, catalog: Path, sentinel: Path) -> pd.DataFrame:
-        rows.loc[row, "breadcrumb"] = value
-        return rows
-
-    return spoil
-
-
 def _symlink_outside(rows: pd.DataFrame, catalog: Path, sentinel: Path) -> pd.DataFrame:
     link = catalog / "images" / "linked.jpg"
     link.symlink_to(sentinel)
@@ -92,12 +84,12 @@ def _header_only(rows: pd.DataFrame, catalog: Path, sentinel: Path) -> pd.DataFr
 
 
 CASES = [
-    Case("deeper path is its own path", _breadcrumb(3, "Apparel > Topwear > Tshirts"), category_column=True),
-    Case("empty segment in a path", _breadcrumb(4, "Apparel >> Topwear"), {4: "empty_level"}, category_column=True),
-    Case("trailing separator", _breadcrumb(6, "Apparel > Topwear >"), {6: "empty_level"}, category_column=True),
+    Case("deeper path is its own path", _set(3, "breadcrumb", "Apparel > Topwear > Tshirts"), category_column=True),
+    Case("empty segment", _set(4, "breadcrumb", "Apparel >> Topwear"), {4: "empty_level"}, category_column=True),
+    Case("trailing separator", _set(6, "breadcrumb", "Apparel > Topwear >"), {6: "empty_level"}, category_column=True),
     Case("literal NaN level means no deeper level", _set(2, "subCategory", "NaN")),
     Case("literal null above a level is a hole", _set(5, "masterCategory", "null"), {5: "empty_level"}),
-    Case("None as the only category", _breadcrumb(7, "None"), {7: "empty_category"}, category_column=True),
+    Case("None as the only category", _set(7, "breadcrumb", "None"), {7: "empty_category"}, category_column=True),
     Case("empty product id", _set(8, "id", "  "), {8: "empty_product_id"}),
     Case("missing title", _set(1, "productDisplayName", ""), {1: "empty_title"}),
     Case("symlink to a file outside", _symlink_outside, {3: "path_outside_catalog"}),

@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,9 @@ from discover.classify.data import grouped_splits, imbalance_report, undersample
 from discover.classify.labels import LabelTree
 from discover.classify.mislabels import out_of_fold_probabilities, rank_mislabels
 from discover.classify.model import MultimodalClassifier
-from discover.classify.train import Inputs, TrainSettings, predict, score_predictions, settings_dict
+from discover.classify.train import Inputs, TrainSettings, predict, score_predictions
 from discover.config import Config
+from discover.data.catalog import MISSING_LEVEL
 from discover.errors import ConfigError, WorkspaceError
 from discover.vectors import l2_normalise
 from discover.workspace import Workspace, write_csv, write_json
@@ -43,7 +44,7 @@ def label_paths(catalog: pd.DataFrame, config: Config) -> tuple[list[tuple[str, 
     if config.classify.include_truth and "truth" in catalog.columns:
         columns.append("truth")
     values = catalog[columns].astype(str).to_numpy()
-    complete = (values != "").all(axis=1) & (values != "(missing)").all(axis=1)
+    complete = (values != "").all(axis=1) & (values != MISSING_LEVEL).all(axis=1)
     return [tuple(row) for row in values], complete
 
 
@@ -60,6 +61,37 @@ def _modalities(config: Config, workspace: Workspace, catalog: pd.DataFrame, pro
         filled, _ = cached_vectors(embedder, catalog, config, workspace, progress)
         blocks[modality], fingerprints[modality] = l2_normalise(filled.vectors), embedder.fingerprint
     return Inputs(blocks["image"], blocks["text"]), fingerprints
+
+
+@dataclass
+class Labelled:
+    """The products with a complete label path, their vectors and codes, and the label tree."""
+
+    catalog: pd.DataFrame
+    inputs: Inputs
+    tree: LabelTree
+    fingerprints: dict[str, str]
+
+
+def labelled_inputs(
+    config: Config, workspace: Workspace, catalog: pd.DataFrame, progress: bool, tree: LabelTree | None = None
+) -> Labelled:
+    """Keep rows with a complete path, embed them, encode their paths (in `tree`, or a tree built from them)."""
+    paths, complete = label_paths(catalog, config)
+    catalog = catalog[complete].reset_index(drop=True)
+    paths = [p for p, ok in zip(paths, complete, strict=True) if ok]
+    inputs, fingerprints = _modalities(config, workspace, catalog, progress)
+    tree = tree or LabelTree.from_paths(paths)
+    inputs.codes = tree.encode(paths)
+    return Labelled(catalog, inputs, tree, fingerprints)
+
+
+def _same_embedders(meta: dict, fingerprints: dict) -> None:
+    if fingerprints != meta["fingerprints"]:
+        raise ConfigError(
+            f"classifier {meta['model_id']} was trained on embeddings {meta['fingerprints']}, "
+            f"this config makes {fingerprints}; use the config it was trained with"
+        )
 
 
 @dataclass
@@ -80,15 +112,10 @@ def train(config: Config, workspace: Workspace, progress: bool = True) -> Traine
     from discover.classify.train import fit_classifier
 
     started = time.perf_counter()
-    catalog = workspace.load_catalog()
-    paths, complete = label_paths(catalog, config)
-    rows = np.flatnonzero(complete)
-    if len(rows) < 20:
-        raise WorkspaceError(f"classify: only {len(rows)} products have a complete category path; need 20 or more")
-    catalog, paths = catalog.iloc[rows].reset_index(drop=True), [paths[i] for i in rows]
-    inputs, fingerprints = _modalities(config, workspace, catalog, progress)
-    tree = LabelTree.from_paths(paths)
-    inputs.codes = tree.encode(paths)
+    labelled = labelled_inputs(config, workspace, workspace.load_catalog(), progress)
+    if len(labelled.catalog) < 20:
+        raise WorkspaceError(f"classify: {len(labelled.catalog)} products have a complete category path; need 20+")
+    catalog, inputs, tree, fingerprints = labelled.catalog, labelled.inputs, labelled.tree, labelled.fingerprints
     settings = config.classify
     groups = catalog["group"].to_numpy() if "group" in catalog.columns else None
     splits = grouped_splits(inputs.codes[:, -1], groups, settings.test_size, settings.validation_size, config.seed)
@@ -106,7 +133,7 @@ def train(config: Config, workspace: Workspace, progress: bool = True) -> Traine
             "fingerprints": fingerprints,
             "test_ids": test_ids,
             "trained_at": time.time(),
-            "train_settings": settings_dict(train_settings(config)),
+            "train_settings": asdict(train_settings(config)),
         },
     )
     metrics = score_predictions(tree, inputs.codes[splits.test], predict(model, inputs.take(splits.test)))
@@ -128,27 +155,15 @@ def model_dir(workspace: Workspace, model_id: str | None) -> Path:
     return trained[-1].parent
 
 
-def _load(config: Config, workspace: Workspace, model_id: str | None, catalog: pd.DataFrame, progress: bool):
-    model, meta = MultimodalClassifier.load(model_dir(workspace, model_id))
-    inputs, fingerprints = _modalities(config, workspace, catalog, progress)
-    if fingerprints != meta["fingerprints"]:
-        raise ConfigError(
-            f"classifier {meta['model_id']} was trained on embeddings {meta['fingerprints']}, "
-            f"this config makes {fingerprints}; use the config it was trained with"
-        )
-    return model, meta, inputs
-
-
 def evaluate(config: Config, workspace: Workspace, model_id: str | None = None, progress: bool = True) -> dict:
     """Score a saved model on its own test split again; rewrite its metrics.json."""
+    model, meta = MultimodalClassifier.load(model_dir(workspace, model_id))
     catalog = workspace.load_catalog()
-    model, meta, _ = _load(config, workspace, model_id, catalog.iloc[:0], progress=False)
     test = catalog[catalog["product_id"].isin(meta["test_ids"])].reset_index(drop=True)
-    inputs, _ = _modalities(config, workspace, test, progress)
-    paths, complete = label_paths(test, config)
-    inputs = inputs.take(np.flatnonzero(complete))
-    inputs.codes = model.tree.encode([p for p, ok in zip(paths, complete, strict=True) if ok])
-    metrics = {**score_predictions(model.tree, inputs.codes, predict(model, inputs)), "model_id": meta["model_id"]}
+    labelled = labelled_inputs(config, workspace, test, progress, tree=model.tree)
+    _same_embedders(meta, labelled.fingerprints)
+    scores = score_predictions(model.tree, labelled.inputs.codes, predict(model, labelled.inputs))
+    metrics = {**scores, "model_id": meta["model_id"]}
     write_json(workspace.root / "classify" / meta["model_id"] / "metrics.json", metrics)
     return metrics
 
@@ -156,8 +171,10 @@ def evaluate(config: Config, workspace: Workspace, model_id: str | None = None, 
 def predict_catalog(
     config: Config, workspace: Workspace, catalog: pd.DataFrame, out: Path, model_id: str | None = None
 ) -> Path:
-    """Predictions for every product of a validated catalog: its path, each level and probabilities."""
-    model, _, inputs = _load(config, workspace, model_id, catalog, progress=True)
+    """Predictions for every product of a validated catalog: its predicted path and that path's probability."""
+    model, meta = MultimodalClassifier.load(model_dir(workspace, model_id))
+    inputs, fingerprints = _modalities(config, workspace, catalog, progress=True)
+    _same_embedders(meta, fingerprints)
     predicted = predict(model, inputs)
     names = model.tree.decode(predicted.paths)
     frame = pd.DataFrame({"product_id": catalog["product_id"], "predicted_path": [" > ".join(p) for p in names]})
@@ -168,13 +185,8 @@ def predict_catalog(
 
 def find_mislabels(config: Config, workspace: Workspace, out: Path, progress: bool = True) -> pd.DataFrame:
     """Out-of-fold ranking of every product by how unlikely its registered category is."""
-    catalog = workspace.load_catalog()
-    paths, complete = label_paths(catalog, config)
-    catalog = catalog[complete].reset_index(drop=True)
-    paths = [p for p, ok in zip(paths, complete, strict=True) if ok]
-    inputs, _ = _modalities(config, workspace, catalog, progress)
-    tree = LabelTree.from_paths(paths)
-    inputs.codes = tree.encode(paths)
+    labelled = labelled_inputs(config, workspace, workspace.load_catalog(), progress)
+    catalog, inputs, tree = labelled.catalog, labelled.inputs, labelled.tree
     groups = catalog["group"].to_numpy() if "group" in catalog.columns else np.arange(len(catalog))
     probabilities = out_of_fold_probabilities(inputs, tree, train_settings(config), groups, config.classify.folds)
     ranked = rank_mislabels(probabilities, inputs.codes[:, -1], tree)

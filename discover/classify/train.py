@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -180,7 +180,3 @@ def largest_confusions(tree: LabelTree, truth: np.ndarray, predicted: Prediction
         if true in largest and guess in largest:
             table.iloc[int(np.flatnonzero(largest == true)[0]), int(np.flatnonzero(largest == guess)[0])] += 1
     return table
-
-
-def settings_dict(settings: TrainSettings) -> dict[str, Any]:
-    return asdict(settings)
