@@ -86,6 +86,7 @@ class EmbedderSpec(_Strict):
     pretrained: str | None = None
     checkpoint: str | None = None
     components: int = Field(256, ge=2)
+    power: float = Field(2.0, gt=0)  # known-level-words: concentration ** power sharpens type words
 
     @field_validator("name")
     @classmethod
@@ -103,6 +104,7 @@ class EmbedderSpec(_Strict):
 class EmbedConfig(_Strict):
     image: EmbedderSpec | None = Field(default_factory=lambda: EmbedderSpec(name="efficientnet-lite0"))
     text: EmbedderSpec | None = Field(default_factory=lambda: EmbedderSpec(name="minilm"))
+    words: EmbedderSpec | None = None  # a second title view, e.g. known-level-words
     pca_components: int | None = Field(None, ge=2)
     batch_size: int = Field(64, ge=1)
     num_workers: int = Field(1, ge=0)
@@ -142,6 +144,7 @@ class DiscoveryConfig(_Strict):
     cascade: CascadeConfig = Field(default_factory=CascadeConfig)
     exemplars: int = Field(8, ge=5, le=12)
     keywords: int = Field(8, ge=1)
+    ignore: list[str] = Field(default_factory=list)  # attribute columns that are not types (e.g. gender)
 
 
 class PretrainConfig(_Strict):
@@ -216,6 +219,15 @@ class Config(_Strict):
                 if spec and spec.get(key) and is_file_reference(spec[key]):
                     spec[key] = str(self.resolve(spec[key]))
         return yaml.safe_dump(resolved, sort_keys=False)
+
+    @model_validator(mode="after")
+    def _ignored_attributes_mapped(self) -> Config:
+        unmapped = [c for c in self.discovery.ignore if c not in self.catalog.columns.attributes]
+        if unmapped:
+            raise ValueError(
+                f"discovery.ignore names {', '.join(unmapped)}, which catalog.columns.attributes does not list"
+            )
+        return self
 
 
 def _valid_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:

@@ -12,7 +12,7 @@ import resource
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +120,7 @@ def run(
             "seed": config.seed,
             "features": [p.fingerprint for p in features.parts],
             "catalog_signature": signature,
+            "ignored": [asdict(r) for r in result.removals],
         }
     metrics = None
     if "truth" in catalog.columns:

@@ -36,6 +36,18 @@ def existing_id(levels: Sequence[str]) -> str:
     return "/".join([ROOT_ID, *(id_segment(level) for level in levels)])
 
 
+def level_columns(catalog: pd.DataFrame, level: int) -> list[str]:
+    """The catalog's ``level_<i>`` columns down to `level`, root first."""
+    available = sorted((c for c in catalog.columns if c.startswith("level_")), key=lambda c: int(c.split("_")[1]))
+    return available[: min(level, len(available))]
+
+
+def category_paths(catalog: pd.DataFrame, level: int) -> list[tuple[str, ...]]:
+    """Each row's existing category path cut at `level`; a shorter path stays as it is."""
+    rows = catalog[level_columns(catalog, level)].itertuples(index=False, name=None)
+    return [tuple(name for name in row if name) for row in rows]
+
+
 @dataclass
 class Node:
     """One node. `kind` says whether it is part of the existing taxonomy or a proposal.
@@ -47,6 +59,7 @@ class Node:
         size: products under this node, noise included. exemplars: product ids near the medoid.
         stability: HDBSCAN persistence of the cluster (proposals only).
         split: why the node was or was not split further ("split", "not split: …").
+        flags: warnings a curator should see first (e.g. "brand-dominated: 92% “Nike”").
         metrics: scores against the truth column at this node (existing parents only).
     """
 
@@ -60,6 +73,7 @@ class Node:
     exemplars: list[str] = field(default_factory=list)
     stability: float | None = None
     split: str = ""
+    flags: list[str] = field(default_factory=list)
     children: list[str] = field(default_factory=list)
     metrics: dict[str, Any] | None = None
 

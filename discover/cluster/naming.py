@@ -1,4 +1,4 @@
-"""Names and keywords for proposals: class-based TF-IDF of titles against siblings.
+"""Names and keywords for proposals: type phrases for names, class-based TF-IDF for keywords.
 
 c-TF-IDF (the idea in BERTopic, Grootendorst 2022): all titles of one cluster form one
 document; a term's weight is its frequency in that document times
@@ -10,9 +10,13 @@ sink; terms that set a cluster apart rise.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.feature_extraction.text import CountVectorizer
+
+from discover.cluster.phrases import brand_flags, ranked_phrases
+from discover.words import WordConcentration, words
 
 
 class ClassTfidf:
@@ -58,7 +62,7 @@ class ClassTfidf:
 
 
 def name_from_keywords(keywords: Sequence[str], taken: set[str], words: int = 2) -> str:
-    """A short display name from the top keywords, unique among siblings."""
+    """A short display name from the top keywords, unique among siblings (the fallback)."""
     if not keywords:
         return "unnamed"
     name = " ".join(keywords[:words]).title()
@@ -69,14 +73,34 @@ def name_from_keywords(keywords: Sequence[str], taken: set[str], words: int = 2)
     return name if name not in taken else f"{name} ({len(taken) + 1})"
 
 
-def name_siblings(titles_by_child: Sequence[Sequence[str]], keywords: int = 8) -> list[tuple[str, list[str]]]:
-    """Names and keywords for sibling clusters, each scored against the others."""
+@dataclass
+class Named:
+    """A proposal's name, its keywords and any warning about it."""
+
+    name: str
+    keywords: list[str]
+    flags: list[str] = field(default_factory=list)
+
+
+def name_siblings(
+    titles_by_child: Sequence[Sequence[str]], keywords: int = 8, known: WordConcentration | None = None
+) -> list[Named]:
+    """Names, keywords and flags for sibling clusters, each scored against the others.
+
+    A name is the best phrase of :func:`discover.cluster.phrases.ranked_phrases` (in the
+    titles' own word order, weighted by what `known` says carries type), never one taken by
+    a sibling; keywords are c-TF-IDF terms. A proposal whose titles mostly share one word
+    at the brand end of the title is flagged, not named after it.
+    """
     model = ClassTfidf().fit([" ".join(titles) for titles in titles_by_child])
+    tokenised = [[words(t) for t in titles] for titles in titles_by_child]
+    ranked = ranked_phrases(tokenised, known)
+    order = sorted(range(len(titles_by_child)), key=lambda i: -len(titles_by_child[i]))  # largest picks first
     taken: set[str] = set()
-    named = []
-    for index in range(len(titles_by_child)):
+    named: dict[int, Named] = {}
+    for index in order:
         terms = model.top_terms(index, keywords)
-        name = name_from_keywords(terms, taken)
+        name = next((p for p in ranked[index] if p not in taken), None) or name_from_keywords(terms, taken)
         taken.add(name)
-        named.append((name, terms))
-    return named
+        named[index] = Named(name, terms, brand_flags(tokenised[index], known))
+    return [named[i] for i in range(len(titles_by_child))]

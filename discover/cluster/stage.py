@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -13,10 +13,12 @@ from threadpoolctl import threadpool_limits
 
 from discover.cluster.cascade import CascadeClusterer, default_clusterer
 from discover.cluster.exemplars import add_exemplars
+from discover.cluster.ignore import Removal, remove_attributes
 from discover.cluster.naming import name_siblings
 from discover.cluster.reduce import UmapReducer
 from discover.config import DiscoveryConfig
-from discover.tree import SubcategoryTree, existing_id, in_subtree
+from discover.tree import SubcategoryTree, category_paths, existing_id, in_subtree
+from discover.words import WordConcentration, known_words
 
 log = logging.getLogger(__name__)
 
@@ -28,18 +30,7 @@ class Proposals:
     tree: SubcategoryTree
     assignments: pd.DataFrame
     coords: pd.DataFrame
-
-
-def level_columns(catalog: pd.DataFrame, level: int) -> list[str]:
-    """The catalog's ``level_<i>`` columns down to `level`, root first."""
-    available = sorted((c for c in catalog.columns if c.startswith("level_")), key=lambda c: int(c.split("_")[1]))
-    return available[: min(level, len(available))]
-
-
-def category_paths(catalog: pd.DataFrame, level: int) -> list[tuple[str, ...]]:
-    """Each row's existing category path cut at `level`; a shorter path stays as it is."""
-    rows = catalog[level_columns(catalog, level)].itertuples(index=False, name=None)
-    return [tuple(name for name in row if name) for row in rows]
+    removals: list[Removal] = field(default_factory=list)
 
 
 def build_clusterer(config: DiscoveryConfig, seed: int, progress: bool = False) -> CascadeClusterer:
@@ -59,15 +50,21 @@ def build_clusterer(config: DiscoveryConfig, seed: int, progress: bool = False) 
     )
 
 
-def name_tree(tree: SubcategoryTree, leaf_by_product: pd.Series, titles: pd.Series, keywords: int) -> None:
+def name_tree(
+    tree: SubcategoryTree,
+    leaf_by_product: pd.Series,
+    titles: pd.Series,
+    keywords: int,
+    known: WordConcentration | None = None,
+) -> None:
     """Name every group of sibling proposals from the titles under each sibling."""
     for node in list(tree.nodes.values()):
         children = [c for c in tree.children(node.id) if c.kind == "proposed"]
         if not children:
             continue
         groups = [titles[in_subtree(leaf_by_product, child.id).to_numpy()].tolist() for child in children]
-        for child, (name, terms) in zip(children, name_siblings(groups, keywords), strict=True):
-            child.name, child.keywords = name, terms
+        for child, named in zip(children, name_siblings(groups, keywords, known), strict=True):
+            child.name, child.keywords, child.flags = named.name, named.keywords, named.flags
     tree.refresh_paths()
 
 
@@ -95,11 +92,15 @@ def propose_subcategories(
 ) -> Proposals:
     """Propose subcategories inside every existing node at `config.level`."""
     started = time.perf_counter()
+    X, removals = remove_attributes(X, catalog, config.ignore, seed)
     parents = category_paths(catalog, config.level)
     ids = catalog["product_id"].to_numpy()
     model = build_clusterer(config, seed, progress).fit(X, parents, ids.tolist())
     tree = model.tree_
-    name_tree(tree, pd.Series(model.leaf_, index=catalog.index), catalog["title"].fillna(""), config.keywords)
+    titles = catalog["title"].fillna("")
+    name_tree(
+        tree, pd.Series(model.leaf_, index=catalog.index), titles, config.keywords, known_words(catalog, config.level)
+    )
     add_exemplars(tree, X, model.ids_, pd.Series(model.labels_), model.is_noise_, config.exemplars)
     parent_ids = np.array([existing_id(p) for p in parents], dtype=object)
     assignments = pd.DataFrame(
@@ -118,4 +119,4 @@ def propose_subcategories(
     xy = plot_coordinates(X, parent_ids, config, seed)
     coords = pd.DataFrame({"product_id": ids, "x": xy[:, 0], "y": xy[:, 1]})
     log.info("discover: 2-D coordinates took %.1f s", time.perf_counter() - plot_started)
-    return Proposals(tree, assignments, coords)
+    return Proposals(tree, assignments, coords, removals)

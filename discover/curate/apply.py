@@ -52,6 +52,7 @@ def _apply_one(tree: SubcategoryTree, assignments: pd.DataFrame, decision: Decis
             child.keywords = list(p.get("keywords", [[]] * rank)[rank - 1])  # older split decisions lack them
             child.exemplars = list(p.get("exemplars", [[]] * rank)[rank - 1])
             child.stability = p.get("stability", [None] * rank)[rank - 1]
+            child.flags = list(p.get("flags", [[]] * rank)[rank - 1])
         members = assignments["product_id"].map(p["members"])
         chosen = members.notna()
         child_ids = node.id + "/s" + members[chosen].astype(int).add(1).astype(str)

@@ -32,6 +32,7 @@ class SplitPreview:
     keywords: list[list[str]] = field(default_factory=list)
     exemplars: list[list[str]] = field(default_factory=list)
     stability: list[float | None] = field(default_factory=list)
+    flags: list[list[str]] = field(default_factory=list)
 
     def payload(self) -> dict:
         """What the ``split`` decision stores: enough to rebuild the children without clustering."""
@@ -42,6 +43,7 @@ class SplitPreview:
             "keywords": self.keywords,
             "exemplars": self.exemplars,
             "stability": self.stability,
+            "flags": self.flags,
         }
 
 
@@ -87,7 +89,7 @@ def preview_split(
     titles = run.catalog["title"].to_numpy()[rows]
     leaf = np.asarray(model.leaf_)
     groups = [titles[leaf == child.id].tolist() for child in children]
-    named = name_siblings(groups, run.config.discovery.keywords)
+    named = name_siblings(groups, run.config.discovery.keywords, run.known_words)
     clustered = ~model.is_noise_
     exemplars = [
         medoid_exemplars(X[(leaf == c.id) & clustered], ids[(leaf == c.id) & clustered], run.config.discovery.exemplars)
@@ -96,10 +98,11 @@ def preview_split(
     return SplitPreview(
         node_id,
         members,
-        [name for name, _ in named],
+        [n.name for n in named],
         [len(g) for g in groups],
         int(model.is_noise_.sum()),
-        keywords=[terms for _, terms in named],
+        keywords=[n.keywords for n in named],
+        flags=[n.flags for n in named],
         exemplars=exemplars,
         stability=[c.stability for c in children],
     )

@@ -19,9 +19,12 @@ from discover.config import Config, EmbedderSpec, is_file_reference
 from discover.embed.base import Embedder, create_embedder
 from discover.embed.cache import CacheFill, EmbeddingCache, load_aligned, save_aligned, text_key
 from discover.embed.fuse import fuse
+from discover.tree import category_paths
 from discover.workspace import Workspace
 
 log = logging.getLogger(__name__)
+
+SLOTS = {"image": "image", "text": "text", "words": "text"}  # config slot → what its embedder reads
 
 
 @dataclass
@@ -29,7 +32,7 @@ class ModalityPart:
     """One modality's aligned vectors and how they were obtained."""
 
     name: str
-    modality: str
+    slot: str
     fingerprint: str
     dim: int
     computed: int
@@ -41,14 +44,14 @@ class ModalityPart:
 
 @dataclass
 class Features:
-    """Fused vectors aligned with `product_ids`, plus each modality's own block."""
+    """Fused vectors aligned with `product_ids`, plus each view's own block (by config slot)."""
 
     product_ids: np.ndarray
     vectors: np.ndarray
     parts: list[ModalityPart]
 
-    def block(self, modality: str) -> np.ndarray:
-        return next(p.vectors for p in self.parts if p.modality == modality)
+    def block(self, slot: str) -> np.ndarray:
+        return next(p.vectors for p in self.parts if p.slot == slot)
 
 
 def _image_key(path: str) -> str:
@@ -75,11 +78,14 @@ def content_keys(embedder: Embedder, catalog: pd.DataFrame) -> list[str]:
     return [text_key(t) if t.strip() else "" for t in catalog["title"].fillna("").tolist()]
 
 
-def _aligned_meta(embedder: Embedder, catalog: pd.DataFrame, config: Config, keys: list[str], failed: dict) -> dict:
+def _aligned_meta(
+    embedder: Embedder, slot: str, catalog: pd.DataFrame, config: Config, keys: list[str], failed: dict
+) -> dict:
     ids = catalog["product_id"].tolist()
     return {
         "model": embedder.name,
         "modality": embedder.modality,
+        "slot": slot,
         "fingerprint": embedder.fingerprint,
         "dim": embedder.dim,
         "params": config.embed.model_dump(mode="json"),
@@ -99,7 +105,12 @@ def cached_vectors(
     keys = content_keys(embedder, catalog)
     paths, titles = catalog["image_path"].tolist(), catalog["title"].fillna("").tolist()
     if hasattr(embedder, "fit"):
-        embedder.fit(titles, hashlib.sha1("\n".join(keys).encode()).hexdigest())
+        corpus_id = hashlib.sha1("\n".join(keys).encode()).hexdigest()
+        if getattr(embedder, "uses_known_levels", False):
+            known = [" > ".join(p) for p in category_paths(catalog, config.discovery.level)]
+            embedder.fit(titles, corpus_id, known)
+        else:
+            embedder.fit(titles, corpus_id)
     cache = EmbeddingCache(workspace.embeddings_dir, embedder.fingerprint, embedder.dim)
     n_missing = len({k for k in keys if k} - set(cache.load_index()))
     bar = tqdm(total=n_missing, desc=f"embed {embedder.name}", unit="item", disable=not progress or n_missing == 0)
@@ -121,12 +132,18 @@ def cached_vectors(
 
 
 def embed_modality(
-    embedder: Embedder, catalog: pd.DataFrame, config: Config, workspace: Workspace, progress: bool = True
+    embedder: Embedder,
+    catalog: pd.DataFrame,
+    config: Config,
+    workspace: Workspace,
+    progress: bool = True,
+    slot: str | None = None,
 ) -> ModalityPart:
     """Serve one modality from the cache, computing only what is missing; write the aligned array."""
     started = time.perf_counter()
     filled, keys = cached_vectors(embedder, catalog, config, workspace, progress)
-    meta = _aligned_meta(embedder, catalog, config, keys, filled.failed)
+    slot = slot or embedder.modality
+    meta = _aligned_meta(embedder, slot, catalog, config, keys, filled.failed)
     path = save_aligned(workspace.embeddings_dir, embedder.fingerprint, filled.vectors, meta)
     vectors, _ = load_aligned(workspace.embeddings_dir, embedder.fingerprint)
     seconds = time.perf_counter() - started
@@ -135,22 +152,22 @@ def embed_modality(
         *(embedder.fingerprint, filled.computed, filled.cached, len(filled.failed), seconds),
     )
     return ModalityPart(
-        *(embedder.name, embedder.modality, embedder.fingerprint, embedder.dim),
+        *(embedder.name, slot, embedder.fingerprint, embedder.dim),
         *(filled.computed, filled.cached, filled.failed, path, vectors),
     )
 
 
 def embed_catalog(config: Config, workspace: Workspace, progress: bool = True) -> Features:
-    """Embed every configured modality of the workspace's catalog and fuse them."""
+    """Embed every configured view (image, text, words) of the workspace's catalog and fuse them."""
     torch.set_num_threads(config.embed.torch_threads or os.cpu_count() or 1)
     catalog = workspace.load_catalog()
     parts, weights = [], []
-    for modality in ("image", "text"):
-        spec: EmbedderSpec | None = getattr(config.embed, modality)
+    for slot, modality in SLOTS.items():
+        spec: EmbedderSpec | None = getattr(config.embed, slot)
         if spec is None:
             continue
         embedder = build_embedder(spec, modality, config)
-        parts.append(embed_modality(embedder, catalog, config, workspace, progress))
+        parts.append(embed_modality(embedder, catalog, config, workspace, progress, slot))
         weights.append(spec.weight)
     if not parts:
         raise ValueError("embed: configure at least one of embed.image and embed.text")

@@ -10,11 +10,13 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from discover.cluster.ignore import remove_attributes
 from discover.config import Config, config_from_dict
 from discover.embed.cache import load_aligned
 from discover.embed.fuse import fuse
 from discover.errors import WorkspaceError
 from discover.tree import SubcategoryTree
+from discover.words import WordConcentration, known_words
 from discover.workspace import Workspace, read_json
 
 
@@ -77,8 +79,13 @@ class RunData:
             )
         return catalog.loc[self.assignments["product_id"]].reset_index(drop=True)
 
+    @cached_property
+    def known_words(self) -> WordConcentration:
+        """What the run's known categories say about its title words (for naming split children)."""
+        return known_words(self.catalog, self.config.discovery.level)
+
     def features(self) -> np.ndarray:
-        """The fused vectors the run clustered, rebuilt from the embedding files."""
+        """The vectors the run clustered, rebuilt from the embedding files (declared attributes removed)."""
         blocks, weights = [], []
         for fingerprint in self.tree.meta.get("features", []):
             vectors, meta = load_aligned(self.workspace.embeddings_dir, fingerprint)
@@ -89,8 +96,9 @@ class RunData:
                     "(the catalog changed since); re-run `discover run` first"
                 )
             blocks.append(np.asarray(vectors)[position.loc[self.assignments["product_id"]].to_numpy()])
-            spec = getattr(self.config.embed, meta["modality"])
+            spec = getattr(self.config.embed, meta.get("slot", meta["modality"]))
             weights.append(spec.weight if spec else 1.0)
         if not blocks:
             raise WorkspaceError(f"run {self.run_id} does not name its features in tree.json")
-        return fuse(blocks, weights, self.config.embed.pca_components, self.config.seed)
+        fused = fuse(blocks, weights, self.config.embed.pca_components, self.config.seed)
+        return remove_attributes(fused, self.catalog, self.config.discovery.ignore, self.config.seed)[0]

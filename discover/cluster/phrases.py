@@ -1,0 +1,104 @@
+"""Candidate names for sibling proposals: phrases of the titles, ranked by how well they
+say what sets one proposal apart, weighted towards words that carry product type.
+
+A candidate is a run of one to three consecutive words of a title, so a name keeps the
+titles' own word order ("Sports Shoes", never "Shoes Sports"). For proposal i and phrase t,
+with tf the share of titles containing t, inside i and inside its siblings:
+
+    score = tf_i · log(1 + tf_i / (tf_siblings + 0.01)) · type(t) · position(t)
+
+type(t) is the mean known-level concentration of its words
+(:class:`discover.words.WordConcentration`), position(t) the mean learnt weight of where it
+sits in the titles. A phrase found mostly at the brand end of the titles (the end opposite
+the type words: the first word when type words come last) is never a name.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+
+from discover.words import WordConcentration
+
+MAX_WORDS = 3
+CANDIDATES = 20
+BRAND_SHARE = 0.5  # a proposal whose titles share one brand-end word this often is flagged
+
+
+def _brand_index(length: int, known: WordConcentration | None) -> int:
+    """Index of the title word at the brand end (the first, unless type words come first)."""
+    return length - 1 if known is not None and known.anchor_ == "start" else 0
+
+
+class _Tally:
+    """Per phrase: titles holding it, how many at the brand end, summed position weight."""
+
+    def __init__(self, titles: Sequence[Sequence[str]], known: WordConcentration | None) -> None:
+        self.titles = max(len(titles), 1)
+        self.count: Counter = Counter()
+        self.at_brand: Counter = Counter()
+        self.position: Counter = Counter()
+        for tokens in titles:
+            where = known.position_weight(len(tokens)) if known is not None else np.ones(len(tokens))
+            brand, seen = _brand_index(len(tokens), known), set()
+            for size in range(1, MAX_WORDS + 1):
+                for start in range(len(tokens) - size + 1):
+                    phrase = tuple(tokens[start : start + size])
+                    if phrase in seen:
+                        continue
+                    seen.add(phrase)
+                    self.count[phrase] += 1
+                    self.at_brand[phrase] += start <= brand < start + size
+                    self.position[phrase] += float(where[start : start + size].max())
+
+
+def _type_weight(phrase: tuple[str, ...], known: WordConcentration | None) -> float:
+    if known is None:
+        return 1.0
+    return float(np.mean([known.weights_.get(word, 0.0) for word in phrase]))
+
+
+def ranked_phrases(
+    titles_by_child: Sequence[Sequence[Sequence[str]]], known: WordConcentration | None = None
+) -> list[list[str]]:
+    """The best candidate names of each sibling (tokenised titles in), best first, title-cased.
+
+    Example:
+        >>> titles = [[["nike", "sports", "shoes"]] * 4, [["nike", "formal", "shoes"]] * 4]
+        >>> [names[0] for names in ranked_phrases(titles)]
+        ['Sports Shoes', 'Formal Shoes']
+    """
+    tallies = [_Tally(titles, known) for titles in titles_by_child]
+    total_count = sum((t.count for t in tallies), Counter())
+    total_titles = sum(t.titles for t in tallies)
+    ranked = []
+    for tally in tallies:
+        rest_titles = max(total_titles - tally.titles, 1)
+        scores = {}
+        for phrase, count in tally.count.items():
+            if count < 2 or tally.at_brand[phrase] / count >= BRAND_SHARE:
+                continue
+            tf = count / tally.titles
+            tf_rest = (total_count[phrase] - count) / rest_titles
+            position = tally.position[phrase] / count
+            scores[phrase] = tf * np.log1p(tf / (tf_rest + 0.01)) * _type_weight(phrase, known) * position
+        best = sorted((p for p in scores if scores[p] > 0), key=lambda p: (-scores[p], -len(p), p))[:CANDIDATES]
+        ranked.append([" ".join(best_phrase).title() for best_phrase in best])
+    return ranked
+
+
+def brand_flags(titles: Sequence[Sequence[str]], known: WordConcentration | None = None) -> list[str]:
+    """A warning when most titles share one word at the brand end ("brand-dominated: 92% “Nike”").
+
+    Example:
+        >>> brand_flags([["nike", "red", "shoes"], ["nike", "blue", "shoes"], ["puma", "shoes"]])
+        ['brand-dominated: 67% “Nike”']
+    """
+    firsts = Counter(tokens[_brand_index(len(tokens), known)] for tokens in titles if tokens)
+    if not firsts:
+        return []
+    word, count = firsts.most_common(1)[0]
+    share = count / sum(firsts.values())
+    return [f"brand-dominated: {share:.0%} “{word.title()}”"] if share >= BRAND_SHARE else []

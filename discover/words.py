@@ -1,0 +1,124 @@
+"""Words of titles and what the known levels of a catalog say about them.
+
+A word that spreads evenly over the known categories (a colour, "Men", "new") says nothing
+about product type; a word concentrated in a few known categories ("Sandals", "Kurta")
+does. :class:`WordConcentration` learns, from the titles and the existing category of each
+product (never the hidden level), one weight per word and adjacent word pair: one minus
+the normalised entropy of its size-corrected distribution over the known categories. It
+also learns where in a title type words sit: the mean concentration of the words at each
+position counted from the start and from the end; the end whose own word (first or last)
+is more concentrated is the anchor. Nothing about the language or the catalog is hard-coded. Used by the
+``known-level-words`` embedder and by proposal names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from discover.tree import category_paths
+
+POSITIONS = 9  # positions 0..7 from the anchor, then one bucket for the rest
+_WORD = re.compile(r"[^\W\d_][\w-]*")
+
+Term = str | tuple[str, str]
+
+
+def words(title: str) -> list[str]:
+    """Lower-cased words of a title, in order (numbers and punctuation dropped).
+
+    Example:
+        >>> words("Nike Men's Black Running-Shoes 42")
+        ['nike', 'men', 's', 'black', 'running-shoes']
+    """
+    return _WORD.findall(title.lower())
+
+
+def _terms(tokens: Sequence[str]) -> set[Term]:
+    return set(tokens) | set(zip(tokens, tokens[1:], strict=False))
+
+
+class WordConcentration:
+    """How much each word (and adjacent word pair) tells about the known category.
+
+    Attributes:
+        weights_: term → concentration in [0, 1]; terms seen fewer than `min_count` times
+            are left out (weight 0).
+        anchor_: ``"start"`` or ``"end"``: where type words sit in these titles.
+        position_weights_: weight per position from the anchor (the last bucket holds the
+            rest), the best position at 1.
+
+    Example:
+        >>> titles = ["red heels", "bright blue heels", "red shirt", "bright blue shirt"] * 3
+        >>> model = WordConcentration(min_count=2, smoothing=0.1).fit(titles, ["shoes", "shoes", "tops", "tops"] * 3)
+        >>> round(model.weights_["heels"], 2), round(model.weights_["red"], 2)
+        (0.93, 0.0)
+        >>> model.anchor_
+        'end'
+    """
+
+    def __init__(self, min_count: int = 3, smoothing: float = 1.0) -> None:
+        self.min_count = min_count
+        self.smoothing = smoothing
+
+    def fit(self, titles: Sequence[str], known: Sequence[str]) -> WordConcentration:
+        categories, codes = np.unique(np.asarray(known, dtype=object).astype(str), return_inverse=True)
+        sizes = np.bincount(codes, minlength=len(categories)).astype(np.float64)
+        prior = sizes / sizes.sum()
+        counts: dict[Term, np.ndarray] = defaultdict(lambda: np.zeros(len(categories)))
+        tokenised = [words(t) for t in titles]
+        for tokens, code in zip(tokenised, codes, strict=True):
+            for term in _terms(tokens):
+                counts[term][code] += 1
+        self.weights_: dict[Term, float] = {}
+        for term, row in counts.items():
+            if row.sum() >= self.min_count:
+                self.weights_[term] = self._concentration(row, sizes, prior)
+        self._fit_positions(tokenised)
+        return self
+
+    def _concentration(self, row: np.ndarray, sizes: np.ndarray, prior: np.ndarray) -> float:
+        if len(sizes) < 2:
+            return 0.0
+        rate = (row + self.smoothing * prior) / sizes  # a word's share of each category, size-corrected
+        p = rate / rate.sum()
+        entropy = -(p * np.log(np.where(p > 0, p, 1))).sum()
+        return float(1 - entropy / np.log(len(sizes)))
+
+    def _fit_positions(self, tokenised: Sequence[Sequence[str]]) -> None:
+        tables = {}
+        for anchor in ("start", "end"):
+            total, count = np.zeros(POSITIONS), np.zeros(POSITIONS)
+            for tokens in tokenised:
+                for position, word in zip(self.positions(len(tokens), anchor), tokens, strict=True):
+                    total[position] += self.weights_.get(word, 0.0)
+                    count[position] += 1
+            tables[anchor] = np.divide(total, count, out=np.zeros(POSITIONS), where=count > 0)
+        self.anchor_ = max(tables, key=lambda a: tables[a][0])
+        best = tables[self.anchor_].max()
+        self.position_weights_ = tables[self.anchor_] / best if best > 0 else np.ones(POSITIONS)
+
+    @staticmethod
+    def positions(length: int, anchor: str) -> np.ndarray:
+        """Each token's position bucket counted from `anchor`."""
+        index = np.arange(length)
+        return np.minimum(index if anchor == "start" else length - 1 - index, POSITIONS - 1)
+
+    def position_weight(self, length: int) -> np.ndarray:
+        """The weight of each position of a title of `length` tokens."""
+        return self.position_weights_[self.positions(length, self.anchor_)]
+
+    def digest(self) -> str:
+        payload = repr(sorted((str(k), round(v, 6)) for k, v in self.weights_.items()))
+        return hashlib.sha1((payload + self.anchor_ + repr(self.position_weights_.round(6))).encode()).hexdigest()
+
+
+def known_words(catalog: pd.DataFrame, level: int) -> WordConcentration:
+    """What the catalog's known categories (down to `level`) say about its title words."""
+    known = [" > ".join(path) for path in category_paths(catalog, level)]
+    return WordConcentration().fit(catalog["title"].fillna("").tolist(), known)

@@ -1,0 +1,124 @@
+"""Taxonomy-aware discovery: known-level word weights, declared attributes removed, names by type."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score
+
+from discover.cluster.ignore import remove_attribute
+from discover.cluster.naming import name_siblings
+from discover.embed import create_embedder
+from discover.errors import ConfigError
+from discover.words import WordConcentration, words
+from tests.conftest import fashion_rows, make_config
+
+TYPES = {"footwear": ["heels", "sneakers", "sandals"], "tops": ["shirt", "kurta", "tunic"]}
+SPREAD = ["red", "blue", "black", "men", "women", "new"]
+BRANDS = ["acme", "zenith", "orbit", "nova"]
+
+
+def synthetic_titles(n: int, seed: int = 0, type_first: bool = False) -> tuple[list[str], list[str], list[str]]:
+    """Titles "brand colour gender type" (or type first) with the type's known category."""
+    rng = np.random.default_rng(seed)
+    titles, known, types = [], [], []
+    for _ in range(n):
+        category = str(rng.choice(list(TYPES)))
+        kind = str(rng.choice(TYPES[category]))
+        middle = list(rng.choice(SPREAD, size=int(rng.integers(1, 4)), replace=False))
+        words_ = [kind, *middle, str(rng.choice(BRANDS))] if type_first else [str(rng.choice(BRANDS)), *middle, kind]
+        titles.append(" ".join(words_))
+        known.append(category)
+        types.append(kind)
+    return titles, known, types
+
+
+def test_words_concentrated_in_known_categories_weigh_more_than_evenly_spread_ones() -> None:
+    titles, known, _ = synthetic_titles(600)
+    model = WordConcentration().fit(titles, known)
+    type_words = [model.weights_[w] for kinds in TYPES.values() for w in kinds]
+    spread_words = [model.weights_[w] for w in SPREAD + BRANDS]
+    assert min(type_words) > 0.7
+    assert max(spread_words) < 0.1
+    assert model.anchor_ == "end"
+    assert model.position_weight(4)[-1] == pytest.approx(1.0)  # the last word is where types sit
+
+
+def test_where_type_words_sit_is_learnt_not_assumed() -> None:
+    titles, known, _ = synthetic_titles(600, type_first=True)
+    model = WordConcentration().fit(titles, known)
+    assert model.anchor_ == "start"
+    assert model.position_weight(4)[0] == pytest.approx(1.0)
+    assert model.position_weight(4)[-1] < 0.2
+
+
+def test_real_titles_weigh_type_nouns_above_colour_and_gender() -> None:
+    rows = fashion_rows(600, ("Topwear", "Shoes", "Bags", "Bottomwear"))
+    model = WordConcentration().fit(rows["productDisplayName"].tolist(), rows["subCategory"].tolist())
+    for type_word in ("shoes", "handbag", "jeans"):
+        for spread_word in ("men", "women", "black", "blue"):
+            assert model.weights_[type_word] > model.weights_[spread_word] + 0.3, (type_word, spread_word)
+
+
+def test_known_level_words_embedder_puts_same_type_titles_together() -> None:
+    titles, known, types = synthetic_titles(400, seed=1)
+    embedder = create_embedder("known-level-words", "text", components=16, seed=0)
+    embedder.fit(titles, "synthetic", known)
+    vectors = embedder.embed_texts(titles).vectors
+    labels = KMeans(len(set(types)), n_init=5, random_state=0).fit_predict(vectors)
+    assert adjusted_rand_score(types, labels) > 0.9
+    assert embedder.fingerprint.startswith("known-level-words-16-p2-0-")
+    other = create_embedder("known-level-words", "text", components=16, seed=0).fit(titles, "synthetic", known[::-1])
+    assert other.fingerprint != embedder.fingerprint  # a different fit never shares cached vectors
+
+
+def test_known_level_words_refuses_to_fit_without_known_categories() -> None:
+    with pytest.raises(ValueError, match="known category"):
+        create_embedder("known-level-words", "text").fit(["a b"], "x")
+
+
+def test_a_declared_attribute_no_longer_drives_the_clustering_once_removed() -> None:
+    rng = np.random.default_rng(0)
+    n, dim = 800, 20
+    kind = rng.integers(0, 2, n)
+    gender = pd.Series(rng.choice(["Men", "Women"], n), name="gender")
+    X = rng.normal(0, 0.3, (n, dim))
+    X[:, 0] += 2.0 * kind  # the type: a smaller offset
+    X[:, 1:4] += 4.0 * (gender == "Men").to_numpy()[:, None]  # gender: a large one over three axes
+    before = KMeans(2, n_init=5, random_state=0).fit_predict(X)
+    assert adjusted_rand_score(gender, before) > 0.9  # the clustering follows gender
+
+    projected, report = remove_attribute(X, gender, seed=0)
+    after = KMeans(2, n_init=5, random_state=0).fit_predict(projected)
+    assert adjusted_rand_score(gender, after) < 0.05
+    assert adjusted_rand_score(kind, after) > 0.8  # and now finds the type
+    assert report.directions >= 1 and report.accuracy_before > 0.95 and report.accuracy_after < 0.6
+
+
+def test_ignore_must_name_a_mapped_attribute(tmp_path: Path) -> None:
+    with pytest.raises((ConfigError, ValueError), match="brand"):
+        make_config(tmp_path, discovery__ignore=["brand"])
+    assert make_config(tmp_path, discovery__ignore=["gender"]).discovery.ignore == ["gender"]
+
+
+def test_names_are_type_phrases_in_the_titles_word_order_and_brands_are_flagged() -> None:
+    sports = [f"{b} men black sports shoes" for b in BRANDS] * 5
+    formal = [f"{b} women brown formal shoes" for b in BRANDS] * 5
+    one_brand = ["acme men blue running shoes"] * 18 + ["orbit men running shoes"] * 2
+    titles, known, _ = synthetic_titles(600, seed=2)
+    model = WordConcentration().fit(titles + sports + formal + one_brand, known + ["footwear"] * 60)
+    named = name_siblings([sports, formal, one_brand], known=model)
+    assert [n.name for n in named] == ["Sports Shoes", "Formal Shoes", "Running Shoes"]
+    assert named[2].flags == ["brand-dominated: 90% “Acme”"] and named[0].flags == []
+    for group, n in zip([sports, formal, one_brand], named, strict=True):
+        assert any(n.name.lower() in " ".join(words(t)) for t in group)  # a contiguous phrase of a title
+
+
+def test_sibling_names_are_unique_even_when_the_titles_agree() -> None:
+    same = ["acme red sneakers", "orbit blue sneakers"] * 5
+    names = [n.name for n in name_siblings([same, same, same])]
+    assert len(set(names)) == 3
