@@ -24,13 +24,17 @@ from sklearn.cluster import KMeans
 
 from benchmarks.common import REPO, WORKSPACE, held_out, markdown_table, peak_rss_mb, write_section
 from discover.cluster.cascade import CascadeClusterer, default_clusterer
-from discover.cluster.stage import Proposals, category_paths, propose_subcategories
+from discover.cluster.naming import name_from_keywords
+from discover.cluster.stage import Proposals, propose_subcategories
 from discover.config import Config, load_config
 from discover.data.ingest import ingest
+from discover.embed.fuse import fuse
 from discover.embed.stage import Features, embed_catalog
 from discover.evaluate.metrics import cluster_scores, weighted_mean
-from discover.evaluate.scoring import cluster_codes, evaluate, qualifies
-from discover.tree import existing_id
+from discover.evaluate.names import name_scores
+from discover.evaluate.protocols import leave_parent_out
+from discover.evaluate.scoring import evaluate, qualifies
+from discover.tree import SubcategoryTree, category_paths, existing_id, known_labels
 from discover.workspace import Workspace
 
 COLUMNS = ["coverage", "purity", "hungarian_accuracy", "nmi", "ari", "leaf_clusters", "true_classes"]
@@ -88,36 +92,21 @@ class Subset:
         return self.features.block(modality)[self.mask]
 
 
-def run_methods(
-    features: Features | Subset, catalog: pd.DataFrame, config: Config, label: str
-) -> tuple[list[dict], dict, Proposals, float]:
-    """discover and every baseline on one set of products; rows of the results table."""
+def run_baselines(features: Features | Subset, catalog: pd.DataFrame, config: Config, label: str) -> tuple[list, dict]:
+    """Every baseline on one set of products; rows of the results table."""
     parents = np.array([existing_id(p) for p in category_paths(catalog, 2)], dtype=object)
     truth = catalog["truth"].to_numpy()
     qualifying = [p for p in sorted(set(parents)) if qualifies(pd.Series(truth[parents == p]))]
     rows_of = {p: np.flatnonzero(parents == p) for p in qualifying}
     truth_by_parent = {p: truth[r] for p, r in rows_of.items()}
     results = []
-
-    started = time.perf_counter()
-    ours = propose_subcategories(features.vectors, catalog, config.discovery, config.seed)
-    seconds = time.perf_counter() - started
-    metrics = evaluate(ours.assignments, catalog)
-    codes = cluster_codes(ours.assignments)
-    results.append(
-        score(
-            label,
-            "discover (cascade + linkage merge), fused",
-            {p: codes[r] for p, r in rows_of.items()},
-            truth_by_parent,
-            seconds,
-        )
-    )
-    assert abs(metrics["weighted"]["purity"] - results[0]["purity"]) < 1e-9
-
     for name, X in (
-        ("flat UMAP+HDBSCAN, fused", features.vectors),
-        ("BERTopic-style UMAP+HDBSCAN, text only", features.block("text")),
+        ("flat UMAP+HDBSCAN, default features", features.vectors),
+        (
+            "flat UMAP+HDBSCAN, image + ½ MiniLM (before)",
+            fuse([features.block("image"), features.block("text")], [1.0, 0.5]),
+        ),
+        ("BERTopic-style UMAP+HDBSCAN, MiniLM titles only", features.block("text")),
         ("flat UMAP+HDBSCAN, image only", features.block("image")),
     ):
         started = time.perf_counter()
@@ -128,61 +117,172 @@ def run_methods(
         p: kmeans_true_k(features.vectors[r], len(set(truth_by_parent[p])), config.seed) for p, r in rows_of.items()
     }
     results.append(
-        score(label, "k-means with the true k (oracle), fused", labels, truth_by_parent, time.perf_counter() - started)
+        score(
+            label,
+            "k-means with the true k (oracle), default features",
+            labels,
+            truth_by_parent,
+            time.perf_counter() - started,
+        )
     )
     summary = {
         "qualifying": qualifying,
         "products": sum(len(r) for r in rows_of.values()),
         "types": sum(len(set(t)) for t in truth_by_parent.values()),
-        "metrics": metrics,
     }
-    return results, summary, ours, seconds
+    return results, summary
+
+
+def variant(config: Config, words: bool, tuned: bool, ignore: bool) -> Config:
+    """The default config with parts of taxonomy-aware discovery switched off (for the ablation)."""
+    changed = config.model_copy(deep=True)
+    if not words:
+        changed.embed.words = None
+    if not tuned:
+        changed.discovery.cascade.merge_threshold = BEFORE_MERGE_THRESHOLD
+    changed.discovery.ignore = ["gender"] if ignore else []
+    return changed
+
+
+BEFORE_MERGE_THRESHOLD = 0.2  # the cascade setting before issue 16's re-tuning
+ABLATION = [  # (label, known-level words (1), re-tuned cascade (4), ignore gender (2))
+    ("before: image + ½ MiniLM, cascade as it was", False, False, False),
+    ("(1) known-level words", True, False, False),
+    ("(4) re-tuned cascade", False, True, False),
+    ("(1) + (4)", True, True, False),
+    ("(1) + (4) + (2) ignore gender", True, True, True),
+]
+
+
+def keyword_names(tree: SubcategoryTree) -> SubcategoryTree:
+    """A copy of `tree` named the way proposals were named before issue 16: top c-TF-IDF keywords."""
+    renamed = SubcategoryTree.from_json(tree.to_json())
+    for node in list(renamed.nodes.values()):
+        taken: set[str] = set()
+        for child in (c for c in renamed.children(node.id) if c.kind == "proposed"):
+            child.name = name_from_keywords(child.keywords, taken)
+            taken.add(child.name)
+    return renamed
+
+
+def scored_row(label: str, proposals: Proposals, catalog: pd.DataFrame, seconds: float, tree=None) -> dict:
+    metrics = evaluate(proposals.assignments, catalog, ["gender"])
+    names = name_scores(tree or proposals.tree, proposals.assignments, catalog)
+    weighted = metrics["weighted"]
+    return {
+        "variant": label,
+        **{k: weighted[k] for k in COLUMNS},
+        "gender purity": metrics["attributes"]["gender"]["purity"],
+        "names with a type word": names["type_word"],
+        "names in title order": names["title_order"],
+        "sibling groups sharing a name": names["duplicate_siblings"],
+        "seconds": f"{seconds:.0f}",
+    }
+
+
+def protocol_a(config: Config, workspace: Workspace, catalog: pd.DataFrame, mask: np.ndarray) -> tuple[list, Proposals]:
+    """Every ablation variant on the held-out half; the default's proposals."""
+    half = catalog.loc[mask].reset_index(drop=True)
+    rows, default = [], None
+    for label, words, tuned, ignore in ABLATION:
+        chosen = variant(config, words, tuned, ignore)
+        features = embed_catalog(chosen, workspace, progress=False)
+        started = time.perf_counter()
+        ours = propose_subcategories(features.vectors[mask], half, chosen.discovery, chosen.seed, coordinates=False)
+        rows.append(scored_row(label, ours, half, time.perf_counter() - started))
+        if (words, tuned, ignore) == (bool(config.embed.words), True, bool(config.discovery.ignore)):
+            default = ours
+            rows.append(
+                scored_row("(5) off: the same proposals with keyword names", ours, half, 0, keyword_names(ours.tree))
+            )
+    assert default is not None, "the default config is one of the ablation variants"
+    return rows, default
+
+
+def protocol_b(config: Config, workspace: Workspace, catalog: pd.DataFrame, mask: np.ndarray) -> dict:
+    """Leave-one-parent-out on the held-out half: each parent's own types hidden, every other
+    parent's types known (``known_leaf``), the known-level words learnt from both."""
+    from discover.embed.stage import build_embedder
+
+    features = embed_catalog(config, workspace, progress=False)
+    half = catalog.loc[mask].reset_index(drop=True)
+    parents = np.array([existing_id(p) for p in category_paths(half, config.discovery.level)], dtype=object)
+    qualifying = [p for p in sorted(set(parents)) if qualifies(half["truth"][parents == p])]
+    scored, started = [], time.perf_counter()
+    for parent in qualifying:
+        hidden = leave_parent_out(catalog, parent, config.discovery.level)
+        embedder = build_embedder(config.embed.words, "text", config)
+        embedder.fit(hidden["title"].fillna("").tolist(), parent, known_labels(hidden, config.discovery.level))
+        rows = np.flatnonzero(mask)[parents == parent]
+        titles = catalog["title"].iloc[rows].fillna("").tolist()
+        slots = [("image", features.block("image")[rows]), ("words", embedder.embed_texts(titles).vectors)]
+        if config.embed.text is not None:
+            slots.append(("text", features.block("text")[rows]))
+        X = fuse([b for _, b in slots], [getattr(config.embed, slot).weight for slot, _ in slots], None, config.seed)
+        part = hidden.iloc[rows].reset_index(drop=True)
+        scored.append((propose_subcategories(X, part, config.discovery, config.seed, coordinates=False), part))
+    assignments = pd.concat([p.assignments for p, _ in scored], ignore_index=True)
+    parts = pd.concat([part for _, part in scored], ignore_index=True)
+    metrics = evaluate(assignments, parts, ["gender"])
+    names = [name_scores(p.tree, p.assignments, part) for p, part in scored]
+    proposals = max(sum(n["proposals"] for n in names), 1)
+    return {
+        "variant": "protocol B: (3) + (1) + (4), types known in the other parents",
+        **{k: metrics["weighted"][k] for k in COLUMNS},
+        "gender purity": metrics["attributes"]["gender"]["purity"],
+        "names with a type word": sum(n["type_word"] * n["proposals"] for n in names) / proposals,
+        "names in title order": sum(n["title_order"] * n["proposals"] for n in names) / proposals,
+        "sibling groups sharing a name": sum(n["duplicate_siblings"] for n in names),
+        "seconds": f"{time.perf_counter() - started:.0f}",
+    }
 
 
 def main() -> None:
     config = load_config(REPO / "configs" / "fashion-small.yaml")
     workspace = Workspace(WORKSPACE)
-    stage_times = []
-    started = time.perf_counter()
     ingest(config, workspace, show_progress=False)
-    features = embed_catalog(config, workspace)
-    stage_times.append(("ingest + embed (from cache)", time.perf_counter() - started))
     catalog = workspace.load_catalog()
-
     mask = held_out(catalog["group"]).to_numpy()
     half = catalog.loc[mask].reset_index(drop=True)
-    held, summary, ours, seconds = run_methods(Subset(features, mask), half, config, "held-out half")
-    stage_times.append((f"discover on the held-out half ({len(half):,} products, all parents)", seconds))
-    full, full_summary, _, seconds = run_methods(features, catalog, config, "whole catalog")
-    stage_times.append((f"discover on the whole catalog ({len(catalog):,} products, all parents)", seconds))
 
-    metrics = summary["metrics"]
+    ablation, default = protocol_a(config, workspace, catalog, mask)
+    ablation.append(protocol_b(config, workspace, catalog, mask))
+    features = embed_catalog(config, workspace, progress=False)
+    baselines, summary = run_baselines(Subset(features, mask), half, config, "held-out half")
+    started = time.perf_counter()
+    whole = propose_subcategories(features.vectors, catalog, config.discovery, config.seed)
+    whole_seconds = time.perf_counter() - started
+    whole_row = scored_row(
+        "default config, whole catalog (as `make demo`, with 2-D map)", whole, catalog, whole_seconds
+    )
+
+    metrics = evaluate(default.assignments, half)
     qualifying = summary["qualifying"]
-    table = pd.DataFrame(held + full)
     per_parent = pd.DataFrame(metrics["per_parent"]).T.loc[qualifying, ["n", *COLUMNS]]
     per_parent.insert(0, "parent", [p.removeprefix("root/") for p in per_parent.index])
-    stages = pd.DataFrame(stage_times, columns=["stage", "seconds"])
+    names = pd.DataFrame(
+        [
+            {"parent": default.tree[n.parent].name, "proposal": n.name, "size": n.size, "flags": "; ".join(n.flags)}
+            for n in default.tree.nodes.values()
+            if n.kind == "proposed" and default.tree[n.parent].kind == "existing"
+        ]
+    )
     body = (
-        "Held-out half: the products whose `image_md5` hashes odd (benchmarks.common.held_out). Settings are "
-        "tuned on the other half only; the whole-catalog rows are there for the run time a user sees and for "
-        "comparison.\n\n"
-        f"Held-out half: {len(qualifying)} qualifying parents, {summary['products']:,} products, "
-        f"{summary['types']} hidden article types. Whole catalog: {len(full_summary['qualifying'])} parents, "
-        f"{full_summary['products']:,} products, {full_summary['types']} types. Product-weighted means; leaves "
-        "and true classes are summed over parents.\n\n"
-        + markdown_table(table)
-        + "\n\nPer parent (discover, held-out half):\n\n"
+        "Held-out half: the products whose `image_md5` hashes odd (benchmarks.common.held_out); every setting "
+        "was chosen on the other half. Protocol A: only the existing levels (masterCategory, subCategory) are "
+        "known. Protocol B: leave-one-parent-out, each parent's own article types hidden and every other "
+        "parent's known (`catalog.columns.known_leaf`). "
+        f"{len(qualifying)} qualifying parents, {summary['products']:,} products, {summary['types']} hidden "
+        "article types; product-weighted means, leaves and true classes summed over parents.\n\n"
+        "Ablation (each part of issue 16 on and off; (3) is protocol B, (5) the names):\n\n"
+        + markdown_table(pd.DataFrame([*ablation, whole_row]))
+        + "\n\nBaselines on the default features, same half:\n\n"
+        + markdown_table(pd.DataFrame(baselines))
+        + "\n\nPer parent (default config, held-out half):\n\n"
         + markdown_table(per_parent.astype({"n": int, "leaf_clusters": int, "true_classes": int}))
-        + "\n\nStages:\n\n"
-        + markdown_table(stages, "{:.1f}")
-        + f"\n\nPeak RSS of the benchmark process: {peak_rss_mb():.0f} MB.\n\n"
-        + "Proposals against other attributes, held-out half (a proposal that follows colour or gender would "
-        "score high here):\n\n"
-        + markdown_table(
-            pd.DataFrame(evaluate(ours.assignments, half, ["baseColour", "gender", "usage"])["attributes"])
-            .T[COLUMNS]
-            .reset_index(names="attribute")
-        )
+        + "\n\nTop-level proposal names (default config, held-out half):\n\n"
+        + markdown_table(names)
+        + f"\n\nPeak RSS of the benchmark process: {peak_rss_mb():.0f} MB."
     )
     write_section("discovery", "Discovery: the rediscovery benchmark", body)
 

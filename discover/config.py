@@ -45,6 +45,7 @@ class ColumnMap(_Strict):
     separator: str = ">"
     group: str | None = None
     truth: str | None = None
+    known_leaf: str | None = None  # protocol B: the finer leaf where the taxonomy already has one, else empty
     attributes: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -86,6 +86,7 @@ def run(
     from discover.cluster.stage import propose_subcategories
     from discover.data.ingest import ingest
     from discover.embed.stage import embed_catalog
+    from discover.evaluate.names import name_scores
     from discover.evaluate.scoring import attach_metrics, evaluate
     from discover.outputs.report import write_report
 
@@ -126,6 +127,7 @@ def run(
     if "truth" in catalog.columns:
         with times.stage("evaluate"):
             metrics = evaluate(assignments, catalog, read_json(workspace.ingest_meta_path).get("attributes", []))
+            metrics["names"] = name_scores(tree, assignments, catalog)
             attach_metrics(tree, metrics)
             write_json(run_dir / "metrics.json", metrics)
     with times.stage("export"):

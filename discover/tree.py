@@ -48,6 +48,16 @@ def category_paths(catalog: pd.DataFrame, level: int) -> list[tuple[str, ...]]:
     return [tuple(name for name in row if name) for row in rows]
 
 
+def known_labels(catalog: pd.DataFrame, level: int) -> list[str]:
+    """The finest category each product is known to have: its path at `level`, extended by
+    its ``known_leaf`` where the catalog has one (protocol B). The hidden truth is never read."""
+    paths = [" > ".join(path) for path in category_paths(catalog, level)]
+    if "known_leaf" not in catalog.columns:
+        return paths
+    leaves = catalog["known_leaf"].fillna("").astype(str).tolist()
+    return [f"{path} > {leaf}" if leaf else path for path, leaf in zip(paths, leaves, strict=True)]
+
+
 @dataclass
 class Node:
     """One node. `kind` says whether it is part of the existing taxonomy or a proposal.

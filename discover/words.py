@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from discover.tree import category_paths
+from discover.tree import known_labels
 
 POSITIONS = 9  # positions 0..7 from the anchor, then one bucket for the rest
 _WORD = re.compile(r"[^\W\d_][\w-]*")
@@ -47,8 +47,9 @@ class WordConcentration:
     """How much each word (and adjacent word pair) tells about the known category.
 
     Attributes:
+        categories_: the known categories it was fitted on.
         weights_: term → concentration in [0, 1]; terms seen fewer than `min_count` times
-            are left out (weight 0).
+            are left out (weight 0). With a single known category every term weighs 1.
         anchor_: ``"start"`` or ``"end"``: where type words sit in these titles.
         position_weights_: weight per position from the anchor (the last bucket holds the
             rest), the best position at 1.
@@ -68,6 +69,7 @@ class WordConcentration:
 
     def fit(self, titles: Sequence[str], known: Sequence[str]) -> WordConcentration:
         categories, codes = np.unique(np.asarray(known, dtype=object).astype(str), return_inverse=True)
+        self.categories_ = categories
         sizes = np.bincount(codes, minlength=len(categories)).astype(np.float64)
         prior = sizes / sizes.sum()
         counts: dict[Term, np.ndarray] = defaultdict(lambda: np.zeros(len(categories)))
@@ -79,6 +81,8 @@ class WordConcentration:
         for term, row in counts.items():
             if row.sum() >= self.min_count:
                 self.weights_[term] = self._concentration(row, sizes, prior)
+        if not any(self.weights_.values()):  # one known category: no word says more than another
+            self.weights_ = dict.fromkeys(self.weights_, 1.0)
         self._fit_positions(tokenised)
         return self
 
@@ -119,6 +123,5 @@ class WordConcentration:
 
 
 def known_words(catalog: pd.DataFrame, level: int) -> WordConcentration:
-    """What the catalog's known categories (down to `level`) say about its title words."""
-    known = [" > ".join(path) for path in category_paths(catalog, level)]
-    return WordConcentration().fit(catalog["title"].fillna("").tolist(), known)
+    """What the catalog's known categories (down to `level`, and known leaves) say about its title words."""
+    return WordConcentration().fit(catalog["title"].fillna("").tolist(), known_labels(catalog, level))

@@ -12,10 +12,13 @@ from sklearn.metrics import adjusted_rand_score
 
 from discover.cluster.ignore import remove_attribute
 from discover.cluster.naming import name_siblings
+from discover.data.ingest import ingest
 from discover.embed import create_embedder
+from discover.embed.stage import embed_catalog
 from discover.errors import ConfigError
 from discover.words import WordConcentration, words
-from tests.conftest import fashion_rows, make_config
+from discover.workspace import Workspace
+from tests.conftest import fashion_rows, make_config, write_catalog
 
 TYPES = {"footwear": ["heels", "sneakers", "sandals"], "tops": ["shirt", "kurta", "tunic"]}
 SPREAD = ["red", "blue", "black", "men", "women", "new"]
@@ -122,3 +125,23 @@ def test_sibling_names_are_unique_even_when_the_titles_agree() -> None:
     same = ["acme red sneakers", "orbit blue sneakers"] * 5
     names = [n.name for n in name_siblings([same, same, same])]
     assert len(set(names)) == 3
+
+
+def test_the_words_view_is_cached_like_any_embedder_and_refit_when_the_known_levels_change(tmp_path: Path) -> None:
+    rows = fashion_rows(80, seed=3)
+    directory = write_catalog(tmp_path / "catalog", rows).parent
+    workspace = Workspace(tmp_path / "ws")
+    config = make_config(directory, embed__image=None, embed__text=None)
+    ingest(config, workspace, show_progress=False)
+    first = embed_catalog(config, workspace, progress=False)
+    again = embed_catalog(config, workspace, progress=False)
+    assert [p.slot for p in first.parts] == ["words"] and first.parts[0].computed > 0
+    assert again.parts[0].computed == 0 and again.parts[0].fingerprint == first.parts[0].fingerprint
+    np.testing.assert_array_equal(first.vectors, again.vectors)
+
+    bags = rows["subCategory"] == "Bags"
+    rows.loc[bags, ["masterCategory", "subCategory"]] = ["Footwear", "Shoes"]  # bags and shoes now one category
+    write_catalog(directory, rows)
+    ingest(config, workspace, show_progress=False)
+    refit = embed_catalog(config, workspace, progress=False)
+    assert refit.parts[0].fingerprint != first.parts[0].fingerprint  # a renamed category alone would not change it

@@ -88,9 +88,15 @@ def _coordinates(X: np.ndarray, parent_ids: np.ndarray, config: DiscoveryConfig,
 
 
 def propose_subcategories(
-    X: np.ndarray, catalog: pd.DataFrame, config: DiscoveryConfig, seed: int, progress: bool = False
+    X: np.ndarray,
+    catalog: pd.DataFrame,
+    config: DiscoveryConfig,
+    seed: int,
+    progress: bool = False,
+    coordinates: bool = True,
 ) -> Proposals:
-    """Propose subcategories inside every existing node at `config.level`."""
+    """Propose subcategories inside every existing node at `config.level` (and 2-D plot
+    coordinates unless `coordinates` is False)."""
     started = time.perf_counter()
     X, removals = remove_attributes(X, catalog, config.ignore, seed)
     parents = category_paths(catalog, config.level)
@@ -116,7 +122,7 @@ def propose_subcategories(
     )
     log.info("discover: clustering and naming took %.1f s", time.perf_counter() - started)
     plot_started = time.perf_counter()
-    xy = plot_coordinates(X, parent_ids, config, seed)
+    xy = plot_coordinates(X, parent_ids, config, seed) if coordinates else np.zeros((len(X), 2), np.float32)
     coords = pd.DataFrame({"product_id": ids, "x": xy[:, 0], "y": xy[:, 1]})
     log.info("discover: 2-D coordinates took %.1f s", time.perf_counter() - plot_started)
     return Proposals(tree, assignments, coords, removals)

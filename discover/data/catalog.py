@@ -2,7 +2,7 @@
 
 Canonical columns: ``product_id`` (str, unique), ``title``, ``image`` (as written in the
 catalog), ``image_path`` (resolved absolute path), ``level_1`` … ``level_n`` and
-``category`` (the levels joined by `` > ``), optional ``group`` and ``truth``, then the
+``category`` (the levels joined by `` > ``), optional ``group``, ``truth`` and ``known_leaf``, then the
 attribute columns the config names. Bad rows are never lost silently: every problem is
 listed in an :class:`IngestReport`, and the config decides whether the row is kept or dropped.
 """
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 PATH_SEPARATOR = " > "
 MISSING_LEVEL = "(missing)"
-CANONICAL = ("product_id", "title", "image", "image_path", "image_hash", "category", "group", "truth")
+CANONICAL = ("product_id", "title", "image", "image_path", "image_hash", "category", "group", "truth", "known_leaf")
 
 
 @dataclass(frozen=True)
@@ -212,7 +212,7 @@ def load_catalog(config: CatalogConfig, catalog_path: Path, show_progress: bool 
     columns = config.columns
     level_sources = columns.levels or [columns.category]
     wanted = [columns.product_id, columns.title, columns.image, *level_sources]
-    wanted += [c for c in (columns.group, columns.truth) if c] + list(columns.attributes)
+    wanted += [c for c in (columns.group, columns.truth, columns.known_leaf) if c] + list(columns.attributes)
     _check_columns(raw, wanted, catalog_path)
     clash = [a for a in columns.attributes if a in CANONICAL or a.startswith("level_")]
     if clash:
@@ -254,6 +254,8 @@ def load_catalog(config: CatalogConfig, catalog_path: Path, show_progress: bool 
         table["group"] = raw[columns.group]
     if columns.truth:
         table["truth"] = raw[columns.truth]
+    if columns.known_leaf:  # filled where the taxonomy is already fine, empty where discovery should look
+        table["known_leaf"] = raw[columns.known_leaf].fillna("").astype(str).str.strip()
     for attribute in columns.attributes:
         table[attribute] = raw[attribute]
 

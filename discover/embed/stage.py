@@ -19,7 +19,7 @@ from discover.config import Config, EmbedderSpec, is_file_reference
 from discover.embed.base import Embedder, create_embedder
 from discover.embed.cache import CacheFill, EmbeddingCache, load_aligned, save_aligned, text_key
 from discover.embed.fuse import fuse
-from discover.tree import category_paths
+from discover.tree import known_labels
 from discover.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -107,8 +107,7 @@ def cached_vectors(
     if hasattr(embedder, "fit"):
         corpus_id = hashlib.sha1("\n".join(keys).encode()).hexdigest()
         if getattr(embedder, "uses_known_levels", False):
-            known = [" > ".join(p) for p in category_paths(catalog, config.discovery.level)]
-            embedder.fit(titles, corpus_id, known)
+            embedder.fit(titles, corpus_id, known_labels(catalog, config.discovery.level))
         else:
             embedder.fit(titles, corpus_id)
     cache = EmbeddingCache(workspace.embeddings_dir, embedder.fingerprint, embedder.dim)

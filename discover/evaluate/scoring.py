@@ -68,12 +68,14 @@ def attach_metrics(tree: SubcategoryTree, metrics: dict[str, Any]) -> None:
 
 def evaluate_run(workspace: Workspace, run_id: str) -> dict[str, Any]:
     """Re-score a finished run from its own files (and its catalog snapshot); rewrite its metrics.json."""
+    from discover.evaluate.names import name_scores
     from discover.outputs.run_data import RunData
 
     run = RunData(workspace, run_id)
     if "truth" not in run.catalog.columns:
         raise WorkspaceError("the catalog has no truth column: map `truth` in the config to evaluate")
     metrics = evaluate(run.assignments, run.catalog, run.config.catalog.columns.attributes)
+    metrics["names"] = name_scores(run.tree, run.assignments, run.catalog)
     write_json(run.run_dir / "metrics.json", metrics)
     return metrics
 
@@ -98,4 +100,10 @@ def format_metrics(metrics: dict[str, Any]) -> str:
     for attribute, scores in metrics.get("attributes", {}).items():
         if scores:
             lines.append(row(f"  same, against {attribute}", scores))
+    if named := metrics.get("names"):
+        lines.append(
+            f"names: {named['type_word']:.0%} of {named['proposals']} proposals hold a word of their majority "
+            f"type, {named['title_order']:.0%} are in their titles' word order, "
+            f"{named['duplicate_siblings']} sibling groups share a name"
+        )
     return "\n".join(lines)

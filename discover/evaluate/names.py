@@ -1,0 +1,67 @@
+"""How good the proposals' names are, against the hidden truth column.
+
+A curator reads a name before anything else, so a name should say the product type:
+``type_word`` is the share of scored proposals whose name holds a word of the name of
+their majority true type (stemmed: "Heels" for Heels, "Shoes" for Casual Shoes, "T-Shirt"
+for Tshirts); ``title_order`` the share whose name is a run of consecutive words of one of
+their own titles (never "Flop Flip"); ``duplicate_siblings`` the number of sibling groups
+where two proposals share a name.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pandas as pd
+
+from discover.tree import SubcategoryTree
+from discover.words import words
+
+
+def stem(word: str) -> str:
+    """A crude plural/suffix stem, enough to match a name's word with a type's.
+
+    Example:
+        >>> [stem(w) for w in ("Shoes", "shoe", "T-Shirts", "dresses", "dress", "Watches")]
+        ['sho', 'sho', 'tshirt', 'dress', 'dress', 'watch']
+    """
+    word = word.lower().replace("-", "")
+    if word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]
+    return word[:-1] if word.endswith("e") and len(word) > 3 else word
+
+
+def _stems(text: str) -> set[str]:
+    return {stem(w) for w in words(text)}
+
+
+def name_scores(tree: SubcategoryTree, assignments: pd.DataFrame, catalog: pd.DataFrame) -> dict[str, Any]:
+    """``type_word``, ``title_order``, ``duplicate_siblings`` and ``proposals`` scored (clustered products only)."""
+    frame = pd.DataFrame(
+        {
+            "leaf": assignments["leaf_id"].to_numpy(),
+            "truth": catalog["truth"].astype(str).to_numpy(),
+            "title": catalog["title"].fillna("").to_numpy(),
+        }
+    )[~assignments["is_noise"].to_numpy()]
+    typed, ordered, scored = 0, 0, 0
+    for leaf, rows in frame.groupby("leaf", sort=True):
+        node = tree.nodes.get(str(leaf))
+        if node is None or node.kind != "proposed":
+            continue
+        scored += 1
+        majority = rows["truth"].value_counts().index[0]
+        typed += bool(_stems(node.name) & _stems(majority))
+        phrase = " ".join(words(node.name))
+        ordered += any(f" {phrase} " in f" {' '.join(words(t))} " for t in rows["title"])
+    duplicates = 0
+    for node in tree.nodes.values():
+        names = Counter(c.name for c in tree.children(node.id) if c.kind == "proposed")
+        duplicates += any(count > 1 for count in names.values())
+    return {
+        "proposals": scored,
+        "type_word": typed / scored if scored else 0.0,
+        "title_order": ordered / scored if scored else 0.0,
+        "duplicate_siblings": duplicates,
+    }
