@@ -139,6 +139,8 @@ def proposal_card(node_id: str, members: pd.DataFrame) -> None:
     sibling = views.nearest_sibling(tree, run.coords, assignments, node_id)
     purity = views.node_purity(assignments, truth, node_id)
     st.subheader(views.plain(node.name))
+    for flag in node.flags:  # e.g. brand-dominated: named by type, but its products share one brand
+        st.warning(views.plain(flag[:1].upper() + flag[1:]), icon="⚠️")
     values = {
         "Products": f"{node.size:,}",
         "Stability": f"{node.stability:.3f}" if node.stability is not None else "–",

@@ -18,6 +18,7 @@ import psutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from discover.curate import views
 from discover.curate.apply import apply_decisions
 from discover.curate.store import CurationStore
 from discover.outputs.run_data import RunData
@@ -63,6 +64,22 @@ def test_app_shows_tree_card_and_products(workspace):
     assert len(app.dataframe) >= 2
     app.sidebar.radio(key="view").set_value("Metrics").run()
     assert not app.exception and any("purity" in m.label for m in app.metric)
+
+
+def test_a_flagged_proposal_shows_its_warning_as_plain_text(workspace):
+    ws, run_id = workspace
+    run = RunData(ws, run_id)
+    tree = run.tree
+    parent = views.parent_options(tree)[-1]
+    node = max((n for n in tree.proposals(parent) if not n.children), key=lambda n: n.size)
+    node.flags = ["brand-dominated: 90% “*Acme*”"]
+    (run.run_dir / "tree.json").write_text(tree.to_json())
+    app = _app()
+    app.sidebar.selectbox(key="parent").set_value(parent).run()
+    next(box for box in app.sidebar.selectbox if box.label == "Proposal").set_value(node.id).run()
+    assert not app.exception, app.exception
+    assert [w.value for w in app.warning] == [views.plain("Brand-dominated: 90% “*Acme*”")]
+    assert r"\*Acme\*" in app.warning[0].value  # catalog text: never rendered as Markdown
 
 
 def test_rename_through_the_app_is_stored_and_exported(workspace):

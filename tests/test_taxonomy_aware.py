@@ -16,6 +16,8 @@ from discover.data.ingest import ingest
 from discover.embed import create_embedder
 from discover.embed.stage import embed_catalog
 from discover.errors import ConfigError
+from discover.evaluate.protocols import leave_parent_out
+from discover.tree import known_labels
 from discover.words import WordConcentration, words
 from discover.workspace import Workspace
 from tests.conftest import fashion_rows, make_config, write_catalog
@@ -145,3 +147,24 @@ def test_the_words_view_is_cached_like_any_embedder_and_refit_when_the_known_lev
     ingest(config, workspace, show_progress=False)
     refit = embed_catalog(config, workspace, progress=False)
     assert refit.parts[0].fingerprint != first.parts[0].fingerprint  # a renamed category alone would not change it
+
+
+def test_protocol_b_never_fits_on_the_hidden_parents_own_leaves(tmp_path: Path) -> None:
+    rows = fashion_rows(300, seed=4)
+    directory = write_catalog(tmp_path / "catalog", rows).parent
+    workspace = Workspace(tmp_path / "ws")
+    ingest(make_config(directory), workspace, show_progress=False)
+    catalog = workspace.load_catalog()
+    hidden = leave_parent_out(catalog, "root/Footwear/Shoes", level=2)
+    assert (hidden["truth"] == catalog["truth"]).all()  # the truth column is kept only for scoring
+
+    embedder = create_embedder("known-level-words", "text", components=16)
+    embedder.fit(hidden["title"].tolist(), "b", known_labels(hidden, 2))
+    fitted = set(embedder.concentration_.categories_)
+    shoes = set(catalog.loc[catalog["level_2"] == "Shoes", "truth"])
+    assert "Footwear > Shoes" in fitted
+    assert not {c for c in fitted if c.startswith("Footwear > Shoes >")}  # none of its own types
+    assert {c.rsplit(" > ", 1)[-1] for c in fitted if c.startswith("Apparel > Topwear >")} == set(
+        catalog.loc[catalog["level_2"] == "Topwear", "truth"]
+    )  # every other parent's types are known
+    assert len(shoes) >= 2
