@@ -146,6 +146,14 @@ class DiscoveryConfig(_Strict):
     exemplars: int = Field(8, ge=5, le=12)
     keywords: int = Field(8, ge=1)
     ignore: list[str] = Field(default_factory=list)  # attribute columns that are not types (e.g. gender)
+    n_jobs: int = Field(1, ge=-1)  # parents clustered in parallel processes; -1: every core; same result
+
+    @field_validator("n_jobs")
+    @classmethod
+    def _some_processes(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("n_jobs is a number of processes (1, 2, …) or -1 for every core, not 0")
+        return value
 
 
 class PretrainConfig(_Strict):

@@ -115,3 +115,19 @@ def test_small_parent_and_identical_embeddings_are_reported_not_split():
     assert model.tree_["root/tiny"].split.startswith("not split: 12 products")
     assert model.tree_["root/same"].split == "not split: identical embeddings"
     assert set(model.labels_) == {"root/tiny", "root/same"} and not model.is_noise_.any()
+
+
+@pytest.mark.parametrize("reducer", ["pca", "umap"])
+def test_parents_in_parallel_processes_give_exactly_the_sequential_result(reducer):
+    X, groups, _ = blobs_inside_blobs(2, n=60)
+    parents = [("Shoes", "Heels") if g % 2 else ("Tops", f"T{g}") for g in groups]  # three parents, two levels
+    ids = [f"p{i}" for i in range(len(X))]
+    settings = {**EXACT, "reducer": UmapReducer(random_state=3)} if reducer == "umap" else EXACT
+    sequential = CascadeClusterer(max_depth=2, **settings).fit(X, parents, ids)
+    parallel = CascadeClusterer(max_depth=2, n_jobs=2, **settings).fit(X, parents, ids)
+    assert parallel.tree_.to_json() == sequential.tree_.to_json()
+    for attribute in ("labels_", "leaf_", "is_noise_", "probability_"):
+        np.testing.assert_array_equal(getattr(parallel, attribute), getattr(sequential, attribute))
+    assert len(sequential.tree_.leaves("root/Shoes/Heels")) >= 2  # there was something to split
+    with pytest.raises(ValueError, match="n_jobs"):
+        CascadeClusterer(n_jobs=0).fit(X, parents)

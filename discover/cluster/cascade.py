@@ -29,12 +29,14 @@ disappears.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClusterMixin, clone
 from sklearn.decomposition import PCA
 from sklearn.metrics import silhouette_score
@@ -83,6 +85,8 @@ class CascadeClusterer(ClusterMixin, BaseEstimator):
         noise_neighbors: neighbours that vote on a noise product's most likely leaf.
         random_state: seed for PCA, the reducer and the silhouette sample.
         progress: show a progress bar over products.
+        n_jobs: parents clustered in parallel processes (joblib; -1: every core). The result
+            is identical to ``n_jobs=1``: a parent's clustering reads only its own rows.
 
     Attributes:
         tree_: the :class:`SubcategoryTree` (existing nodes + proposals, names still empty).
@@ -119,6 +123,7 @@ class CascadeClusterer(ClusterMixin, BaseEstimator):
         noise_neighbors: int = 10,
         random_state: int = 0,
         progress: bool = False,
+        n_jobs: int = 1,
     ) -> None:
         self.reducer = reducer
         self.clusterer = clusterer
@@ -136,12 +141,15 @@ class CascadeClusterer(ClusterMixin, BaseEstimator):
         self.noise_neighbors = noise_neighbors
         self.random_state = random_state
         self.progress = progress
+        self.n_jobs = n_jobs
 
     def _validate(self) -> None:
         if not 0 < self.min_cluster_fraction < 1:
             raise ValueError(f"min_cluster_fraction must be in (0, 1), got {self.min_cluster_fraction}")
         if self.max_depth < 1:
             raise ValueError(f"max_depth must be at least 1, got {self.max_depth}")
+        if self.n_jobs == 0:
+            raise ValueError("n_jobs must be a positive number of processes or -1 (every core), got 0")
         if self.merge_neighbors < 1:
             raise ValueError(f"merge_neighbors must be at least 1, got {self.merge_neighbors}")
         for name, part, method in (
@@ -161,11 +169,7 @@ class CascadeClusterer(ClusterMixin, BaseEstimator):
         with threadpool_limits(limits=1):
             return self._fit(X, parents, ids)
 
-    def _fit(self, X: np.ndarray, parents: list[tuple[str, ...]], ids: list[str] | None) -> CascadeClusterer:
-        self._validate()
-        X = np.asarray(X, dtype=np.float32)
-        if len(parents) != len(X):
-            raise ValueError(f"X has {len(X)} rows but parents has {len(parents)}")
+    def _start(self, X: np.ndarray, ids: list[str] | None) -> None:
         self.ids_ = np.asarray([str(i) for i in (ids if ids is not None else range(len(X)))])
         self.reducer_ = self.reducer if self.reducer is not None else UmapReducer(random_state=self.random_state)
         self.clusterer_ = self.clusterer if self.clusterer is not None else default_clusterer()
@@ -173,12 +177,23 @@ class CascadeClusterer(ClusterMixin, BaseEstimator):
         self.labels_ = np.empty(len(X), dtype=object)
         self.is_noise_ = np.zeros(len(X), dtype=bool)
         self.probability_ = np.ones(len(X), dtype=np.float32)
+
+    def _fit(self, X: np.ndarray, parents: list[tuple[str, ...]], ids: list[str] | None) -> CascadeClusterer:
+        self._validate()
+        X = np.asarray(X, dtype=np.float32)
+        if len(parents) != len(X):
+            raise ValueError(f"X has {len(X)} rows but parents has {len(parents)}")
+        self._start(X, ids)
         keys = pd.Series([tuple(p) for p in parents])
         rows_by_parent = keys.groupby(keys).indices
+        order = sorted(rows_by_parent)
         with tqdm(total=len(X), desc="cascade", unit="product", disable=not self.progress) as bar:
-            for key in sorted(rows_by_parent):
-                self._fit_parent(X, np.asarray(rows_by_parent[key]), list(key))
-                bar.update(len(rows_by_parent[key]))
+            if self.n_jobs == 1 or len(order) < 2:
+                for key in order:
+                    self._fit_parent(X, np.asarray(rows_by_parent[key]), list(key))
+                    bar.update(len(rows_by_parent[key]))
+            else:
+                self._fit_parents_in_parallel(X, order, rows_by_parent, bar)
         self.labels_ = self.labels_.astype(str)
         self.leaf_, vote_share = vote_noise_leaves(
             X, self.labels_, self.is_noise_, self.tree_, self.noise_neighbors, self.metric
@@ -186,6 +201,27 @@ class CascadeClusterer(ClusterMixin, BaseEstimator):
         self.probability_ = np.where(self.is_noise_, vote_share, self.probability_).astype(np.float32)
         self.tree_.recount_sizes(pd.Series(self.leaf_))
         return self
+
+    def _fit_parents_in_parallel(self, X: np.ndarray, order: list, rows_by_parent: dict, bar: tqdm) -> None:
+        """Each parent in its own process (`n_jobs`), largest first, adopted in the sequential
+        order: a parent's clustering depends only on its own rows, so the result is identical."""
+        by_size = sorted(order, key=lambda key: -len(rows_by_parent[key]))
+        alone = clone(self).set_params(n_jobs=1, progress=False)
+        jobs = (
+            delayed(_fit_one_parent)(alone, X[rows_by_parent[key]], list(key), self.ids_[rows_by_parent[key]])
+            for key in by_size
+        )
+        parts = dict(zip(by_size, Parallel(n_jobs=self.n_jobs, return_as="generator")(jobs), strict=True))
+        for key in order:
+            rows = np.asarray(rows_by_parent[key])
+            part = parts.pop(key)
+            for node in list(part.tree_.nodes.values())[1:]:  # creation order, as the sequential fit adds them
+                if node.id not in self.tree_.nodes:
+                    self.tree_.add(dataclasses.replace(node, children=[]))
+            self.labels_[rows] = part.labels_
+            self.is_noise_[rows] = part.is_noise_
+            self.probability_[rows] = part.probability_
+            bar.update(len(rows))
 
     def fit_predict(self, X: np.ndarray, parents: list[tuple[str, ...]], ids: list[str] | None = None) -> np.ndarray:
         """Fit, then return each row's most likely leaf id."""
@@ -298,3 +334,12 @@ class CascadeClusterer(ClusterMixin, BaseEstimator):
             child.stability = None if persistence is None else float(persistence[cluster])
             self.probability_[members] *= strength[labels == cluster]
             self._split(X, members, child, depth + 1)
+
+
+def _fit_one_parent(model: CascadeClusterer, X: np.ndarray, path: list[str], ids: np.ndarray) -> CascadeClusterer:
+    """One parent's cascade in a worker process (BLAS on one thread, as in :meth:`CascadeClusterer.fit`)."""
+    with threadpool_limits(limits=1):
+        model._validate()
+        model._start(X, list(ids))
+        model._fit_parent(X, np.arange(len(X)), path)
+    return model

@@ -46,6 +46,7 @@ def build_clusterer(config: DiscoveryConfig, seed: int, progress: bool = False) 
         min_parent_size=config.min_parent_size,
         random_state=seed,
         progress=progress,
+        n_jobs=config.n_jobs,
         **config.cascade.model_dump(),
     )
 
