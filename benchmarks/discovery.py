@@ -220,7 +220,9 @@ def protocol_b(config: Config, workspace: Workspace, catalog: pd.DataFrame, mask
             slots.append(("text", features.block("text")[rows]))
         X = fuse([b for _, b in slots], [getattr(config.embed, slot).weight for slot, _ in slots], None, config.seed)
         part = hidden.iloc[rows].reset_index(drop=True)
-        scored.append((propose_subcategories(X, part, config.discovery, config.seed, coordinates=False), part))
+        known = embedder.concentration_  # learnt from the whole catalog, this parent's types hidden
+        proposals = propose_subcategories(X, part, config.discovery, config.seed, coordinates=False, known=known)
+        scored.append((proposals, part))
     assignments = pd.concat([p.assignments for p, _ in scored], ignore_index=True)
     parts = pd.concat([part for _, part in scored], ignore_index=True)
     metrics = evaluate(assignments, parts, ["gender"])

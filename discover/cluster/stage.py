@@ -95,19 +95,19 @@ def propose_subcategories(
     seed: int,
     progress: bool = False,
     coordinates: bool = True,
+    known: WordConcentration | None = None,
 ) -> Proposals:
     """Propose subcategories inside every existing node at `config.level` (and 2-D plot
-    coordinates unless `coordinates` is False)."""
+    coordinates unless `coordinates` is False). Names weigh words by `known`, by default
+    learnt from `catalog`'s own known levels."""
     started = time.perf_counter()
     X, removals = remove_attributes(X, catalog, config.ignore, seed)
     parents = category_paths(catalog, config.level)
     ids = catalog["product_id"].to_numpy()
     model = build_clusterer(config, seed, progress).fit(X, parents, ids.tolist())
     tree = model.tree_
-    titles = catalog["title"].fillna("")
-    name_tree(
-        tree, pd.Series(model.leaf_, index=catalog.index), titles, config.keywords, known_words(catalog, config.level)
-    )
+    known = known or known_words(catalog, config.level)
+    name_tree(tree, pd.Series(model.leaf_, index=catalog.index), catalog["title"].fillna(""), config.keywords, known)
     add_exemplars(tree, X, model.ids_, pd.Series(model.labels_), model.is_noise_, config.exemplars)
     parent_ids = np.array([existing_id(p) for p in parents], dtype=object)
     assignments = pd.DataFrame(
