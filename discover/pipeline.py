@@ -86,8 +86,7 @@ def run(
     from discover.cluster.stage import propose_subcategories
     from discover.data.ingest import ingest
     from discover.embed.stage import embed_catalog
-    from discover.evaluate.names import name_scores
-    from discover.evaluate.scoring import attach_metrics, evaluate
+    from discover.evaluate.scoring import attach_metrics, evaluate_run_outputs
     from discover.outputs.report import write_report
 
     if not isinstance(config, Config):
@@ -126,8 +125,8 @@ def run(
     metrics = None
     if "truth" in catalog.columns:
         with times.stage("evaluate"):
-            metrics = evaluate(assignments, catalog, read_json(workspace.ingest_meta_path).get("attributes", []))
-            metrics["names"] = name_scores(tree, assignments, catalog)
+            attributes = read_json(workspace.ingest_meta_path).get("attributes", [])
+            metrics = evaluate_run_outputs(tree, assignments, catalog, attributes)
             attach_metrics(tree, metrics)
             write_json(run_dir / "metrics.json", metrics)
     with times.stage("export"):

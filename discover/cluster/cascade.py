@@ -5,22 +5,8 @@ For each existing node at the configured level, its products are reduced and clu
 own* (so its internal structure is no longer squashed by the rest of the category) and
 split again.
 
-Split rule: a node is split when all of these hold, and otherwise recorded as
-``not split: <reason>``:
-
-1. it holds at least `min_split_size` products and the depth limit allows another level;
-2. its embeddings are not (near-)identical;
-3. the clusterer finds at least two clusters (for HDBSCAN, with ``min_cluster_size =
-   max(min_cluster_size_floor, ceil(min_cluster_fraction × node size))``), still two or
-   more after clusters that are strongly linked in the input-space neighbour graph are
-   merged (:mod:`discover.cluster.merge`, `merge_threshold`, `merge_neighbors`);
-4. at most `max_noise_fraction` of the node is left as noise;
-5. the clusters are separated in the *original* feature space, not only in the reduced
-   one: their silhouette (on up to 2,000 clustered products, with `metric`) is at least
-   `min_silhouette`. UMAP followed by HDBSCAN finds "clusters" even in one Gaussian blob
-   (silhouette ≈ 0.01–0.04 in the input space, ≈ 0.25 in UMAP space); real sub-types
-   stand apart in the input space too. This check stops the cascade from shattering
-   homogeneous clusters.
+Whether a node is tried and whether its clustering is accepted is the split rule of
+:mod:`discover.cluster.split_rule` (every refusal is recorded as ``not split: <reason>``).
 
 Products the clusterer calls noise stay at the node where that happened (``is_noise_``)
 and also get their most likely leaf below it (:mod:`discover.cluster.noise`). No product
@@ -29,28 +15,25 @@ disappears.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import time
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClusterMixin, clone
 from sklearn.decomposition import PCA
-from sklearn.metrics import silhouette_score
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from discover.cluster.merge import merge_connected
 from discover.cluster.noise import vote_noise_leaves
+from discover.cluster.parallel import fit_parents_in_parallel
 from discover.cluster.reduce import UmapReducer
+from discover.cluster.split_rule import rejection, why_not
 from discover.tree import Node, SubcategoryTree
 
 log = logging.getLogger(__name__)
-
-SILHOUETTE_SAMPLE = 2000
 
 
 def default_clusterer(min_samples: int | None = 3, selection: str = "eom") -> BaseEstimator:
@@ -77,7 +60,8 @@ class CascadeClusterer(ClusterMixin, BaseEstimator):
             noise vote use the same projection (None: no PCA).
         min_cluster_fraction, min_cluster_size_floor: the clusterer's minimum cluster size
             at a node of n products, ``max(floor, ceil(fraction × n))``.
-        max_depth, min_split_size, max_noise_fraction, min_silhouette: the split rule above.
+        max_depth, min_split_size, max_noise_fraction, min_silhouette: the split rule
+            (:mod:`discover.cluster.split_rule`).
         merge_threshold, merge_neighbors: PAGA connectivity threshold and the neighbour
             count of the graph it is measured on (0 disables the merge).
         metric: distance in the input space, for the merge, silhouette and noise vote.
@@ -193,7 +177,7 @@ class CascadeClusterer(ClusterMixin, BaseEstimator):
                     self._fit_parent(X, np.asarray(rows_by_parent[key]), list(key))
                     bar.update(len(rows_by_parent[key]))
             else:
-                self._fit_parents_in_parallel(X, order, rows_by_parent, bar)
+                fit_parents_in_parallel(self, X, order, rows_by_parent, bar)
         self.labels_ = self.labels_.astype(str)
         self.leaf_, vote_share = vote_noise_leaves(
             X, self.labels_, self.is_noise_, self.tree_, self.noise_neighbors, self.metric
@@ -201,27 +185,6 @@ class CascadeClusterer(ClusterMixin, BaseEstimator):
         self.probability_ = np.where(self.is_noise_, vote_share, self.probability_).astype(np.float32)
         self.tree_.recount_sizes(pd.Series(self.leaf_))
         return self
-
-    def _fit_parents_in_parallel(self, X: np.ndarray, order: list, rows_by_parent: dict, bar: tqdm) -> None:
-        """Each parent in its own process (`n_jobs`), largest first, adopted in the sequential
-        order: a parent's clustering depends only on its own rows, so the result is identical."""
-        by_size = sorted(order, key=lambda key: -len(rows_by_parent[key]))
-        alone = clone(self).set_params(n_jobs=1, progress=False)
-        jobs = (
-            delayed(_fit_one_parent)(alone, X[rows_by_parent[key]], list(key), self.ids_[rows_by_parent[key]])
-            for key in by_size
-        )
-        parts = dict(zip(by_size, Parallel(n_jobs=self.n_jobs, return_as="generator")(jobs), strict=True))
-        for key in order:
-            rows = np.asarray(rows_by_parent[key])
-            part = parts.pop(key)
-            for node in list(part.tree_.nodes.values())[1:]:  # creation order, as the sequential fit adds them
-                if node.id not in self.tree_.nodes:
-                    self.tree_.add(dataclasses.replace(node, children=[]))
-            self.labels_[rows] = part.labels_
-            self.is_noise_[rows] = part.is_noise_
-            self.probability_[rows] = part.probability_
-            bar.update(len(rows))
 
     def fit_predict(self, X: np.ndarray, parents: list[tuple[str, ...]], ids: list[str] | None = None) -> np.ndarray:
         """Fit, then return each row's most likely leaf id."""
@@ -280,44 +243,13 @@ class CascadeClusterer(ClusterMixin, BaseEstimator):
             labels = merged
         return labels, strength, persistence
 
-    def _why_not(self, X: np.ndarray, rows: np.ndarray, depth: int) -> str:
-        if depth > self.max_depth:
-            return f"not split: depth limit {self.max_depth}"
-        if len(rows) < max(self.min_split_size, 2 * self.min_cluster_size_floor):
-            return f"not split: {len(rows)} products < min_split_size {self.min_split_size}"
-        if float(np.ptp(X[rows], axis=0).max()) < 1e-6:
-            return "not split: identical embeddings"
-        return ""
-
-    def _silhouette(self, X: np.ndarray, labels: np.ndarray) -> float:
-        """Silhouette of the clustered rows in the input space, on a seeded sample."""
-        clustered = np.flatnonzero(labels >= 0)
-        if len(clustered) > SILHOUETTE_SAMPLE:
-            rng = np.random.default_rng(self.random_state)
-            clustered = np.sort(rng.choice(clustered, SILHOUETTE_SAMPLE, replace=False))
-        return float(silhouette_score(X[clustered], labels[clustered], metric=self.metric))
-
-    def _rejection(self, X: np.ndarray, labels: np.ndarray) -> str:
-        """Why a clustering of a node is not accepted as a split ("" when it is)."""
-        clusters = int(len(np.unique(labels[labels >= 0])))
-        noise_share = float(np.mean(labels < 0))
-        if clusters < 2:
-            name = "HDBSCAN" if type(self.clusterer_).__name__ == "HDBSCAN" else "the clusterer"
-            return f"not split: {name} found fewer than two clusters"
-        if noise_share > self.max_noise_fraction:
-            return f"not split: {noise_share:.0%} noise > max_noise_fraction {self.max_noise_fraction:.0%}"
-        separation = self._silhouette(X, labels)
-        if separation < self.min_silhouette:
-            return f"not split: silhouette {separation:.3f} < min_silhouette {self.min_silhouette}"
-        return ""
-
     def _split(self, X: np.ndarray, rows: np.ndarray, node: Node, depth: int) -> None:
         self.labels_[rows] = node.id
-        node.split = self._why_not(X, rows, depth)
+        node.split = why_not(self, X, rows, depth)
         if node.split:
             return
         labels, strength, persistence = self._cluster(X[rows])
-        node.split = self._rejection(X[rows], labels) or "split"
+        node.split = rejection(self, X[rows], labels) or "split"
         if node.split != "split":
             return
         noise_rows = rows[labels < 0]
@@ -334,12 +266,3 @@ class CascadeClusterer(ClusterMixin, BaseEstimator):
             child.stability = None if persistence is None else float(persistence[cluster])
             self.probability_[members] *= strength[labels == cluster]
             self._split(X, members, child, depth + 1)
-
-
-def _fit_one_parent(model: CascadeClusterer, X: np.ndarray, path: list[str], ids: np.ndarray) -> CascadeClusterer:
-    """One parent's cascade in a worker process (BLAS on one thread, as in :meth:`CascadeClusterer.fit`)."""
-    with threadpool_limits(limits=1):
-        model._validate()
-        model._start(X, list(ids))
-        model._fit_parent(X, np.arange(len(X)), path)
-    return model

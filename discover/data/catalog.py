@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from discover.config import CatalogConfig
+from discover.config import CatalogConfig, ColumnMap
 from discover.data.images import check_images, resolve_inside
 from discover.errors import CatalogError
 
@@ -205,6 +205,17 @@ def _levels(paths: list[list[str]], index: pd.Index) -> pd.DataFrame:
     return pd.DataFrame(rows, index=index, columns=[f"level_{i + 1}" for i in range(depth)], dtype=object)
 
 
+def _copy_optional_columns(table: pd.DataFrame, raw: pd.DataFrame, columns: ColumnMap) -> None:
+    """group, truth, known_leaf (filled where the taxonomy is already fine) and the attributes."""
+    for canonical, source in (("group", columns.group), ("truth", columns.truth)):
+        if source:
+            table[canonical] = raw[source]
+    if columns.known_leaf:
+        table["known_leaf"] = raw[columns.known_leaf].fillna("").astype(str).str.strip()
+    for attribute in columns.attributes:
+        table[attribute] = raw[attribute]
+
+
 def load_catalog(config: CatalogConfig, catalog_path: Path, show_progress: bool = True) -> Catalog:
     """Read `catalog_path`, map it onto the canonical columns and validate every row."""
     catalog_path = Path(catalog_path).resolve()
@@ -250,14 +261,7 @@ def load_catalog(config: CatalogConfig, catalog_path: Path, show_progress: bool 
     table["image_hash"] = image_hashes
     table = pd.concat([table, levels], axis=1)
     table["category"] = [PATH_SEPARATOR.join(p) for p in paths]
-    if columns.group:
-        table["group"] = raw[columns.group]
-    if columns.truth:
-        table["truth"] = raw[columns.truth]
-    if columns.known_leaf:  # filled where the taxonomy is already fine, empty where discovery should look
-        table["known_leaf"] = raw[columns.known_leaf].fillna("").astype(str).str.strip()
-    for attribute in columns.attributes:
-        table[attribute] = raw[attribute]
+    _copy_optional_columns(table, raw, columns)
 
     report.problems = [p for row in sorted(problems) for p in problems[row]]
     table["problem"] = [",".join(sorted({p.problem for p in problems.get(i, [])})) for i in table.index]

@@ -60,6 +60,17 @@ def evaluate(assignments: pd.DataFrame, catalog: pd.DataFrame, attributes: Seque
     }
 
 
+def evaluate_run_outputs(
+    tree: SubcategoryTree, assignments: pd.DataFrame, catalog: pd.DataFrame, attributes: Sequence[str] = ()
+) -> dict[str, Any]:
+    """:func:`evaluate` plus the names' scores (:mod:`discover.evaluate.names`): a run's metrics.json."""
+    from discover.evaluate.names import name_scores
+
+    metrics = evaluate(assignments, catalog, attributes)
+    metrics["names"] = name_scores(tree, assignments, catalog)
+    return metrics
+
+
 def attach_metrics(tree: SubcategoryTree, metrics: dict[str, Any]) -> None:
     for parent, scores in metrics["per_parent"].items():
         if parent in tree:
@@ -68,14 +79,12 @@ def attach_metrics(tree: SubcategoryTree, metrics: dict[str, Any]) -> None:
 
 def evaluate_run(workspace: Workspace, run_id: str) -> dict[str, Any]:
     """Re-score a finished run from its own files (and its catalog snapshot); rewrite its metrics.json."""
-    from discover.evaluate.names import name_scores
     from discover.outputs.run_data import RunData
 
     run = RunData(workspace, run_id)
     if "truth" not in run.catalog.columns:
         raise WorkspaceError("the catalog has no truth column: map `truth` in the config to evaluate")
-    metrics = evaluate(run.assignments, run.catalog, run.config.catalog.columns.attributes)
-    metrics["names"] = name_scores(run.tree, run.assignments, run.catalog)
+    metrics = evaluate_run_outputs(run.tree, run.assignments, run.catalog, run.config.catalog.columns.attributes)
     write_json(run.run_dir / "metrics.json", metrics)
     return metrics
 

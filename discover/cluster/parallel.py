@@ -1,0 +1,52 @@
+"""Parents of a :class:`~discover.cluster.cascade.CascadeClusterer` in parallel processes.
+
+A parent's clustering reads only its own rows and the estimator's settings, so each parent
+runs alone in a worker (largest first, to keep the workers busy) and the results are
+adopted in the sequential order: the tree and every label are identical to ``n_jobs=1``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import clone
+from threadpoolctl import threadpool_limits
+from tqdm.auto import tqdm
+
+if TYPE_CHECKING:
+    from discover.cluster.cascade import CascadeClusterer
+
+
+def fit_parents_in_parallel(
+    model: CascadeClusterer, X: np.ndarray, order: list, rows_by_parent: dict, bar: tqdm
+) -> None:
+    """Fill `model`'s tree, labels, noise flags and probabilities parent by parent, `n_jobs` at a time."""
+    by_size = sorted(order, key=lambda key: -len(rows_by_parent[key]))
+    alone = clone(model).set_params(n_jobs=1, progress=False)
+    jobs = (
+        delayed(_fit_one_parent)(alone, X[rows_by_parent[key]], list(key), model.ids_[rows_by_parent[key]])
+        for key in by_size
+    )
+    parts = dict(zip(by_size, Parallel(n_jobs=model.n_jobs, return_as="generator")(jobs), strict=True))
+    for key in order:
+        rows = np.asarray(rows_by_parent[key])
+        part = parts.pop(key)
+        for node in list(part.tree_.nodes.values())[1:]:  # creation order, as the sequential fit adds them
+            if node.id not in model.tree_.nodes:
+                model.tree_.add(dataclasses.replace(node, children=[]))
+        model.labels_[rows] = part.labels_
+        model.is_noise_[rows] = part.is_noise_
+        model.probability_[rows] = part.probability_
+        bar.update(len(rows))
+
+
+def _fit_one_parent(model: CascadeClusterer, X: np.ndarray, path: list[str], ids: np.ndarray) -> CascadeClusterer:
+    """One parent's cascade in a worker process (BLAS on one thread, as in :meth:`CascadeClusterer.fit`)."""
+    with threadpool_limits(limits=1):
+        model._validate()
+        model._start(X, list(ids))
+        model._fit_parent(X, np.arange(len(X)), path)
+    return model
