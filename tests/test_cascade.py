@@ -121,6 +121,7 @@ def test_small_parent_and_identical_embeddings_are_reported_not_split():
 def test_parents_in_parallel_processes_give_exactly_the_sequential_result(reducer):
     X, groups, _ = blobs_inside_blobs(2, n=60)
     parents = [("Shoes", "Heels") if g % 2 else ("Tops", f"T{g}") for g in groups]  # three parents, two levels
+    parents[:40] = [("Small", f"S{i % 20}") for i in range(40)]  # and many tiny ones, sent to workers in batches
     ids = [f"p{i}" for i in range(len(X))]
     settings = {**EXACT, "reducer": UmapReducer(random_state=3)} if reducer == "umap" else EXACT
     sequential = CascadeClusterer(max_depth=2, **settings).fit(X, parents, ids)

@@ -25,9 +25,9 @@ def fit_parents_in_parallel(
 ) -> None:
     """Fill `model`'s tree, labels, noise flags and probabilities parent by parent, `n_jobs` at a time."""
     by_size = sorted(order, key=lambda key: -len(rows_by_parent[key]))
-    alone = clone(model).set_params(n_jobs=1, progress=False)
+    template = clone(model).set_params(n_jobs=1, progress=False)
     jobs = (
-        delayed(_fit_one_parent)(alone, X[rows_by_parent[key]], list(key), model.ids_[rows_by_parent[key]])
+        delayed(_fit_one_parent)(template, X[rows_by_parent[key]], list(key), model.ids_[rows_by_parent[key]])
         for key in by_size
     )
     parts = dict(zip(by_size, Parallel(n_jobs=model.n_jobs, return_as="generator")(jobs), strict=True))
@@ -43,8 +43,16 @@ def fit_parents_in_parallel(
         bar.update(len(rows))
 
 
-def _fit_one_parent(model: CascadeClusterer, X: np.ndarray, path: list[str], ids: np.ndarray) -> CascadeClusterer:
-    """One parent's cascade in a worker process (BLAS on one thread, as in :meth:`CascadeClusterer.fit`)."""
+def _fit_one_parent(
+    template: CascadeClusterer, X: np.ndarray, path: list[str], ids: np.ndarray
+) -> CascadeClusterer:
+    """One parent's cascade in a worker process (BLAS on one thread, as in :meth:`CascadeClusterer.fit`).
+
+    The template is cloned here: joblib sends small tasks in batches that share one
+    unpickled template, so fitting it in place would hand every task of a batch the last
+    task's result.
+    """
+    model = clone(template)
     with threadpool_limits(limits=1):
         model._validate()
         model._start(X, list(ids))
