@@ -43,9 +43,7 @@ def fit_parents_in_parallel(
         bar.update(len(rows))
 
 
-def _fit_one_parent(
-    template: CascadeClusterer, X: np.ndarray, path: list[str], ids: np.ndarray
-) -> CascadeClusterer:
+def _fit_one_parent(template: CascadeClusterer, X: np.ndarray, path: list[str], ids: np.ndarray) -> CascadeClusterer:
     """One parent's cascade in a worker process (BLAS on one thread, as in :meth:`CascadeClusterer.fit`).
 
     The template is cloned here: joblib sends small tasks in batches that share one
