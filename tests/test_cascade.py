@@ -132,3 +132,15 @@ def test_parents_in_parallel_processes_give_exactly_the_sequential_result(reduce
     assert len(sequential.tree_.leaves("root/Shoes/Heels")) >= 2  # there was something to split
     with pytest.raises(ValueError, match="n_jobs"):
         CascadeClusterer(n_jobs=0).fit(X, parents)
+
+
+def test_the_2d_map_is_the_same_with_parents_in_parallel():
+    from discover.cluster.stage import plot_coordinates
+    from discover.config import DiscoveryConfig
+
+    X, groups, _ = blobs_inside_blobs(3, n=40)
+    parent_ids = np.array([f"root/p{g}" for g in groups], dtype=object)
+    one = plot_coordinates(X, parent_ids, DiscoveryConfig(n_jobs=1), seed=0)
+    two = plot_coordinates(X, parent_ids, DiscoveryConfig(n_jobs=2), seed=0)
+    np.testing.assert_array_equal(one, two)
+    assert np.ptp(one, axis=0).min() > 0  # a real layout, not zeros

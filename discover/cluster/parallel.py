@@ -30,7 +30,10 @@ def fit_parents_in_parallel(
         delayed(_fit_one_parent)(template, X[rows_by_parent[key]], list(key), model.ids_[rows_by_parent[key]])
         for key in by_size
     )
-    parts = dict(zip(by_size, Parallel(n_jobs=model.n_jobs, return_as="generator")(jobs), strict=True))
+    parts = {}
+    for key, part in zip(by_size, Parallel(n_jobs=model.n_jobs, return_as="generator")(jobs), strict=True):
+        parts[key] = part
+        bar.update(len(rows_by_parent[key]))  # as each parent finishes, so rate and ETA are honest
     for key in order:
         rows = np.asarray(rows_by_parent[key])
         part = parts.pop(key)
@@ -40,7 +43,6 @@ def fit_parents_in_parallel(
         model.labels_[rows] = part.labels_
         model.is_noise_[rows] = part.is_noise_
         model.probability_[rows] = part.probability_
-        bar.update(len(rows))
 
 
 def _fit_one_parent(template: CascadeClusterer, X: np.ndarray, path: list[str], ids: np.ndarray) -> CascadeClusterer:

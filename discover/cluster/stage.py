@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
 from discover.cluster.cascade import CascadeClusterer, default_clusterer
@@ -70,22 +71,22 @@ def name_tree(
 
 
 def plot_coordinates(X: np.ndarray, parent_ids: np.ndarray, config: DiscoveryConfig, seed: int) -> np.ndarray:
-    """2-D UMAP per existing parent, for the report and the explorer."""
-    with threadpool_limits(limits=1):  # the same coordinates whatever the thread count, as in the cascade
-        return _coordinates(X, parent_ids, config, seed)
-
-
-def _coordinates(X: np.ndarray, parent_ids: np.ndarray, config: DiscoveryConfig, seed: int) -> np.ndarray:
+    """2-D UMAP per existing parent, for the report and the explorer; parents in parallel
+    processes (`config.n_jobs`), each on one BLAS thread, so the result never depends on either."""
     coords = np.zeros((len(X), 2), dtype=np.float32)
-    umap = config.umap
-    for parent in np.unique(parent_ids):
-        rows = np.flatnonzero(parent_ids == parent)
-        reducer = UmapReducer(
-            2, umap.n_neighbors, 0.1, umap.metric, umap.pca_components, n_epochs=200, random_state=seed
-        )
-        reduced = reducer.fit_transform(X[rows])
+    groups = [np.flatnonzero(parent_ids == parent) for parent in np.unique(parent_ids)]
+    groups.sort(key=len, reverse=True)  # largest first keeps the workers busy
+    jobs = (delayed(_coordinates)(X[rows], config, seed) for rows in groups)
+    for rows, reduced in zip(groups, Parallel(n_jobs=config.n_jobs, return_as="generator")(jobs), strict=True):
         coords[rows, : reduced.shape[1]] = reduced[:, :2]
     return coords
+
+
+def _coordinates(X: np.ndarray, config: DiscoveryConfig, seed: int) -> np.ndarray:
+    umap = config.umap
+    reducer = UmapReducer(2, umap.n_neighbors, 0.1, umap.metric, umap.pca_components, n_epochs=200, random_state=seed)
+    with threadpool_limits(limits=1):
+        return reducer.fit_transform(X)
 
 
 def propose_subcategories(
