@@ -74,12 +74,16 @@ def test_minilm_is_384_d_and_deterministic(photos_and_titles):
 
 def test_tfidf_is_fitted_on_the_corpus_and_deterministic(photos_and_titles):
     _, titles = photos_and_titles
-    embedder = create_embedder("tfidf", "text", components=4).fit(titles * 3, "corpus-1")
+    known = ["c"] * len(titles) * 3
+
+    def fitted(corpus_id: str):
+        return create_embedder("tfidf", "text", components=4).fit(titles * 3, corpus_id, known)
+
+    embedder = fitted("corpus-1")
     first = embedder.embed_texts(titles).vectors
     _check(first, 12, embedder.dim)
-    again = create_embedder("tfidf", "text", components=4).fit(titles * 3, "corpus-1").embed_texts(titles).vectors
-    np.testing.assert_allclose(first, again, atol=1e-6)
-    assert "corpus-1"[:12] in embedder.fingerprint
+    np.testing.assert_allclose(first, fitted("corpus-1").embed_texts(titles).vectors, atol=1e-6)
+    assert fitted("corpus-1").fingerprint == embedder.fingerprint != fitted("corpus-2").fingerprint  # names its corpus
 
 
 def test_clip_loads_a_local_checkpoint_for_both_towers(photos_and_titles, tiny_clip_checkpoint):
@@ -139,15 +143,15 @@ def test_cache_computes_nothing_twice_then_only_what_changed(tmp_path: Path):
     rows = fashion_rows(140, seed=5)
     directory = write_catalog(tmp_path / "catalog", rows.iloc[:40]).parent
     workspace = Workspace(tmp_path / "ws")
-    _embed = partial(globals()["_embed"], embed__words=None)  # a corpus-fitted view is refit when the catalog grows
-    first = _embed(directory, workspace)
+    embed = partial(_embed, embed__words=None)  # a corpus-fitted view is refit when the catalog grows
+    first = embed(directory, workspace)
     assert [(p.computed, p.cached) for p in first.parts] == [(40, 0), (len(set(rows["productDisplayName"][:40])), 0)]
-    second = _embed(directory, workspace)
+    second = embed(directory, workspace)
     assert [p.computed for p in second.parts] == [0, 0]
     np.testing.assert_array_equal(first.vectors, second.vectors)
 
     write_catalog(directory, rows)  # 100 new products
-    grown = _embed(directory, workspace)
+    grown = embed(directory, workspace)
     new_photos = len(set(rows["image_md5"][40:]) - set(rows["image_md5"][:40]))
     assert grown.parts[0].computed == new_photos and grown.parts[0].cached == 140 - new_photos
     np.testing.assert_allclose(grown.vectors[:40], first.vectors, atol=1e-5)
@@ -155,7 +159,7 @@ def test_cache_computes_nothing_twice_then_only_what_changed(tmp_path: Path):
     changed = directory / rows["image"][7]
     changed.write_bytes((directory / rows["image"][8]).read_bytes())
     (directory / rows["image"][9]).write_bytes((directory / rows["image"][10]).read_bytes()[::-1][:2] + b"xx")
-    after = _embed(directory, workspace, catalog__on_invalid="keep")
+    after = embed(directory, workspace, catalog__on_invalid="keep")
     assert after.parts[0].computed == 0  # photo 7 now equals photo 8, which is cached
     np.testing.assert_array_equal(after.parts[0].vectors[7], grown.parts[0].vectors[8])
     assert after.parts[1].computed == 0

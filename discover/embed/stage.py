@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from discover.config import Config, EmbedderSpec, is_file_reference
 from discover.embed.base import Embedder, create_embedder
 from discover.embed.cache import CacheFill, EmbeddingCache, load_aligned, save_aligned, text_key
+from discover.embed.corpus import CorpusSvdEmbedder
 from discover.embed.fuse import fuse
 from discover.tree import known_labels
 from discover.workspace import Workspace
@@ -104,12 +105,9 @@ def cached_vectors(
     settings = config.embed
     keys = content_keys(embedder, catalog)
     paths, titles = catalog["image_path"].tolist(), catalog["title"].fillna("").tolist()
-    if hasattr(embedder, "fit"):
+    if isinstance(embedder, CorpusSvdEmbedder):
         corpus_id = hashlib.sha1("\n".join(keys).encode()).hexdigest()
-        if getattr(embedder, "uses_known_levels", False):
-            embedder.fit(titles, corpus_id, known_labels(catalog, config.discovery.level))
-        else:
-            embedder.fit(titles, corpus_id)
+        embedder.fit(titles, corpus_id, known_labels(catalog, config.discovery.level))
     cache = EmbeddingCache(workspace.embeddings_dir, embedder.fingerprint, embedder.dim)
     n_missing = len({k for k in keys if k} - set(cache.load_index()))
     bar = tqdm(total=n_missing, desc=f"embed {embedder.name}", unit="item", disable=not progress or n_missing == 0)

@@ -17,6 +17,7 @@ import pandas as pd
 
 from discover.errors import WorkspaceError
 from discover.evaluate.metrics import NOISE, ClusterScores, cluster_scores, weighted_mean
+from discover.evaluate.names import name_scores
 from discover.tree import SubcategoryTree
 from discover.workspace import Workspace, write_json
 
@@ -64,8 +65,6 @@ def evaluate_run_outputs(
     tree: SubcategoryTree, assignments: pd.DataFrame, catalog: pd.DataFrame, attributes: Sequence[str] = ()
 ) -> dict[str, Any]:
     """:func:`evaluate` plus the names' scores (:mod:`discover.evaluate.names`): a run's metrics.json."""
-    from discover.evaluate.names import name_scores
-
     metrics = evaluate(assignments, catalog, attributes)
     metrics["names"] = name_scores(tree, assignments, catalog)
     return metrics
