@@ -1,6 +1,6 @@
 """`python -m benchmarks` (make bench): every benchmark in turn."""
 
-from benchmarks import classify, discovery, embed, pretrain
+from benchmarks import classify, discovery, embed, pretrain, scale
 
-for module in (embed, discovery, classify, pretrain):
+for module in (embed, discovery, classify, pretrain, scale):
     module.main()

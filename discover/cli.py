@@ -21,6 +21,8 @@ log = logging.getLogger("discover")
 
 def _load(args: argparse.Namespace) -> tuple[Config, Workspace]:
     config = load_config(args.config)
+    if getattr(args, "engine", None):
+        config = config.model_copy(update={"engine": args.engine})
     path = config.catalog_path
     if not path.exists():
         raise DiscoverError(
@@ -50,9 +52,11 @@ def cmd_ingest(args: argparse.Namespace) -> None:
 
 def cmd_embed(args: argparse.Namespace) -> None:
     from discover.embed.stage import embed_catalog
+    from discover.engine import engine_session
 
     config, workspace = _load_ingested(args)
-    features = embed_catalog(config, workspace)
+    with engine_session(config):
+        features = embed_catalog(config, workspace)
     for part in features.parts:
         print(
             f"{part.name:20s} {part.dim:5d}-d  computed {part.computed:,}  from cache {part.cached:,}  -> {part.path}"
@@ -242,9 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     add("ingest", cmd_ingest, "validate the catalog into the workspace and print the ingest report")
-    add("embed", cmd_embed, "embed photos and titles (cached, resumable)")
+    engine_help = "where the work runs: this machine's processes, or a Ray cluster (overrides `engine`)"
+    sub = add("embed", cmd_embed, "embed photos and titles (cached, resumable)")
+    sub.add_argument("--engine", choices=["local", "ray"], help=engine_help)
     sub = add("run", cmd_run, "ingest → embed → discover → evaluate → export, then a summary")
     sub.add_argument("--run-id", help="name of the run directory (default: from config name and seed)")
+    sub.add_argument("--engine", choices=["local", "ray"], help=engine_help)
     sub = add("evaluate", cmd_evaluate, "score a run against the truth column", config=False)
     sub.add_argument("--run", help="run id (default: the newest)")
     sub = add("export", cmd_export, "write a run's tree and assignments as JSON or CSV", config=False)

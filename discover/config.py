@@ -156,6 +156,16 @@ class DiscoveryConfig(_Strict):
         return value
 
 
+class RayConfig(_Strict):
+    """Where and how the Ray engine runs (``engine: ray``)."""
+
+    address: str | None = None  # a running cluster ("ray://host:10001", "auto"); None starts a local one
+    num_cpus: int | None = Field(None, ge=1)  # CPUs of the local cluster (default: every core)
+    actors: int = Field(2, ge=1)  # embedding workers per embedder; each loads its model once
+    cpus_per_actor: float = Field(1.0, gt=0)
+    gpus_per_actor: float = Field(0.0, ge=0)
+
+
 class PretrainConfig(_Strict):
     init: Literal["imagenet", "scratch"] = "imagenet"
     image_size: int = Field(64, ge=16)
@@ -199,7 +209,8 @@ class Config(_Strict):
 
     name: str = "run"
     seed: int = 0
-    engine: Literal["local"] = "local"
+    engine: Literal["local", "ray"] = "local"
+    ray: RayConfig = Field(default_factory=RayConfig)
     catalog: CatalogConfig
     embed: EmbedConfig = Field(default_factory=EmbedConfig)
     discovery: DiscoveryConfig = Field(default_factory=DiscoveryConfig)

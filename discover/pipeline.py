@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from discover.config import Config, load_config
+from discover.engine import engine_session
 from discover.workspace import FINISHED, Workspace, read_json, write_json, write_parquet, write_text
 
 log = logging.getLogger(__name__)
@@ -82,16 +83,23 @@ def run(
     run_id: str | None = None,
     show_progress: bool = True,
 ) -> RunResult:
-    """Run the whole pipeline on `config` into `workspace`; resumable at every stage."""
+    """Run the whole pipeline on `config` into `workspace`; resumable at every stage. With
+    ``engine: ray`` embedding and discovery run on a Ray cluster, with the same results."""
+    if not isinstance(config, Config):
+        config = load_config(config)
+    workspace = Workspace(workspace or "workspace") if not isinstance(workspace, Workspace) else workspace
+    with engine_session(config):
+        return _run(config, workspace, run_id, show_progress)
+
+
+def _run(config: Config, workspace: Workspace, run_id: str | None, show_progress: bool) -> RunResult:
     from discover.cluster.stage import propose_subcategories
     from discover.data.ingest import ingest
     from discover.embed.stage import embed_catalog
     from discover.evaluate.scoring import attach_metrics, evaluate_run_outputs
     from discover.outputs.report import write_report
+    from discover.tree import SubcategoryTree
 
-    if not isinstance(config, Config):
-        config = load_config(config)
-    workspace = Workspace(workspace or "workspace") if not isinstance(workspace, Workspace) else workspace
     times = StageTimes()
     with times.stage("ingest"):
         ingested = ingest(config, workspace, show_progress)
@@ -103,7 +111,6 @@ def run(
     run_dir = workspace.run_dir(run_id)
     write_text(run_dir / "config.yaml", config.to_yaml())
     reused = (run_dir / "tree.json").exists() and (run_dir / "assignments.parquet").exists()
-    from discover.tree import SubcategoryTree
 
     if reused:
         log.info("discover: %s already finished, reusing its tree and assignments", run_id)
@@ -112,7 +119,9 @@ def run(
         coords = pd.read_parquet(run_dir / "coords.parquet")
     else:
         with times.stage("discover"):
-            result = propose_subcategories(features.vectors, catalog, config.discovery, config.seed, show_progress)
+            result = propose_subcategories(
+                features.vectors, catalog, config.discovery, config.seed, show_progress, engine=config.engine
+            )
         tree, assignments, coords = result.tree, result.assignments, result.coords
         tree.meta = {
             "run_id": run_id,

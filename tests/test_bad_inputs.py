@@ -202,7 +202,7 @@ def test_a_slash_inside_a_category_name_is_not_a_deeper_level():
 
 
 def test_a_truncated_cache_chunk_is_discarded_and_recomputed(tmp_path: Path, caplog):
-    from discover.embed.cache import EmbeddingCache
+    from discover.embed.cache import EmbeddingCache, one_batch_at_a_time
 
     cache = EmbeddingCache(tmp_path, "fp", dim=3)
     calls: list[list[int]] = []
@@ -212,11 +212,11 @@ def test_a_truncated_cache_chunk_is_discarded_and_recomputed(tmp_path: Path, cap
         return np.tile(np.array(positions, dtype=np.float32)[:, None], (1, 3)), {}
 
     keys = [f"k{i}" for i in range(6)]
-    cache.fill(keys, compute, chunk_size=2)
+    cache.fill(keys, one_batch_at_a_time(compute), chunk_size=2)
     chunks = sorted(cache.chunks_dir.iterdir())
     chunks[1].write_bytes(chunks[1].read_bytes()[:40])  # a kill mid-copy, a full disk
     calls.clear()
-    filled = cache.fill(keys, compute, chunk_size=2)
+    filled = cache.fill(keys, one_batch_at_a_time(compute), chunk_size=2)
     assert calls == [[2, 3]] and filled.computed == 2 and filled.cached == 4
     assert filled.vectors[:, 0].tolist() == [0, 1, 2, 3, 4, 5]
     assert any(str(chunks[1]) in r.message and "recomputed" in r.message for r in caplog.records)

@@ -71,6 +71,8 @@ class CascadeClusterer(ClusterMixin, BaseEstimator):
         progress: show a progress bar over products.
         n_jobs: parents clustered in parallel processes (joblib; -1: every core). The result
             is identical to ``n_jobs=1``: a parent's clustering reads only its own rows.
+        engine: ``"local"`` (processes, `n_jobs`) or ``"ray"`` (one task per parent on the
+            connected cluster, same result).
 
     Attributes:
         tree_: the :class:`SubcategoryTree` (existing nodes + proposals, names still empty).
@@ -108,6 +110,7 @@ class CascadeClusterer(ClusterMixin, BaseEstimator):
         random_state: int = 0,
         progress: bool = False,
         n_jobs: int = 1,
+        engine: str = "local",
     ) -> None:
         self.reducer = reducer
         self.clusterer = clusterer
@@ -126,6 +129,7 @@ class CascadeClusterer(ClusterMixin, BaseEstimator):
         self.random_state = random_state
         self.progress = progress
         self.n_jobs = n_jobs
+        self.engine = engine
 
     def _validate(self) -> None:
         if not 0 < self.min_cluster_fraction < 1:
@@ -134,6 +138,8 @@ class CascadeClusterer(ClusterMixin, BaseEstimator):
             raise ValueError(f"max_depth must be at least 1, got {self.max_depth}")
         if self.n_jobs == 0:
             raise ValueError("n_jobs must be a positive number of processes or -1 (every core), got 0")
+        if self.engine not in ("local", "ray"):
+            raise ValueError(f"engine must be 'local' or 'ray', got {self.engine!r}")
         if self.merge_neighbors < 1:
             raise ValueError(f"merge_neighbors must be at least 1, got {self.merge_neighbors}")
         for name, part, method in (
@@ -172,7 +178,7 @@ class CascadeClusterer(ClusterMixin, BaseEstimator):
         rows_by_parent = keys.groupby(keys).indices
         order = sorted(rows_by_parent)
         with tqdm(total=len(X), desc="cascade", unit="product", disable=not self.progress) as bar:
-            if self.n_jobs == 1 or len(order) < 2:
+            if (self.n_jobs == 1 and self.engine == "local") or len(order) < 2:
                 for key in order:
                     self._fit_parent(X, np.asarray(rows_by_parent[key]), list(key))
                     bar.update(len(rows_by_parent[key]))

@@ -1,4 +1,5 @@
-"""Parents of a :class:`~discover.cluster.cascade.CascadeClusterer` in parallel processes.
+"""Parents of a :class:`~discover.cluster.cascade.CascadeClusterer` in parallel: local
+processes or one Ray task per parent (:func:`discover.engine.ordered_map`).
 
 A parent's clustering reads only its own rows and the estimator's settings, so each parent
 runs alone in a worker (largest first, to keep the workers busy) and the results are
@@ -11,10 +12,11 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 import numpy as np
-from joblib import Parallel, delayed
 from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
+
+from discover.engine import ordered_map
 
 if TYPE_CHECKING:
     from discover.cluster.cascade import CascadeClusterer
@@ -25,13 +27,11 @@ def fit_parents_in_parallel(
 ) -> None:
     """Fill `model`'s tree, labels, noise flags and probabilities parent by parent, `n_jobs` at a time."""
     by_size = sorted(order, key=lambda key: -len(rows_by_parent[key]))
-    template = clone(model).set_params(n_jobs=1, progress=False)
-    jobs = (
-        delayed(_fit_one_parent)(template, X[rows_by_parent[key]], list(key), model.ids_[rows_by_parent[key]])
-        for key in by_size
-    )
+    template = clone(model).set_params(n_jobs=1, progress=False, engine="local")
+    jobs = ((template, X[rows_by_parent[key]], list(key), model.ids_[rows_by_parent[key]]) for key in by_size)
     parts = {}
-    for key, part in zip(by_size, Parallel(n_jobs=model.n_jobs, return_as="generator")(jobs), strict=True):
+    results = ordered_map(_fit_one_parent, jobs, model.engine, model.n_jobs)
+    for key, part in zip(by_size, results, strict=True):
         parts[key] = part
         bar.update(len(rows_by_parent[key]))  # as each parent finishes, so rate and ETA are honest
     for key in order:

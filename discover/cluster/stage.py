@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
 from discover.cluster.cascade import CascadeClusterer, default_clusterer
@@ -18,6 +17,7 @@ from discover.cluster.ignore import Removal, remove_attributes
 from discover.cluster.naming import name_siblings
 from discover.cluster.reduce import UmapReducer
 from discover.config import DiscoveryConfig
+from discover.engine import ordered_map
 from discover.tree import SubcategoryTree, category_paths, existing_id, in_subtree
 from discover.words import WordConcentration, known_words
 
@@ -34,7 +34,9 @@ class Proposals:
     removals: list[Removal] = field(default_factory=list)
 
 
-def build_clusterer(config: DiscoveryConfig, seed: int, progress: bool = False) -> CascadeClusterer:
+def build_clusterer(
+    config: DiscoveryConfig, seed: int, progress: bool = False, engine: str = "local"
+) -> CascadeClusterer:
     """The cascade a config describes: UMAP reducer and HDBSCAN clusterer from their sections."""
     umap = config.umap.model_dump(exclude={"pca_components"})
     return CascadeClusterer(
@@ -48,6 +50,7 @@ def build_clusterer(config: DiscoveryConfig, seed: int, progress: bool = False) 
         random_state=seed,
         progress=progress,
         n_jobs=config.n_jobs,
+        engine=engine,
         **config.cascade.model_dump(),
     )
 
@@ -70,14 +73,17 @@ def name_tree(
     tree.refresh_paths()
 
 
-def plot_coordinates(X: np.ndarray, parent_ids: np.ndarray, config: DiscoveryConfig, seed: int) -> np.ndarray:
+def plot_coordinates(
+    X: np.ndarray, parent_ids: np.ndarray, config: DiscoveryConfig, seed: int, engine: str = "local"
+) -> np.ndarray:
     """2-D UMAP per existing parent, for the report and the explorer; parents in parallel
-    processes (`config.n_jobs`), each on one BLAS thread, so the result never depends on either."""
+    (`config.n_jobs` processes, or Ray tasks), each on one BLAS thread, so the result never
+    depends on either."""
     coords = np.zeros((len(X), 2), dtype=np.float32)
     groups = [np.flatnonzero(parent_ids == parent) for parent in np.unique(parent_ids)]
     groups.sort(key=len, reverse=True)  # largest first keeps the workers busy
-    jobs = (delayed(_coordinates)(X[rows], config, seed) for rows in groups)
-    for rows, reduced in zip(groups, Parallel(n_jobs=config.n_jobs, return_as="generator")(jobs), strict=True):
+    jobs = ((X[rows], config, seed) for rows in groups)
+    for rows, reduced in zip(groups, ordered_map(_coordinates, jobs, engine, config.n_jobs), strict=True):
         coords[rows, : reduced.shape[1]] = reduced[:, :2]
     return coords
 
@@ -97,15 +103,17 @@ def propose_subcategories(
     progress: bool = False,
     coordinates: bool = True,
     known: WordConcentration | None = None,
+    engine: str = "local",
 ) -> Proposals:
     """Propose subcategories inside every existing node at `config.level` (and 2-D plot
     coordinates unless `coordinates` is False). Names weigh words by `known`, by default
-    learnt from `catalog`'s own known levels."""
+    learnt from `catalog`'s own known levels. `engine` "ray" runs the parents as Ray tasks
+    on the connected cluster (:func:`discover.engine.engine_session`)."""
     started = time.perf_counter()
     X, removals = remove_attributes(X, catalog, config.ignore, seed)
     parents = category_paths(catalog, config.level)
     ids = catalog["product_id"].to_numpy()
-    model = build_clusterer(config, seed, progress).fit(X, parents, ids.tolist())
+    model = build_clusterer(config, seed, progress, engine).fit(X, parents, ids.tolist())
     tree = model.tree_
     known = known or known_words(catalog, config.level)
     name_tree(tree, pd.Series(model.leaf_, index=catalog.index), catalog["title"].fillna(""), config.keywords, known)
@@ -124,7 +132,7 @@ def propose_subcategories(
     )
     log.info("discover: clustering and naming took %.1f s", time.perf_counter() - started)
     plot_started = time.perf_counter()
-    xy = plot_coordinates(X, parent_ids, config, seed) if coordinates else np.zeros((len(X), 2), np.float32)
+    xy = plot_coordinates(X, parent_ids, config, seed, engine) if coordinates else np.zeros((len(X), 2), np.float32)
     coords = pd.DataFrame({"product_id": ids, "x": xy[:, 0], "y": xy[:, 1]})
     log.info("discover: 2-D coordinates took %.1f s", time.perf_counter() - plot_started)
     return Proposals(tree, assignments, coords, removals)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +20,9 @@ import numpy as np
 from discover.workspace import atomic_path, read_json, write_json
 
 log = logging.getLogger(__name__)
+
+
+Computed = tuple[list[int], np.ndarray, dict[int, str]]  # positions, their vectors, failures by position
 
 
 def text_key(text: str) -> str:
@@ -74,33 +77,37 @@ class EmbeddingCache:
     def fill(
         self,
         keys: Sequence[str],
-        compute: Callable[[list[int]], tuple[np.ndarray, dict[int, str]]],
+        compute: Callable[[list[list[int]]], Iterable[Computed]],
         chunk_size: int,
     ) -> CacheFill:
         """Return vectors for `keys`, computing only the missing ones, `chunk_size` at a time.
 
-        `compute(positions)` embeds the items at those request positions and returns their
-        vectors plus failures by position. Failed items are not cached (a fixed file is
-        retried next run) and their rows are zeros.
+        `compute(batches)` embeds the items at those request positions, one batch after
+        another or all at once on workers (:func:`one_batch_at_a_time`, or the Ray engine),
+        and yields ``(positions, vectors, failures by position)`` as each batch is done, in
+        any order; each finished batch is written as a chunk before the next is taken, so a
+        killed run keeps it. Failed items are not cached (a fixed file is retried next run)
+        and their rows are zeros. An item a retried worker hands back twice is kept once.
         """
         index = self.load_index()
         missing_keys = list(dict.fromkeys(k for k in keys if k and k not in index))
-        first_position = {}
+        first_position: dict[str, int] = {}
         for position, key in enumerate(keys):
             first_position.setdefault(key, position)
         failed: dict[int, str] = {}
         failed_keys: dict[str, str] = {}
-        for start in range(0, len(missing_keys), chunk_size):
-            batch_keys = missing_keys[start : start + chunk_size]
-            positions = [first_position[k] for k in batch_keys]
-            vectors, batch_failed = compute(positions)
-            good = [i for i, p in enumerate(positions) if p not in batch_failed]
-            for i, p in enumerate(positions):
-                if p in batch_failed:
-                    failed_keys[batch_keys[i]] = batch_failed[p]
+        batches = [
+            [first_position[k] for k in missing_keys[start : start + chunk_size]]
+            for start in range(0, len(missing_keys), chunk_size)
+        ]
+        for positions, vectors, batch_failed in compute(batches):
+            fresh = [i for i, p in enumerate(positions) if keys[p] not in index and keys[p] not in failed_keys]
+            good = [i for i in fresh if positions[i] not in batch_failed]
+            failed_keys.update({keys[positions[i]]: batch_failed[positions[i]] for i in fresh if i not in good})
             if good:
-                self._append([batch_keys[i] for i in good], vectors[good])
-                index.update(zip([batch_keys[i] for i in good], vectors[good], strict=True))
+                good_keys = [keys[positions[i]] for i in good]
+                self._append(good_keys, vectors[good])
+                index.update(zip(good_keys, vectors[good], strict=True))
             log.debug("cache: chunk of %d written to %s", len(good), self.chunks_dir)
         out = np.zeros((len(keys), self.dim), dtype=np.float32)
         for position, key in enumerate(keys):
@@ -110,6 +117,18 @@ class EmbeddingCache:
                 failed[position] = failed_keys.get(key, "no content")
         computed = len(missing_keys) - len(failed_keys)
         return CacheFill(out, computed=computed, cached=len(keys) - len(failed) - computed, failed=failed)
+
+
+def one_batch_at_a_time(
+    compute: Callable[[list[int]], tuple[np.ndarray, dict[int, str]]],
+) -> Callable[[list[list[int]]], Iterator[Computed]]:
+    """Adapt ``compute(positions) -> (vectors, failures)`` to :meth:`EmbeddingCache.fill`, in this process."""
+
+    def batches(all_batches: list[list[int]]) -> Iterator[Computed]:
+        for positions in all_batches:
+            yield (positions, *compute(positions))
+
+    return batches
 
 
 def save_aligned(root: Path, fingerprint: str, vectors: np.ndarray, meta: dict) -> Path:

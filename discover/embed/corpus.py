@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 from sklearn.decomposition import TruncatedSVD
+from threadpoolctl import threadpool_limits
 
 from discover.embed.base import Embedder, EmbedOutcome
 from discover.vectors import l2_normalise
@@ -48,9 +49,11 @@ class CorpusSvdEmbedder(Embedder):
         return ""
 
     def fit(self, corpus: Sequence[str], corpus_id: str, known: Sequence[str]) -> CorpusSvdEmbedder:
+        """Fit the matrix and the SVD; BLAS on one thread, so the vectors never depend on cores."""
         matrix = self.fit_matrix(corpus, known)
         self.dim = max(2, min(self.components, matrix.shape[1] - 1, matrix.shape[0] - 1))
-        self.svd_ = TruncatedSVD(self.dim, random_state=self.seed).fit(matrix)
+        with threadpool_limits(limits=1):
+            self.svd_ = TruncatedSVD(self.dim, random_state=self.seed).fit(matrix)
         self._corpus_id = hashlib.sha1((corpus_id + self.fit_digest()).encode()).hexdigest()
         return self
 
@@ -61,5 +64,6 @@ class CorpusSvdEmbedder(Embedder):
         return f"{self.name}-{self.dim}{self.settings_tag()}-{self.seed}-{self._corpus_id[:12]}"
 
     def embed_texts(self, texts: Sequence[str], batch_size: int = 64, progress: bool = True) -> EmbedOutcome:
-        reduced = self.svd_.transform(self.matrix(list(texts)))
+        with threadpool_limits(limits=1):
+            reduced = self.svd_.transform(self.matrix(list(texts)))
         return EmbedOutcome(l2_normalise(reduced.astype(np.float32)))

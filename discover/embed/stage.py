@@ -6,8 +6,10 @@ import hashlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +19,17 @@ from tqdm.auto import tqdm
 
 from discover.config import Config, EmbedderSpec, is_file_reference
 from discover.embed.base import Embedder, create_embedder
-from discover.embed.cache import CacheFill, EmbeddingCache, load_aligned, save_aligned, text_key
+from discover.embed.cache import (
+    CacheFill,
+    EmbeddingCache,
+    load_aligned,
+    one_batch_at_a_time,
+    save_aligned,
+    text_key,
+)
 from discover.embed.corpus import CorpusSvdEmbedder
 from discover.embed.fuse import fuse
+from discover.embed.on_ray import compute_on_ray
 from discover.tree import known_labels
 from discover.workspace import Workspace
 
@@ -97,11 +107,20 @@ def _aligned_meta(
 
 
 def cached_vectors(
-    embedder: Embedder, catalog: pd.DataFrame, config: Config, workspace: Workspace, progress: bool = True
+    embedder: Embedder,
+    catalog: pd.DataFrame,
+    config: Config,
+    workspace: Workspace,
+    progress: bool = True,
+    factory: Callable[[], Embedder] | None = None,
 ) -> tuple[CacheFill, list[str]]:
     """Vectors for every row of `catalog` from the workspace cache, computing only what is
     missing (and caching it); the content keys. Writes no aligned array, so any catalog,
-    e.g. new products to classify, can be embedded without touching the workspace's own."""
+    e.g. new products to classify, can be embedded without touching the workspace's own.
+
+    With ``engine: ray`` and a `factory` that builds the embedder, the missing items are
+    embedded by Ray Data workers, each building its own; corpus embedders (tf-idf, known-level
+    words) are fitted on the whole catalog and transform it here, a sparse product."""
     settings = config.embed
     keys = content_keys(embedder, catalog)
     paths, titles = catalog["image_path"].tolist(), catalog["title"].fillna("").tolist()
@@ -121,7 +140,12 @@ def cached_vectors(
         bar.update(len(positions))
         return outcome.vectors, {positions[i]: e for i, e in outcome.failed.items()}
 
-    filled = cache.fill(keys, compute, settings.chunk_size)
+    if config.engine == "ray" and factory is not None and not isinstance(embedder, CorpusSvdEmbedder):
+        items = paths if embedder.modality == "image" else titles
+        run_batches = compute_on_ray(factory, items, settings, config.ray, bar.update)
+    else:
+        run_batches = one_batch_at_a_time(compute)
+    filled = cache.fill(keys, run_batches, settings.chunk_size)
     bar.close()
     for position, error in list(filled.failed.items())[:20]:
         log.warning("embed %s: product %s skipped: %s", embedder.name, catalog["product_id"].iat[position], error)
@@ -135,10 +159,11 @@ def embed_modality(
     workspace: Workspace,
     progress: bool = True,
     slot: str | None = None,
+    factory: Callable[[], Embedder] | None = None,
 ) -> ModalityPart:
     """Serve one modality from the cache, computing only what is missing; write the aligned array."""
     started = time.perf_counter()
-    filled, keys = cached_vectors(embedder, catalog, config, workspace, progress)
+    filled, keys = cached_vectors(embedder, catalog, config, workspace, progress, factory)
     slot = slot or embedder.modality
     meta = _aligned_meta(embedder, slot, catalog, config, keys, filled.failed)
     path = save_aligned(workspace.embeddings_dir, embedder.fingerprint, filled.vectors, meta)
@@ -164,7 +189,8 @@ def embed_catalog(config: Config, workspace: Workspace, progress: bool = True) -
         if spec is None:
             continue
         embedder = build_embedder(spec, modality, config)
-        parts.append(embed_modality(embedder, catalog, config, workspace, progress, slot))
+        factory = partial(build_embedder, spec, modality, config)
+        parts.append(embed_modality(embedder, catalog, config, workspace, progress, slot, factory))
         weights.append(spec.weight)
     if not parts:
         raise ValueError("embed: configure at least one of embed.image and embed.text")
