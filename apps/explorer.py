@@ -17,7 +17,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from discover.curate import views
+from discover.curate import lookup, views
 from discover.curate.apply import apply_decisions, taxonomy_diff
 from discover.curate.split_preview import preview_split
 from discover.curate.store import CurationStore
@@ -85,7 +85,7 @@ tree, assignments, skipped = curated_run(root, run_id, stamp, decisions[-1].id i
 catalog = run.catalog
 truth = catalog["truth"].astype(str) if "truth" in catalog.columns else None
 attributes = run.config.catalog.columns.attributes
-view = st.sidebar.radio("View", ["Proposals", "Metrics", "Export"], key="view")
+view = st.sidebar.radio("View", ["Proposals", "Find a product", "Compare", "Metrics", "Export"], key="view")
 st.sidebar.caption(f"{len(assignments):,} products · {len(tree.proposals()):,} proposals · {len(decisions)} decisions")
 for message in skipped:
     st.sidebar.warning(views.plain(message))
@@ -118,20 +118,57 @@ def scatter(parent_id: str, chosen: str | None):
     return figure
 
 
+def photo_table(frame: pd.DataFrame, columns: list[str], height: int | str = "auto") -> None:
+    """Products with photos a curator can see (rows 72 px high) and their text as plain cells."""
+    shown = frame.assign(photo=[thumbnail_uri(p) for p in frame["image_path"]])
+    photo = {"photo": st.column_config.ImageColumn("photo", width="small")}
+    st.dataframe(shown[["photo", *columns]], hide_index=True, column_config=photo, row_height=72, height=height)
+
+
 def products_table(frame: pd.DataFrame, key: str) -> pd.DataFrame:
+    """One page of `frame`, searchable; `key` names the proposal, so no state crosses proposals."""
     query = st.text_input("Search titles or ids", key=f"search-{key}")
     found = views.search_products(frame, query)
     pages = views.page_count(len(found), PAGE_SIZE)
     number = st.number_input(f"Page (of {pages})", 1, pages, 1, key=f"page-{key}")
     shown = views.page(found, int(number), PAGE_SIZE).copy()
-    shown["photo"] = [thumbnail_uri(p) for p in shown["image_path"]]
-    columns = ["photo", "product_id", "title", "probability"] + [
-        c for c in ("noise", "most_likely", "truth") if c in shown
-    ]
-    st.dataframe(
-        shown[columns], hide_index=True, column_config={"photo": st.column_config.ImageColumn("photo")}, width="stretch"
+    columns = ["product_id", "title", "probability"] + [c for c in ("noise", "most_likely", "truth") if c in shown]
+    photo_table(shown, columns)
+    closer = st.selectbox(
+        "Look closer at a product of this page",
+        [None, *shown["product_id"].tolist()],
+        format_func=lambda pid: "–" if pid is None else f"{pid} · {shown.set_index('product_id').loc[pid, 'title']}",
+        key=f"closer-{key}",
     )
+    if closer is not None:
+        product_panel(closer)
     return shown
+
+
+def product_panel(product_id: str) -> None:
+    """A product's photo at full size, where it sits, and why: its nearest neighbours and exemplars."""
+    item = catalog.set_index("product_id").loc[product_id]
+    where = assignments.set_index("product_id").loc[product_id]
+    photo, facts = st.columns([1, 2])
+    png = views.thumbnail_png(item["image_path"], 320)
+    if png:
+        photo.image(png)
+    facts.text(f"{product_id} · {item['title']}")  # st.text shows text as written: never Markdown
+    facts.text("Sits in: " + " > ".join(tree[where["leaf_id"]].path))
+    noise = "left unassigned by HDBSCAN; this is its most likely proposal" if where["is_noise"] else "clustered"
+    facts.caption(f"Membership probability {where['probability']:.2f} ({noise}).")
+    why = lookup.why_here(run_features(root, run_id, stamp), catalog, assignments, tree, product_id)
+    agreeing = int(why.neighbours["same"].sum())
+    facts.metric(
+        "Nearest products in the same proposal",
+        f"{agreeing} of {len(why.neighbours)}",
+        help="Its most similar products (cosine on the features the run clustered) inside its category: "
+        "when few of them sit in its proposal, it may belong elsewhere.",
+    )
+    st.caption("Its nearest products in this category, and where they sit")
+    photo_table(why.neighbours, ["product_id", "title", "place", "similarity", "same"])
+    st.caption("Its proposal's exemplars, by similarity to it")
+    photo_table(why.exemplars, ["product_id", "title", "similarity"])
 
 
 def proposal_card(node_id: str, members: pd.DataFrame) -> None:
@@ -322,14 +359,14 @@ def proposals_view() -> None:
     members = views.member_products(catalog, assignments, chosen)
     proposal_card(chosen, members)
     st.markdown("#### Products")
-    shown = products_table(members, "members")
+    shown = products_table(members, f"members:{chosen}")
     st.markdown("#### Curate")
     curation_panel(parent_id, chosen, shown)
     st.button("Undo last decision", key="undo", disabled=not decisions, on_click=undo)
     with st.expander("Unassigned (noise) products of this category"):
         unassigned = views.noise_products(catalog, assignments, parent_id)
         st.caption(f"{len(unassigned):,} products HDBSCAN left unassigned; each has a most likely proposal.")
-        products_table(unassigned, "noise")
+        products_table(unassigned, f"noise:{parent_id}")
 
 
 @st.cache_resource(show_spinner="Scoring the curated tree…", max_entries=16)
@@ -380,4 +417,72 @@ def export_view() -> None:
             st.download_button(f"Download {path.name}", path.read_bytes(), file_name=path.name, key=f"dl-{path.name}")
 
 
-{"Proposals": proposals_view, "Metrics": metrics_view, "Export": export_view}[view]()
+def open_proposal(parent_id: str, node_id: str) -> None:
+    st.session_state.update(view="Proposals", parent=parent_id, selected_proposal=node_id)
+
+
+def find_view() -> None:
+    """Search the whole catalog by id or title words: where each product sits now, and why."""
+    st.header("Find a product")
+    query = st.text_input("Product id or title words", key="find-query")
+    found = lookup.locate(catalog, assignments, tree, query)
+    if not query.strip():
+        st.caption("Type a product id or words of its title.")
+        return
+    st.caption(f"{len(found):,} products match" + (" (the first 200 shown)" if len(found) == 200 else ""))
+    if found.empty:
+        return
+    photo_table(found, ["product_id", "title", "place", "noise", "probability"], height=320)
+    labels = dict(zip(found["product_id"], found["product_id"] + " · " + found["title"], strict=True))
+    chosen = st.selectbox("Product", found["product_id"].tolist(), format_func=labels.get, key=f"found:{query}")
+    where = assignments.set_index("product_id").loc[chosen]
+    parent_id = where["parent_id"]
+    st.button(
+        "Open its proposal",
+        key=f"open:{chosen}",
+        on_click=open_proposal,
+        args=(parent_id, where["leaf_id"]),
+        disabled=parent_id not in views.parent_options(tree) or where["leaf_id"] == parent_id,
+    )
+    product_panel(chosen)
+
+
+def compact_card(node_id: str) -> None:
+    node, members = tree[node_id], views.member_products(catalog, assignments, node_id)
+    purity = views.node_purity(assignments, truth, node_id)
+    st.subheader(views.plain(" > ".join(node.path[1:])))
+    for flag in node.flags:
+        st.warning(views.plain(flag), icon="⚠️")
+    stability = f"{node.stability:.3f}" if node.stability is not None else "–"
+    facts = f"{node.size:,} products · stability {stability}" + (f" · purity {purity:.2f}" if purity else "")
+    st.text(facts)
+    st.caption("Keywords: " + views.plain(", ".join(node.keywords)))
+    st.caption("Shared by its products: " + views.plain(" · ".join(views.concentration(members, attributes))))
+    by_id = catalog.set_index("product_id")
+    exemplars = [e for e in node.exemplars if e in by_id.index][:6]
+    images = [views.thumbnail_png(by_id.loc[e, "image_path"], 160) for e in exemplars]
+    st.image([i for i in images if i], width=120)
+
+
+def compare_view() -> None:
+    """Two proposals side by side, from any categories: before a merge or a move."""
+    st.header("Two proposals side by side")
+    choices = [n.id for n in tree.proposals()]
+    if len(choices) < 2:
+        st.info("This run has fewer than two proposals.")
+        return
+    label = {n: " > ".join(tree[n].path[1:]) for n in choices}.get
+    for column, key, default in zip(st.columns(2), ("compare-a", "compare-b"), (0, 1), strict=True):
+        with column:
+            node_id = st.selectbox("Proposal", choices, index=default, format_func=label, key=key)
+            compact_card(node_id)
+
+
+views_by_name = {
+    "Proposals": proposals_view,
+    "Find a product": find_view,
+    "Compare": compare_view,
+    "Metrics": metrics_view,
+    "Export": export_view,
+}
+views_by_name[view]()

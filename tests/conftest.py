@@ -74,3 +74,15 @@ def small_run(tmp_path_factory):
     config = make_config(directory, discovery__min_parent_size=20)
     result = run(config, Workspace(root / "ws"), show_progress=False)
     return result, config
+
+
+@pytest.fixture
+def workspace(small_run, tmp_path, monkeypatch):
+    """A copy of `small_run`'s workspace that a test may change, named in $DISCOVER_WORKSPACE
+    (where the explorer looks); returns (Workspace, run id)."""
+    from discover.workspace import Workspace
+
+    result, _ = small_run
+    shutil.copytree(result.run_dir.parent.parent, tmp_path / "ws")
+    monkeypatch.setenv("DISCOVER_WORKSPACE", str(tmp_path / "ws"))
+    return Workspace(tmp_path / "ws"), result.run_id

@@ -28,14 +28,6 @@ from tests.conftest import REPO
 APP = str(REPO / "apps" / "explorer.py")
 
 
-@pytest.fixture
-def workspace(small_run, tmp_path, monkeypatch) -> tuple[Workspace, str]:
-    result, _ = small_run
-    shutil.copytree(result.run_dir.parent.parent, tmp_path / "ws")
-    monkeypatch.setenv("DISCOVER_WORKSPACE", str(tmp_path / "ws"))
-    return Workspace(tmp_path / "ws"), result.run_id
-
-
 def _app() -> AppTest:
     app = AppTest.from_file(APP, default_timeout=120)
     app.run()
