@@ -186,6 +186,9 @@ def proposal_card(node_id: str, members: pd.DataFrame) -> None:
     }
     for col, (label, value) in zip(st.columns(4), values.items(), strict=True):
         col.metric(label, value, help=views.CARD_HELP[label])
+    trivial = views.trivial_purity(assignments, truth, node_id)
+    if trivial:
+        st.info(views.plain(trivial))
     st.caption("Keywords: " + views.plain(", ".join(node.keywords)))
     st.caption("Shared by its products: " + views.plain(" · ".join(views.concentration(members, attributes))))
     if node.split.startswith("not split"):

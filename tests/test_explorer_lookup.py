@@ -1,6 +1,7 @@
 """The explorer's look-ups: find any product, see why it sits where it does, compare two proposals."""
 
 import numpy as np
+import pandas as pd
 
 from discover.curate import lookup, views
 from discover.outputs.run_data import RunData
@@ -97,3 +98,30 @@ def test_compare_shows_two_proposals_side_by_side(workspace):
     assert views.plain(" > ".join(proposals[0].path[1:])) in headers
     assert views.plain(" > ".join(proposals[-1].path[1:])) in headers
     assert sum(t.value.startswith(f"{p.size:,} products") for t in app.text for p in (proposals[0], proposals[-1])) >= 2
+
+
+def test_purity_in_a_category_of_one_true_type_is_called_trivial(workspace):
+    ws, run_id = workspace
+    run = RunData(ws, run_id)
+    node_id = max((n for n in run.tree.proposals() if not n.children), key=lambda n: n.size).id
+    truth = run.catalog["truth"].astype(str)
+    assert views.trivial_purity(run.assignments, truth, node_id) is None  # real categories hold several types
+    parent = run.assignments.set_index("leaf_id").loc[node_id, "parent_id"].iloc[0]
+    snapshot = ws.catalog_snapshot_path(run.tree.meta["catalog_signature"])  # what the run reads
+    catalog = pd.read_parquet(snapshot)
+    in_parent = catalog["product_id"].isin(run.assignments.loc[run.assignments["parent_id"] == parent, "product_id"])
+    catalog.loc[in_parent, "truth"] = "Tshirts"
+    catalog.to_parquet(snapshot)
+    app = _app()
+    app.sidebar.selectbox(key="parent").set_value(parent).run()
+    next(b for b in app.sidebar.selectbox if b.label == "Proposal").set_value(node_id).run()
+    assert not app.exception, app.exception
+    expected = views.trivial_purity(
+        RunData(ws, run_id).assignments,
+        catalog.set_index("product_id")
+        .loc[RunData(ws, run_id).assignments["product_id"], "truth"]
+        .reset_index(drop=True),
+        node_id,
+    )
+    assert expected and "Tshirts" in expected
+    assert views.plain(expected) in [i.value for i in app.info]

@@ -138,6 +138,19 @@ def node_purity(assignments: pd.DataFrame, truth: pd.Series | None, node_id: str
     return float(labels.value_counts(normalize=True).iloc[0]) if len(labels) else None
 
 
+def trivial_purity(assignments: pd.DataFrame, truth: pd.Series | None, node_id: str) -> str | None:
+    """A warning when the node's category holds a single truth value: any proposal there is
+    100 % pure, so its purity says nothing about the clustering."""
+    if truth is None:
+        return None
+    inside = in_subtree(assignments["leaf_id"], node_id).to_numpy()
+    parents = assignments.loc[inside, "parent_id"].unique()
+    values = truth[assignments["parent_id"].isin(parents).to_numpy()].unique()
+    if len(values) != 1:
+        return None
+    return f"Purity is trivially 1.00 here: every product of this category has the same truth value “{values[0]}”."
+
+
 def proposal_table(
     tree: SubcategoryTree, assignments: pd.DataFrame, parent_id: str, truth: pd.Series | None
 ) -> pd.DataFrame:
