@@ -11,6 +11,8 @@ import argparse
 import base64
 import hashlib
 import os
+import threading
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +21,7 @@ import streamlit as st
 
 from discover.curate import lookup, views
 from discover.curate.apply import apply_decisions, taxonomy_diff
-from discover.curate.split_preview import preview_split
+from discover.curate.split_preview import preview_split, warm_up
 from discover.curate.store import CurationStore
 from discover.errors import DiscoverError
 from discover.evaluate.scoring import evaluate
@@ -30,6 +32,17 @@ from discover.workspace import Workspace
 
 PAGE_SIZE = 25
 st.set_page_config(page_title="discover explorer", layout="wide")
+
+
+@st.cache_resource(show_spinner=False)
+def compiler_warm_up() -> threading.Thread:
+    """Once per server: compile the clustering code in the background while the curator reads."""
+    thread = threading.Thread(target=warm_up, name="discover-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+compiler_warm_up()
 
 
 def workspace_root() -> str:
@@ -295,12 +308,17 @@ def split_panel(node_id: str) -> None:
         "Strictness (smaller clusters allowed)", 1.0, 8.0, 2.0, 0.5, key=f"split-strictness:{node_id}"
     )
     if st.button("Preview split", key=f"split-preview:{node_id}"):
-        try:
-            with st.spinner("Clustering this proposal again…"):
+        started = time.perf_counter()
+        with st.status("Previewing the split…", expanded=True) as status:
+            try:
+                status.write("Loading the run's features")
                 features = run_features(root, run_id, stamp)
-                st.session_state["split"] = preview_split(run, node_id, strictness, features, assignments)
-        except DiscoverError as error:
-            st.warning(views.plain(error))
+                preview = preview_split(run, node_id, strictness, features, assignments, progress=status.write)
+                st.session_state["split"] = preview
+                status.update(label=f"Split preview ready in {time.perf_counter() - started:.1f} s", state="complete")
+            except DiscoverError as error:
+                status.update(label="No split", state="error")
+                st.warning(views.plain(error))
     preview = st.session_state.get("split")
     if preview is not None and preview.node == node_id:
         st.dataframe(pd.DataFrame({"new proposal": preview.names, "products": preview.sizes}), hide_index=True)

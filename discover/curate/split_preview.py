@@ -6,6 +6,7 @@ resulting membership so that replaying decisions never re-clusters.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,6 +16,7 @@ from sklearn.base import clone
 from discover.cluster.exemplars import medoid_exemplars
 from discover.cluster.naming import name_siblings
 from discover.cluster.stage import build_clusterer
+from discover.config import DiscoveryConfig
 from discover.errors import DiscoverError
 from discover.outputs.run_data import RunData
 from discover.tree import in_subtree
@@ -47,15 +49,27 @@ class SplitPreview:
         }
 
 
+PREVIEW_EPOCHS = 200  # UMAP's default is 500 below 10,000 rows; a preview the curator judges needs fewer
+
+
+def warm_up() -> None:
+    """Compile UMAP's and HDBSCAN's numba code on a tiny problem, so that the first preview a
+    curator asks for does not wait for the compiler (the explorer calls this in a thread)."""
+    X = np.random.default_rng(0).normal(size=(120, 8)).astype(np.float32)
+    build_clusterer(DiscoveryConfig(), 0).set_params(min_split_size=4, min_silhouette=-1).fit(X, [("warm",)] * 120)
+
+
 def preview_split(
     run: RunData,
     node_id: str,
     strictness: float = 2.0,
     features: np.ndarray | None = None,
     assignments: pd.DataFrame | None = None,
+    progress: Callable[[str], None] = lambda step: None,
 ) -> SplitPreview:
     """Cluster one node's products again, with `min_cluster_fraction` divided by `strictness`
-    and the linkage merge `strictness` times less eager; no silhouette gate.
+    and the linkage merge `strictness` times less eager; no silhouette gate; UMAP runs
+    `PREVIEW_EPOCHS` epochs. `progress(step)` is told what is being done.
 
     `assignments` are the curated ones (the run's own by default), so a proposal that a
     merge enlarged is split with all its products. Products the new clustering leaves as
@@ -68,6 +82,7 @@ def preview_split(
         raise DiscoverError(f"{node_id} has {len(rows)} products: too few to split")
     base = build_clusterer(run.config.discovery, run.config.seed)
     clusterer = clone(base).set_params(
+        reducer=clone(base.reducer).set_params(n_epochs=PREVIEW_EPOCHS),
         max_depth=1,
         min_parent_size=2,
         min_split_size=4,
@@ -78,14 +93,19 @@ def preview_split(
         min_silhouette=-1.0,
         merge_threshold=min(1.0, base.merge_threshold * strictness),
     )
-    X = (features if features is not None else run.features())[rows]
+    if features is None:
+        progress("Loading the run's features")
+        features = run.features()
+    X = features[rows]
     ids = assignments["product_id"].to_numpy()[rows]
+    progress(f"Clustering {len(rows):,} products (PCA, UMAP, HDBSCAN)")
     model = clusterer.fit(X, [("node",)] * len(rows), ids.tolist())
     children = [n for n in model.tree_.children("root/node")]
     if len(children) < 2:
         raise DiscoverError(f"{node_id}: even with strictness {strictness} the data holds no split")
     index = {child.id: i for i, child in enumerate(children)}
     members = {str(pid): index[leaf] for pid, leaf in zip(ids, model.leaf_, strict=True) if leaf in index}
+    progress(f"Naming {len(children)} new proposals")
     titles = run.catalog["title"].to_numpy()[rows]
     leaf = np.asarray(model.leaf_)
     groups = [titles[leaf == child.id].tolist() for child in children]
