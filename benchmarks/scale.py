@@ -126,7 +126,7 @@ def extrapolation(table: pd.DataFrame) -> str:
     growth = float(np.log(10_000_000) / np.log(last["products"]))
     core_hours = 10_000_000 * core_ms / 1000 * growth / 3600
     return (
-        f"At {last['products']:,} products the cascade spends {core_ms:.1f} core-milliseconds per product "
+        f"At {int(last['products']):,} products the cascade spends {core_ms:.1f} core-milliseconds per product "
         f"({cores} cores busy). Parents are independent, so the work divides over workers until the largest "
         "parent is the last one running; per parent the cost grows as n log n (UMAP's nearest-neighbour "
         f"descent, HDBSCAN's tree). 10M products in ~1,000 parents of the same sizes: ≈ {core_hours:.0f} "
@@ -154,7 +154,7 @@ def clustering(sizes: tuple[int, ...] = SIZES) -> None:
     write_scale(rows)
 
 
-def write_scale(rows: list[dict]) -> None:
+def write_scale(rows: list[dict], note: str = "") -> None:
     table = pd.DataFrame(rows)
     per_n_log_n = table["seconds"] / (table["products"] * np.log(table["products"]))
     table["time ÷ n log n, vs first"] = (per_n_log_n / per_n_log_n.iloc[0]).round(2)
@@ -165,6 +165,7 @@ def write_scale(rows: list[dict]) -> None:
         + markdown_table(table)
         + "\n\n"
         + extrapolation(table)
+        + (f"\n\n{note}" if note else "")
     )
     write_section("scale", "Scale: the cascade to a million products", body)
 
