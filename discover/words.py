@@ -39,8 +39,10 @@ def words(title: str) -> list[str]:
     return _WORD.findall(title.lower())
 
 
-def _terms(tokens: Sequence[str]) -> set[Term]:
-    return set(tokens) | set(zip(tokens, tokens[1:], strict=False))
+def _terms(tokens: Sequence[str]) -> list[Term]:
+    """Distinct words and adjacent pairs, in title order: never a set, whose order changes with
+    each process's string hashing (and with it the vocabulary's column order, and the SVD)."""
+    return list(dict.fromkeys([*tokens, *zip(tokens, tokens[1:], strict=False)]))
 
 
 class WordConcentration:

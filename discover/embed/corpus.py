@@ -50,9 +50,9 @@ class CorpusSvdEmbedder(Embedder):
 
     def fit(self, corpus: Sequence[str], corpus_id: str, known: Sequence[str]) -> CorpusSvdEmbedder:
         """Fit the matrix and the SVD; BLAS on one thread, so the vectors never depend on cores."""
-        matrix = self.fit_matrix(corpus, known)
-        self.dim = max(2, min(self.components, matrix.shape[1] - 1, matrix.shape[0] - 1))
         with threadpool_limits(limits=1):
+            matrix = self.fit_matrix(corpus, known)
+            self.dim = max(2, min(self.components, matrix.shape[1] - 1, matrix.shape[0] - 1))
             self.svd_ = TruncatedSVD(self.dim, random_state=self.seed).fit(matrix)
         self._corpus_id = hashlib.sha1((corpus_id + self.fit_digest()).encode()).hexdigest()
         return self
