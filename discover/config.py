@@ -135,6 +135,7 @@ class CascadeConfig(_Strict):
     min_silhouette: float = Field(0.05, ge=-1, le=1)
     merge_threshold: float = Field(0.2, ge=0, le=1)
     merge_neighbors: int = Field(15, ge=1)
+    task_min_size: int = Field(20_000, ge=2)  # engine ray: proposals this large are split in tasks of their own
 
 
 class DiscoveryConfig(_Strict):

@@ -119,6 +119,17 @@ class SubcategoryTree:
             self.nodes[node.parent].children.append(node.id)
         return node
 
+    def reorder_depth_first(self) -> None:
+        """Order the nodes as a depth-first walk along each node's children (the order the
+        sequential cascade creates them in), whatever order they were added in."""
+        ordered, stack = {}, [ROOT_ID]
+        while stack:
+            node = self.nodes[stack.pop()]
+            ordered[node.id] = node
+            stack.extend(reversed(node.children))
+        ordered.update({k: v for k, v in self.nodes.items() if k not in ordered})
+        self.nodes = ordered
+
     def ensure_existing(self, levels: list[str]) -> Node:
         """The existing-taxonomy node for a path of level names, created on first use."""
         parent = self.nodes[ROOT_ID]

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from discover.cluster.merge import merge_connected
 from discover.cluster.noise import vote_noise_leaves
-from discover.cluster.parallel import fit_parents_in_parallel
+from discover.cluster.parallel import fit_parents_in_parallel, fit_subtrees_as_tasks
 from discover.cluster.reduce import UmapReducer
 from discover.cluster.split_rule import rejection, why_not
 from discover.tree import Node, SubcategoryTree
@@ -73,6 +73,9 @@ class CascadeClusterer(ClusterMixin, BaseEstimator):
             is identical to ``n_jobs=1``: a parent's clustering reads only its own rows.
         engine: ``"local"`` (processes, `n_jobs`) or ``"ray"`` (one task per parent on the
             connected cluster, same result).
+        task_min_size: with ``engine="ray"``, a proposal of at least this many products is
+            split further in a Ray task of its own (same result), so one huge category does
+            not keep a single worker busy while the others idle.
 
     Attributes:
         tree_: the :class:`SubcategoryTree` (existing nodes + proposals, names still empty).
@@ -111,6 +114,7 @@ class CascadeClusterer(ClusterMixin, BaseEstimator):
         progress: bool = False,
         n_jobs: int = 1,
         engine: str = "local",
+        task_min_size: int = 20_000,
     ) -> None:
         self.reducer = reducer
         self.clusterer = clusterer
@@ -130,6 +134,7 @@ class CascadeClusterer(ClusterMixin, BaseEstimator):
         self.progress = progress
         self.n_jobs = n_jobs
         self.engine = engine
+        self.task_min_size = task_min_size
 
     def _validate(self) -> None:
         if not 0 < self.min_cluster_fraction < 1:
@@ -184,6 +189,7 @@ class CascadeClusterer(ClusterMixin, BaseEstimator):
                     bar.update(len(rows_by_parent[key]))
             else:
                 fit_parents_in_parallel(self, X, order, rows_by_parent, bar)
+        self.tree_.reorder_depth_first()  # subtrees fitted as tasks are adopted after their siblings
         self.labels_ = self.labels_.astype(str)
         self.leaf_, vote_share = vote_noise_leaves(
             X, self.labels_, self.is_noise_, self.tree_, self.noise_neighbors, self.metric
@@ -263,6 +269,7 @@ class CascadeClusterer(ClusterMixin, BaseEstimator):
         self.probability_[noise_rows] = 0.0
         clusters = [c for c in np.unique(labels) if c >= 0]
         order = sorted(clusters, key=lambda c: (-int(np.sum(labels == c)), min(self.ids_[rows[labels == c]])))
+        deferred: list[tuple[Node, np.ndarray, int]] = []
         for rank, cluster in enumerate(order, start=1):
             members = rows[labels == cluster]
             child = self.tree_.add(
@@ -271,4 +278,9 @@ class CascadeClusterer(ClusterMixin, BaseEstimator):
             child.size = len(members)
             child.stability = None if persistence is None else float(persistence[cluster])
             self.probability_[members] *= strength[labels == cluster]
-            self._split(X, members, child, depth + 1)
+            if self.engine == "ray" and len(members) >= self.task_min_size and depth < self.max_depth:
+                deferred.append((child, members, depth + 1))
+            else:
+                self._split(X, members, child, depth + 1)
+        if deferred:
+            fit_subtrees_as_tasks(self, X, deferred)

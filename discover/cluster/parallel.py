@@ -27,7 +27,8 @@ def fit_parents_in_parallel(
 ) -> None:
     """Fill `model`'s tree, labels, noise flags and probabilities parent by parent, `n_jobs` at a time."""
     by_size = sorted(order, key=lambda key: -len(rows_by_parent[key]))
-    template = clone(model).set_params(n_jobs=1, progress=False, engine="local")
+    engine = "ray" if model.engine == "ray" else "local"  # a Ray parent may split its large proposals as tasks
+    template = clone(model).set_params(n_jobs=1, progress=False, engine=engine)
     jobs = ((template, X[rows_by_parent[key]], list(key), model.ids_[rows_by_parent[key]]) for key in by_size)
     parts = {}
     results = ordered_map(_fit_one_parent, jobs, model.engine, model.n_jobs)
@@ -57,4 +58,34 @@ def _fit_one_parent(template: CascadeClusterer, X: np.ndarray, path: list[str], 
         model._validate()
         model._start(X, list(ids))
         model._fit_parent(X, np.arange(len(X)), path)
+    return model
+
+
+def fit_subtrees_as_tasks(model: CascadeClusterer, X: np.ndarray, deferred: list) -> None:
+    """Split each deferred proposal ``(node, rows, depth)`` further in a Ray task of its own and
+    adopt the result: the nodes below it, and its rows' labels, noise flags and probabilities."""
+    template = clone(model).set_params(n_jobs=1, progress=False)
+    jobs = (
+        (template, X[rows], dataclasses.replace(node, children=[]), depth, model.ids_[rows])
+        for node, rows, depth in deferred
+    )
+    for (node, rows, _), part in zip(deferred, ordered_map(_fit_subtree, jobs, "ray"), strict=True):
+        node.split = part.tree_[node.id].split
+        for sub in list(part.tree_.nodes.values())[2:]:  # past the root and the node itself
+            model.tree_.add(dataclasses.replace(sub, children=[]))
+        model.labels_[rows] = part.labels_
+        model.is_noise_[rows] = part.is_noise_
+        model.probability_[rows] *= part.probability_
+
+
+def _fit_subtree(template: CascadeClusterer, X: np.ndarray, node, depth: int, ids: np.ndarray) -> CascadeClusterer:
+    """One proposal's further splits in a worker: a fresh model whose tree holds the node alone."""
+    from discover.tree import ROOT_ID
+
+    model = clone(template)
+    with threadpool_limits(limits=1):
+        model._validate()
+        model._start(X, list(ids))
+        seeded = model.tree_.add(dataclasses.replace(node, parent=ROOT_ID))
+        model._split(X, np.arange(len(X)), seeded, depth)
     return model
