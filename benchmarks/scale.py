@@ -254,7 +254,8 @@ def engines(sample: int = 3000) -> None:
         f"The local engine (2 processes / torch threads) and a local Ray cluster of 2 CPUs (2 embedding actors, "
         f"one Ray task per parent), same process, same machine. Embedding starts from an empty cache on {sample:,} "
         "products drawn from fashion-small (photos copied to a temporary catalog); discovery runs on the whole "
-        "catalog's cached fused embeddings; `embed.chunk_size: 256` for both. Overhead excludes the cluster start, shown on its own.\n\n"
+        "catalog's cached fused embeddings; `embed.chunk_size: 256` for both. Overhead excludes the cluster "
+        "start, shown on its own.\n\n"
         + markdown_table(table, floats="{:.1f}")
         + f"\n\nLargest difference between the engines' fused vectors: {same_vectors:.2e}; "
         f"discovery tree and assignments identical: {same_tree}."
