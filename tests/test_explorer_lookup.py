@@ -8,7 +8,7 @@ from discover.outputs.run_data import RunData
 from tests.test_explorer import _app, _select_largest_leaf
 
 
-def _misplaced_product(run: RunData) -> tuple[str, str]:
+def _clustered_member(run: RunData) -> tuple[str, str]:
     """A clustered product of the largest leaf and that leaf."""
     leaf = max((n for n in run.tree.proposals() if not n.children), key=lambda n: n.size)
     members = run.assignments[(run.assignments["leaf_id"] == leaf.id) & ~run.assignments["is_noise"]]
@@ -19,7 +19,7 @@ def test_why_here_ranks_neighbours_by_similarity_inside_the_category(workspace):
     ws, run_id = workspace
     run = RunData(ws, run_id)
     X = run.features()
-    product_id, leaf = _misplaced_product(run)
+    product_id, leaf = _clustered_member(run)
     why = lookup.why_here(X, run.catalog, run.assignments, run.tree, product_id, k=8)
     assert why.leaf_id == leaf and len(why.neighbours) == 8
     assert product_id not in why.neighbours["product_id"].tolist()
@@ -41,7 +41,7 @@ def test_why_here_ranks_neighbours_by_similarity_inside_the_category(workspace):
 def test_find_a_product_shows_where_it_sits_and_opens_its_proposal(workspace):
     ws, run_id = workspace
     run = RunData(ws, run_id)
-    product_id, leaf = _misplaced_product(run)
+    product_id, leaf = _clustered_member(run)
     app = _app()
     app.sidebar.radio(key="view").set_value("Find a product").run()
     app.text_input(key="find-query").set_value(product_id).run()

@@ -27,8 +27,7 @@ def fit_parents_in_parallel(
 ) -> None:
     """Fill `model`'s tree, labels, noise flags and probabilities parent by parent, `n_jobs` at a time."""
     by_size = sorted(order, key=lambda key: -len(rows_by_parent[key]))
-    engine = "ray" if model.engine == "ray" else "local"  # a Ray parent may split its large proposals as tasks
-    template = clone(model).set_params(n_jobs=1, progress=False, engine=engine)
+    template = clone(model).set_params(n_jobs=1, progress=False)  # a Ray parent may split large proposals as tasks
     jobs = ((template, X[rows_by_parent[key]], list(key), model.ids_[rows_by_parent[key]]) for key in by_size)
     parts = {}
     results = ordered_map(_fit_one_parent, jobs, model.engine, model.n_jobs)
@@ -36,14 +35,19 @@ def fit_parents_in_parallel(
         parts[key] = part
         bar.update(len(rows_by_parent[key]))  # as each parent finishes, so rate and ETA are honest
     for key in order:
-        rows = np.asarray(rows_by_parent[key])
-        part = parts.pop(key)
-        for node in list(part.tree_.nodes.values())[1:]:  # creation order, as the sequential fit adds them
-            if node.id not in model.tree_.nodes:
-                model.tree_.add(dataclasses.replace(node, children=[]))
-        model.labels_[rows] = part.labels_
-        model.is_noise_[rows] = part.is_noise_
-        model.probability_[rows] = part.probability_
+        _adopt(model, parts.pop(key), np.asarray(rows_by_parent[key]))
+
+
+def _adopt(model: CascadeClusterer, part: CascadeClusterer, rows: np.ndarray) -> None:
+    """Take a worker's result for `rows`: the nodes `model` lacks (in the worker's creation
+    order), the rows' labels and noise flags, and their probabilities (multiplied, as the
+    sequential fit multiplies membership strengths down the cascade)."""
+    for node in list(part.tree_.nodes.values())[1:]:
+        if node.id not in model.tree_.nodes:
+            model.tree_.add(dataclasses.replace(node, children=[]))
+    model.labels_[rows] = part.labels_
+    model.is_noise_[rows] = part.is_noise_
+    model.probability_[rows] *= part.probability_
 
 
 def _fit_one_parent(template: CascadeClusterer, X: np.ndarray, path: list[str], ids: np.ndarray) -> CascadeClusterer:
@@ -70,12 +74,8 @@ def fit_subtrees_as_tasks(model: CascadeClusterer, X: np.ndarray, deferred: list
         for node, rows, depth in deferred
     )
     for (node, rows, _), part in zip(deferred, ordered_map(_fit_subtree, jobs, "ray"), strict=True):
-        node.split = part.tree_[node.id].split
-        for sub in list(part.tree_.nodes.values())[2:]:  # past the root and the node itself
-            model.tree_.add(dataclasses.replace(sub, children=[]))
-        model.labels_[rows] = part.labels_
-        model.is_noise_[rows] = part.is_noise_
-        model.probability_[rows] *= part.probability_
+        node.split = part.tree_[node.id].split  # decided in the worker
+        _adopt(model, part, rows)
 
 
 def _fit_subtree(template: CascadeClusterer, X: np.ndarray, node, depth: int, ids: np.ndarray) -> CascadeClusterer:
