@@ -19,14 +19,14 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from discover.curate import lookup, views
+from discover.curate import lookup, proposal_map, views
 from discover.curate.apply import apply_decisions, taxonomy_diff
 from discover.curate.split_preview import preview_split, warm_up
 from discover.curate.store import CurationStore
 from discover.errors import DiscoverError
 from discover.evaluate.scoring import evaluate
 from discover.outputs.export import export_run
-from discover.outputs.report import parent_scatter, per_parent_frame
+from discover.outputs.report import per_parent_frame
 from discover.outputs.run_data import RunData
 from discover.workspace import Workspace
 
@@ -125,10 +125,17 @@ def undo() -> None:
     st.session_state["flash"] = f"Undid: {views.history(decisions, run.tree)[-1]}" if undone else "Nothing to undo"
 
 
-def scatter(parent_id: str, chosen: str | None):
-    figure = parent_scatter(tree, parent_id, assignments, run.coords, catalog["title"], highlight=chosen, height=460)
-    figure.update_layout(margin={"l": 0, "r": 0, "t": 10, "b": 0}, legend={"font": {"size": 10}})
-    return figure
+@st.cache_resource(show_spinner=False, max_entries=32)
+def category_table(root: str, run_id: str, stamp: float, last_decision: int, parent_id: str, _tree, _assignments):
+    """The proposal table of a category, computed once per curated state (a rerun redraws it)."""
+    return views.proposal_table(_tree, _assignments, parent_id, truth)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def category_map(root: str, run_id: str, stamp: float, last_decision: int, parent_id: str, chosen, _tree, _assignments):
+    """The category's map with `chosen` highlighted, built once per curated state and choice."""
+    points = proposal_map.category_points(_tree, parent_id, _assignments, run.coords, catalog["title"])
+    return proposal_map.proposal_map(points, _tree, chosen)
 
 
 def photo_table(frame: pd.DataFrame, columns: list[str], height: int | str = "auto") -> None:
@@ -349,6 +356,31 @@ def proposal_picker(choices: list[str]) -> str | None:
     return chosen
 
 
+def map_selection(parent_id: str, picked: list[str]) -> None:
+    """What the curator picked on the map: one product looked at closely, or several to move at once."""
+    if len(picked) == 1:
+        st.markdown("#### Picked on the map")
+        product_panel(picked[0])
+        return
+    st.markdown(f"#### {len(picked):,} products selected on the map")
+    chosen = lookup.locate_ids(catalog, assignments, tree, picked)
+    photo_table(chosen.head(200), ["product_id", "title", "place", "noise"], height=320)
+    targets = views.move_targets(tree, parent_id, "")
+    target = st.selectbox(
+        "Move the selected products to",
+        targets,
+        format_func=lambda i: " > ".join(tree[i].path),
+        key=f"map-target:{parent_id}",
+    )
+    message = f"Moved {len(picked):,} products to “{tree[target].name}”"
+    st.button(
+        f"Move {len(picked):,} products",
+        key=f"map-move:{parent_id}",
+        on_click=act,
+        args=("move", {"products": picked, "target": target}, message),
+    )
+
+
 def proposals_view() -> None:
     parents = views.parent_options(tree)
     if not parents:
@@ -359,7 +391,8 @@ def proposals_view() -> None:
         return f"{' > '.join(tree[node_id].path)} ({tree[node_id].size:,})"
 
     parent_id = st.sidebar.selectbox("Category", parents, key="parent", format_func=label)
-    table = views.proposal_table(tree, assignments, parent_id, truth)
+    last = decisions[-1].id if decisions else 0
+    table = category_table(root, run_id, stamp, last, parent_id, tree, assignments)
     st.header(views.plain(" > ".join(tree[parent_id].path)))
     left, right = st.columns([6, 5])
     with left:
@@ -371,12 +404,22 @@ def proposals_view() -> None:
         )
     chosen = proposal_picker(table["id"].tolist())
     with right:
-        st.plotly_chart(scatter(parent_id, chosen), width="stretch")
+        event = st.plotly_chart(
+            category_map(root, run_id, stamp, last, parent_id, chosen, tree, assignments),
+            width="stretch",
+            on_select="rerun",
+            selection_mode=("points", "box", "lasso"),
+            key=f"map:{parent_id}:{last}",  # a decision or another proposal starts a fresh selection
+        )
+        st.caption("Click a product to look at it. To move several together, pick the lasso or box in the map's toolbar.")
     if not chosen:
         return
     flash = st.empty()  # always here, so the widgets below keep their place (and the open tab) on every rerun
     if "flash" in st.session_state:
         flash.success(views.plain(st.session_state.pop("flash")))
+    picked = proposal_map.selected_products(event)
+    if picked:
+        map_selection(parent_id, picked)
     members = views.member_products(catalog, assignments, chosen)
     proposal_card(chosen, members)
     st.markdown("#### Products")

@@ -22,20 +22,31 @@ def _place(tree: SubcategoryTree, node_id: str) -> str:
     return " > ".join(tree[node_id].path)
 
 
+COLUMNS = ["product_id", "title", "image_path", "place", "noise", "probability", "leaf_id"]
+
+
 def locate(
     catalog: pd.DataFrame, assignments: pd.DataFrame, tree: SubcategoryTree, query: str, limit: int = 200
 ) -> pd.DataFrame:
     """Products whose id or title holds every word of `query`, with where each sits now."""
     if not query.strip():
-        return pd.DataFrame(columns=["product_id", "title", "image_path", "place", "noise", "probability", "leaf_id"])
-    found = search_products(catalog[["product_id", "title", "image_path"]], query).head(limit)
-    where = assignments.set_index("product_id").loc[found["product_id"]]
+        return pd.DataFrame(columns=COLUMNS)
+    found = search_products(catalog[["product_id", "title"]], query).head(limit)
+    return locate_ids(catalog, assignments, tree, found["product_id"].tolist())
+
+
+def locate_ids(
+    catalog: pd.DataFrame, assignments: pd.DataFrame, tree: SubcategoryTree, product_ids: list[str]
+) -> pd.DataFrame:
+    """The given products (in that order) with title, photo and where each sits now."""
+    found = catalog.set_index("product_id").loc[product_ids, ["title", "image_path"]].reset_index()
+    where = assignments.set_index("product_id").loc[product_ids]
     return found.assign(
         place=[_place(tree, leaf) for leaf in where["leaf_id"]],
         noise=where["is_noise"].to_numpy(),
         probability=where["probability"].round(2).to_numpy(),
         leaf_id=where["leaf_id"].to_numpy(),
-    ).reset_index(drop=True)
+    )[COLUMNS]
 
 
 @dataclass
