@@ -19,6 +19,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from discover.classify import placement
 from discover.curate import lookup, proposal_map, views
 from discover.curate.apply import apply_decisions, taxonomy_diff
 from discover.curate.split_preview import preview_split, warm_up
@@ -209,6 +210,10 @@ def proposal_card(node_id: str, members: pd.DataFrame) -> None:
     trivial = views.trivial_purity(assignments, truth, node_id)
     if trivial:
         st.info(views.plain(trivial))
+    if node.placement:  # new subtype or mislabelled? (discover classify place-proposals)
+        own = " > ".join(tree.existing_parent(node_id).path)
+        mislabelled = node.placement["verdict"] == placement.MISLABELLED
+        (st.warning if mislabelled else st.info)(views.plain(placement.describe(node.placement, own)))
     st.caption("Keywords: " + views.plain(", ".join(node.keywords)))
     st.caption("Shared by its products: " + views.plain(" · ".join(views.concentration(members, attributes))))
     if node.split.startswith("not split"):
@@ -409,9 +414,9 @@ def proposals_view() -> None:
             width="stretch",
             on_select="rerun",
             selection_mode=("points", "box", "lasso"),
-            key=f"map:{parent_id}:{last}",  # a decision or another proposal starts a fresh selection
+            key=f"map:{parent_id}:{last}",  # a decision starts a fresh selection (its products have moved)
         )
-        st.caption("Click a product to look at it. To move several together, pick the lasso or box in the map's toolbar.")
+        st.caption("Click a product to look at it. To move several, pick the lasso or box in the map's toolbar.")
     if not chosen:
         return
     flash = st.empty()  # always here, so the widgets below keep their place (and the open tab) on every rerun

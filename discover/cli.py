@@ -109,6 +109,10 @@ def cmd_classify(args: argparse.Namespace) -> None:
         print(stage.format_classify_metrics(trained.metrics))
         print(f"model      {trained.model_dir}")
         print(f"metrics    {workspace.root / 'classify' / trained.model_id / 'metrics.json'}")
+    elif args.action == "evaluate" and args.by:
+        table = stage.cross_evaluate(config, workspace, args.by)
+        print(f"Leave one group out: each value of '{args.by}' held out in turn, trained on the others")
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     elif args.action == "evaluate":
         print(stage.format_classify_metrics(stage.evaluate(config, workspace, args.model)))
     elif args.action == "predict":
@@ -118,10 +122,26 @@ def cmd_classify(args: argparse.Namespace) -> None:
             config, workspace, _new_products(config, Path(args.catalog)), _out(args), args.model
         )
         print(f"predictions {out}")
+    elif args.action == "place-proposals":
+        _print_placements(stage, config, workspace, args.run or _latest_run(workspace))
     else:
         ranked = stage.find_mislabels(config, workspace, _out(args))
         print(ranked.head(20).drop(columns=["row"]).to_string(index=False))
         print(f"mislabel candidates {_out(args)}  ({int(ranked['flagged'].sum()):,} flagged)")
+
+
+def _print_placements(stage, config: Config, workspace: Workspace, run_id: str) -> None:
+    from discover.classify.placement import MISLABELLED, describe
+    from discover.outputs.run_data import RunData
+
+    placed = stage.place_run_proposals(config, workspace, run_id)
+    tree = RunData(workspace, run_id).tree
+    mislabelled = [n for n, p in placed.items() if p["verdict"] == MISLABELLED]
+    for node_id in mislabelled:
+        own = " > ".join(tree.existing_parent(node_id).path)
+        print(f"{' > '.join(tree[node_id].path)}: {describe(placed[node_id], own)}")
+    print(f"{len(placed):,} proposals placed: {len(mislabelled):,} probably mislabelled, the rest new subtypes")
+    print(f"tree       {workspace.run_dir(run_id) / 'tree.json'}")
 
 
 def _out(args: argparse.Namespace) -> Path:
@@ -262,11 +282,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = add("pretrain", cmd_pretrain, "SimCLR self-supervised refinement of the image backbone")
     sub.add_argument("--minutes", type=float, help="time budget; overrides pretrain.minutes")
     sub = add("classify", cmd_classify, "the supervised multimodal hierarchical classifier", config=False)
-    sub.add_argument("action", choices=["train", "evaluate", "predict", "find-mislabels"])
+    sub.add_argument("action", choices=["train", "evaluate", "predict", "find-mislabels", "place-proposals"])
     sub.add_argument("config", help="YAML run config, e.g. configs/fashion-small.yaml")
     sub.add_argument("--model", help="model id under models/classify (default: the newest)")
     sub.add_argument("--catalog", help="predict: a catalog file of new products, mapped like the config's")
     sub.add_argument("--out", help="predict / find-mislabels: the CSV to write")
+    sub.add_argument("--run", help="place-proposals: run id (default: the newest)")
+    sub.add_argument("--by", help="evaluate: leave one group out over this catalog column (e.g. a shop id, gender)")
     sub = add("explore", cmd_explore, "start the Streamlit explorer on 127.0.0.1", config=False)
     sub.add_argument("--port", type=int, default=8501)
     sub = commands.add_parser("fetch-sample", help="download the public fashion-small sample (network)")

@@ -202,7 +202,9 @@ class ClassifyConfig(_Strict):
     max_per_class: int | None = Field(None, ge=1)  # under-sampling cap on training rows per leaf class
     test_size: float = Field(0.2, gt=0, lt=1)
     validation_size: float = Field(0.1, gt=0, lt=1)
-    folds: int = Field(5, ge=2)  # out-of-fold probabilities for the mislabel finder
+    folds: int = Field(5, ge=2)  # out-of-fold probabilities for the mislabel finder and placements
+    placement_confidence: float = Field(0.8, gt=0, le=1)  # a product is placed where p ≥ this
+    placement_majority: float = Field(0.5, gt=0, le=1)  # this share placed elsewhere: mislabelled
 
 
 class Config(_Strict):

@@ -71,6 +71,7 @@ class Node:
         split: why the node was or was not split further ("split", "not split: …").
         flags: warnings a curator should see first (e.g. "brand-dominated: 92% “Nike”").
         metrics: scores against the truth column at this node (existing parents only).
+        placement: new subtype or mislabelled? (proposals, after ``discover classify place-proposals``).
     """
 
     id: str
@@ -86,6 +87,7 @@ class Node:
     flags: list[str] = field(default_factory=list)
     children: list[str] = field(default_factory=list)
     metrics: dict[str, Any] | None = None
+    placement: dict[str, Any] | None = None
 
 
 def _rounded(value: Any) -> Any:

@@ -112,3 +112,23 @@ def test_train_evaluate_predict_and_find_mislabels_on_real_products(tmp_path: Pa
     assert main(["classify", "find-mislabels", str(config), *ws, "--out", str(mislabels)]) == 0
     ranked = pd.read_csv(mislabels)
     assert len(ranked) == 900 and ranked["p_registered"].is_monotonic_increasing
+
+
+def test_leave_one_gender_out_scores_each_held_out_domain(tmp_path: Path, capsys):
+    rows = fashion_rows(500, subcategories=("Topwear", "Shoes", "Bags"), seed=5)
+    directory = write_catalog(tmp_path / "catalog", rows).parent
+    raw = config_dict(directory)
+    raw["classify"] = {"epochs": 15, "include_truth": False}
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    ws = ["--workspace", str(tmp_path / "ws")]
+    assert main(["classify", "evaluate", str(config), *ws, "--by", "gender"]) == 0
+    out = capsys.readouterr().out
+    assert "each value of 'gender' held out" in out  # the output says what the domain is
+    written = yaml.safe_load((tmp_path / "ws" / "classify" / "by-gender" / "metrics.json").read_text())
+    table = pd.DataFrame(written["rows"])
+    large = rows["gender"].value_counts()
+    assert set(table["held-out domain"]) == set(large[large >= 50].index)
+    assert (table.set_index("held-out domain").loc[["Men", "Women"], "hF1"] > 0.6).all()  # well above chance
+    assert main(["classify", "evaluate", str(config), *ws, "--by", "shop"]) == 1
+    assert "no such column" in capsys.readouterr().err

@@ -23,12 +23,13 @@ from discover.classify.data import grouped_splits, imbalance_report, undersample
 from discover.classify.labels import LabelTree
 from discover.classify.mislabels import out_of_fold_probabilities, rank_mislabels
 from discover.classify.model import MultimodalClassifier
+from discover.classify.placement import place_proposals
 from discover.classify.train import Inputs, TrainSettings, predict, score_predictions
 from discover.config import Config
 from discover.data.catalog import MISSING_LEVEL
 from discover.errors import ConfigError, WorkspaceError
 from discover.vectors import l2_normalise
-from discover.workspace import Workspace, write_csv, write_json
+from discover.workspace import Workspace, write_csv, write_json, write_text
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +39,17 @@ def train_settings(config: Config) -> TrainSettings:
     return TrainSettings(**{k: v for k, v in config.classify.model_dump().items() if k in fields}, seed=config.seed)
 
 
-def label_paths(catalog: pd.DataFrame, config: Config) -> tuple[list[tuple[str, ...]], np.ndarray]:
-    """Each product's label path, and which rows have a complete one (others are not used)."""
+def label_paths(
+    catalog: pd.DataFrame, config: Config, levels: int | None = None
+) -> tuple[list[tuple[str, ...]], np.ndarray]:
+    """Each product's label path, and which rows have a complete one (others are not used).
+
+    With `levels`, the existing categories down to that level only (never the truth column).
+    """
     columns = sorted((c for c in catalog.columns if c.startswith("level_")), key=lambda c: int(c.split("_")[1]))
-    if config.classify.include_truth and "truth" in catalog.columns:
+    if levels is not None:
+        columns = columns[:levels]
+    elif config.classify.include_truth and "truth" in catalog.columns:
         columns.append("truth")
     values = catalog[columns].astype(str).to_numpy()
     complete = (values != "").all(axis=1) & (values != MISSING_LEVEL).all(axis=1)
@@ -74,10 +82,15 @@ class Labelled:
 
 
 def labelled_inputs(
-    config: Config, workspace: Workspace, catalog: pd.DataFrame, progress: bool, tree: LabelTree | None = None
+    config: Config,
+    workspace: Workspace,
+    catalog: pd.DataFrame,
+    progress: bool,
+    tree: LabelTree | None = None,
+    levels: int | None = None,
 ) -> Labelled:
     """Keep rows with a complete path, embed them, encode their paths (in `tree`, or a tree built from them)."""
-    paths, complete = label_paths(catalog, config)
+    paths, complete = label_paths(catalog, config, levels)
     catalog = catalog[complete].reset_index(drop=True)
     paths = [p for p, ok in zip(paths, complete, strict=True) if ok]
     inputs, fingerprints = _modalities(config, workspace, catalog, progress)
@@ -194,6 +207,60 @@ def find_mislabels(config: Config, workspace: Workspace, out: Path, progress: bo
     ranked.insert(1, "title", catalog["title"].to_numpy()[ranked["row"]])
     write_csv(out, ranked.drop(columns=["row"]))
     return ranked
+
+
+def place_run_proposals(config: Config, workspace: Workspace, run_id: str, progress: bool = True) -> dict[str, dict]:
+    """New subtype or mislabelled? for every proposal of a run, written into its tree.json.
+
+    The classifier learns the existing categories down to `discovery.level` (where the
+    proposals sit; the truth column is never read) and scores every product out of fold.
+    """
+    from discover.outputs.run_data import RunData
+
+    run = RunData(workspace, run_id)
+    labelled = labelled_inputs(config, workspace, workspace.load_catalog(), progress, levels=config.discovery.level)
+    catalog, inputs, tree = labelled.catalog, labelled.inputs, labelled.tree
+    groups = catalog["group"].to_numpy() if "group" in catalog.columns else np.arange(len(catalog))
+    settings = config.classify
+    probabilities = out_of_fold_probabilities(inputs, tree, train_settings(config), groups, settings.folds, progress)
+    frame = pd.DataFrame(probabilities, index=catalog["product_id"].astype(str), columns=tree.classes[-1])
+    proposals = run.tree
+    placed = place_proposals(
+        proposals, run.assignments, frame, settings.placement_confidence, settings.placement_majority
+    )
+    proposals.meta["placement"] = {"levels": tree.depth, "folds": settings.folds, "fusion": settings.fusion}
+    write_text(run.run_dir / "tree.json", proposals.to_json())
+    return placed
+
+
+def domains_of(catalog: pd.DataFrame, column: str, bands: int = 4) -> np.ndarray:
+    """Each product's domain: the column's value, or its quantile band for a numeric column."""
+    if column not in catalog.columns:
+        usable = sorted(c for c in catalog.columns if c not in ("product_id", "title", "image", "image_path"))
+        raise ConfigError(f"classify evaluate --by {column}: the catalog has no such column; it has {usable}")
+    values = catalog[column]
+    if pd.api.types.is_numeric_dtype(values) and values.nunique() > bands:
+        edges = pd.qcut(values, bands, duplicates="drop")
+        return np.array([f"{band.left:g}–{band.right:g}" if pd.notna(band) else "(missing)" for band in edges])
+    return values.fillna("(missing)").astype(str).to_numpy()
+
+
+def cross_evaluate(config: Config, workspace: Workspace, column: str, progress: bool = True) -> pd.DataFrame:
+    """Leave-one-group-out over `column`; the table is also written to classify/by-<column>/metrics.json."""
+    from discover.classify.crossgroup import leave_one_group_out
+
+    labelled = labelled_inputs(config, workspace, workspace.load_catalog(), progress)
+    catalog = labelled.catalog
+    domains = domains_of(catalog, column)
+    groups = catalog["group"].to_numpy() if "group" in catalog.columns else None
+    table = leave_one_group_out(
+        labelled.inputs, labelled.tree, train_settings(config), domains, groups, progress=progress
+    )
+    write_json(
+        workspace.root / "classify" / f"by-{column}" / "metrics.json",
+        {"domain": column, "rows": table.to_dict("records")},
+    )
+    return table
 
 
 def format_classify_metrics(metrics: dict) -> str:

@@ -1,0 +1,95 @@
+"""New subtype or mislabelled? What the classifier says about each discovery proposal.
+
+A proposal groups products that look alike inside one existing category. Two different
+things look like that: a type the taxonomy lacks (a new subtype), and products sellers put
+in the wrong category, which cluster together because they resemble each other and not
+their neighbours. A classifier trained on the existing categories tells them apart when it
+scores every product out of fold (by a model that never saw it): if it confidently places
+most of a proposal's products in one *other* existing category, the proposal is probably
+mislabelled into this one; if it cannot, or keeps them where they are, nothing in the
+taxonomy fits them, and the proposal is a candidate new subtype.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from discover.tree import SubcategoryTree, in_subtree
+
+MISLABELLED = "probably mislabelled"
+NEW_SUBTYPE = "candidate new subtype"
+
+
+def place_proposals(
+    tree: SubcategoryTree,
+    assignments: pd.DataFrame,
+    probabilities: pd.DataFrame,
+    confidence: float = 0.8,
+    majority: float = 0.5,
+) -> dict[str, dict]:
+    """A placement for every proposal of `tree` (also set as ``node.placement``).
+
+    `probabilities`: one row per product id, one column per existing category path
+    (``"Footwear > Shoes"``), out-of-fold. A product is *placed* in its most likely
+    category when that probability is at least `confidence`; a proposal is mislabelled
+    when at least `majority` of its clustered products are placed in one other category.
+
+    Example:
+        >>> from discover.tree import Node
+        >>> tree = SubcategoryTree()
+        >>> _ = tree.add(Node("root/A", "root", "existing", "A", ["A"]))
+        >>> _ = tree.add(Node("root/A/c0", "root/A", "proposed", "x", ["A", "x"]))
+        >>> rows = pd.DataFrame({"product_id": ["1", "2"], "leaf_id": "root/A/c0", "is_noise": False})
+        >>> p = pd.DataFrame({"A": [0.05, 0.1], "B": [0.95, 0.9]}, index=["1", "2"])
+        >>> place_proposals(tree, rows, p)["root/A/c0"]["verdict"], tree["root/A/c0"].placement["category"]
+        ('probably mislabelled', 'B')
+    """
+    placed: dict[str, dict] = {}
+    known = assignments["product_id"].astype(str).isin(probabilities.index).to_numpy()
+    clustered = assignments[~assignments["is_noise"].to_numpy() & known]
+    for node in tree.nodes.values():
+        if node.kind != "proposed":
+            continue
+        own = " > ".join(tree.existing_parent(node.id).path)
+        members = clustered.loc[in_subtree(clustered["leaf_id"], node.id).to_numpy(), "product_id"].astype(str)
+        if members.empty or own not in probabilities.columns:
+            continue
+        node.placement = placement(probabilities.loc[members.to_numpy()], own, confidence, majority)
+        placed[node.id] = node.placement
+    return placed
+
+
+def placement(probabilities: pd.DataFrame, own: str, confidence: float, majority: float) -> dict:
+    """The verdict for one proposal's products (rows) over the existing categories (columns)."""
+    values = probabilities.to_numpy()
+    top = np.asarray(probabilities.columns)[values.argmax(axis=1)]
+    sure = values.max(axis=1) >= confidence
+    shares = pd.Series(top[sure]).value_counts() / len(values)
+    elsewhere = shares.drop(own, errors="ignore")
+    category = str(elsewhere.idxmax()) if len(elsewhere) else None
+    share = float(elsewhere.max()) if len(elsewhere) else 0.0
+    mislabelled = share >= majority
+    return {
+        "verdict": MISLABELLED if mislabelled else NEW_SUBTYPE,
+        "category": category if mislabelled else None,
+        "share_elsewhere": round(share, 4),
+        "most_likely_elsewhere": category,
+        "share_kept": round(float(shares.get(own, 0.0)), 4),
+        "products": len(values),
+        "confidence": confidence,
+    }
+
+
+def describe(placement: dict, own: str) -> str:
+    """One sentence for a curator (plain text, category names as written)."""
+    if placement["verdict"] == MISLABELLED:
+        return (
+            f"Probably mislabelled into {own}: the classifier places {placement['share_elsewhere']:.0%} of its "
+            f"{placement['products']:,} products in {placement['category']} "
+            f"(probability ≥ {placement['confidence']:.2f})."
+        )
+    kept = f"keeps {placement['share_kept']:.0%} of its products in {own}"
+    other = placement["most_likely_elsewhere"]
+    rest = f" and places at most {placement['share_elsewhere']:.0%} in {other}" if other else ""
+    return f"A candidate new subtype: no existing category claims it; the classifier {kept}{rest}."
