@@ -160,7 +160,8 @@ def main() -> None:
         f"{proposals:,} proposals), driven by Playwright in headless Chromium on the same machine; "
         "each action from the click until its result is on screen.\n\n"
         + markdown_table(pd.DataFrame(rows), floats="{:.2f}")
-        + "\n\nScreenshots: docs/screenshots/ (proposals, a product picked on the map, split preview, find a product, compare)."
+        + "\n\nScreenshots: docs/screenshots/ (proposals, a product picked on the map, split preview, "
+        "find a product, compare)."
     )
     write_section("explorer", "Explorer: a curator's waits in a real browser", body)
 
