@@ -20,7 +20,7 @@ import plotly.express as px
 import streamlit as st
 
 from discover.classify import placement
-from discover.curate import lookup, proposal_map, views
+from discover.curate import lookup, mislabel_candidates, proposal_map, views
 from discover.curate.apply import apply_decisions, taxonomy_diff
 from discover.curate.split_preview import preview_split, warm_up
 from discover.curate.store import CurationStore
@@ -99,7 +99,9 @@ tree, assignments, skipped = curated_run(root, run_id, stamp, decisions[-1].id i
 catalog = run.catalog
 truth = catalog["truth"].astype(str) if "truth" in catalog.columns else None
 attributes = run.config.catalog.columns.attributes
-view = st.sidebar.radio("View", ["Proposals", "Find a product", "Compare", "Metrics", "Export"], key="view")
+view = st.sidebar.radio(
+    "View", ["Proposals", "Find a product", "Compare", "Mislabels", "Metrics", "Export"], key="view"
+)
 st.sidebar.caption(f"{len(assignments):,} products · {len(tree.proposals()):,} proposals · {len(decisions)} decisions")
 for message in skipped:
     st.sidebar.warning(views.plain(message))
@@ -547,10 +549,53 @@ def compare_view() -> None:
             compact_card(node_id)
 
 
+@st.cache_data(show_spinner=False, max_entries=4)
+def finder_output(path: str, stamp: float) -> pd.DataFrame:
+    return mislabel_candidates.load_mislabels(Path(path))
+
+
+def mislabels_view() -> None:
+    """The mislabel finder's candidates with photos; one click moves a product to its suggested category."""
+    st.header("Mislabels: products whose registered category looks wrong")
+    if "flash" in st.session_state:
+        st.success(views.plain(st.session_state.pop("flash")))
+    path = workspace.root / mislabel_candidates.MISLABELS_CSV
+    if not path.exists():
+        st.info(views.plain(f"No finder output yet. Run: discover classify find-mislabels CONFIG --workspace {root}"))
+        return
+    found = finder_output(str(path), path.stat().st_mtime)
+    level = run.config.discovery.level
+    shown, inside = mislabel_candidates.candidates(found, catalog, assignments, tree, level)
+    st.caption(
+        f"{len(shown):,} flagged products the classifier would put in another category (least likely first); "
+        f"{inside:,} more are flagged inside their own category. Scores are out of fold: no model saw the product."
+    )
+    if shown.empty:
+        return
+    pages = views.page_count(len(shown), 10)
+    page = views.page(shown, int(st.number_input(f"Page (of {pages})", 1, pages, 1, key="mislabels-page")), 10)
+    for row in page.itertuples(index=False):
+        photo, text, action = st.columns([1, 5, 2])
+        png = views.thumbnail_png(row.image_path, 96)
+        if png:
+            photo.image(png)
+        text.text(f"{row.product_id} · {row.title}")
+        text.caption(views.plain(f"Registered {row.registered} (p {row.p_registered:.2f}) · sits in {row.place}"))
+        text.caption(views.plain(f"Suggested {row.suggested} (p {row.p_suggested:.2f})"))
+        moved = f"Moved {row.product_id} to {row.move_to}"
+        action.button(
+            f"Move to {tree[row.target].name}",
+            key=f"mislabel-move:{row.product_id}",
+            on_click=act,
+            args=("move", {"products": [row.product_id], "target": row.target}, moved),
+        )
+
+
 views_by_name = {
     "Proposals": proposals_view,
     "Find a product": find_view,
     "Compare": compare_view,
+    "Mislabels": mislabels_view,
     "Metrics": metrics_view,
     "Export": export_view,
 }

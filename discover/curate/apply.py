@@ -68,6 +68,7 @@ def _apply_one(tree: SubcategoryTree, assignments: pd.DataFrame, decision: Decis
         target = _require(tree, p["target"], proposed=False)
         chosen = assignments["product_id"].isin(p["products"])
         assignments.loc[chosen, ["node_id", "leaf_id"]] = target.id
+        assignments.loc[chosen, "parent_id"] = tree.existing_parent(target.id).id  # a move may change category
         assignments.loc[chosen, "is_noise"] = False
 
 
