@@ -23,7 +23,7 @@ from discover.config import load_config
 from discover.data.ingest import ingest
 from discover.workspace import Workspace
 
-MINUTES = 3.0
+MINUTES = 2.0
 VARIANTS = {
     "frozen encoders (heads only)": {"image_strategy": "frozen", "text_strategy": "frozen"},
     "partial, joint (top 2 blocks each)": {"image_strategy": "partial", "text_strategy": "partial"},
