@@ -133,9 +133,10 @@ def run_baselines(features: Features | Subset, catalog: pd.DataFrame, config: Co
     return results, summary
 
 
-def variant(config: Config, words: bool, tuned: bool, ignore: bool) -> Config:
+def variant(config: Config, words: bool, tuned: bool, ignore: bool, merge: bool) -> Config:
     """The default config with parts of taxonomy-aware discovery switched off (for the ablation)."""
     changed = config.model_copy(deep=True)
+    changed.discovery.type_merge = config.discovery.type_merge if merge else 0.0
     if not words:
         changed.embed.words = None
     if not tuned:
@@ -145,12 +146,13 @@ def variant(config: Config, words: bool, tuned: bool, ignore: bool) -> Config:
 
 
 BEFORE_MERGE_THRESHOLD = 0.2  # the cascade setting before issue 16's re-tuning
-ABLATION = [  # (label, known-level words (1), re-tuned cascade (4), ignore gender (2))
-    ("before: image + ½ MiniLM, cascade as it was", False, False, False),
-    ("(1) known-level words", True, False, False),
-    ("(4) re-tuned cascade", False, True, False),
-    ("(1) + (4)", True, True, False),
-    ("(1) + (4) + (2) ignore gender", True, True, True),
+ABLATION = [  # (label, known-level words (1), re-tuned cascade (4), ignore gender (2), type merge (4))
+    ("before: image + ½ MiniLM, cascade as it was", False, False, False, False),
+    ("(1) known-level words", True, False, False, False),
+    ("(4) re-tuned cascade", False, True, False, False),
+    ("(1) + (4) without the type merge", True, True, False, False),
+    ("(1) + (4) with the type merge", True, True, False, True),
+    ("(1) + (4) + type merge + (2) ignore gender", True, True, True, True),
 ]
 
 
@@ -184,13 +186,22 @@ def protocol_a(config: Config, workspace: Workspace, catalog: pd.DataFrame, mask
     """Every ablation variant on the held-out half; the default's proposals."""
     half = catalog.loc[mask].reset_index(drop=True)
     rows, default = [], None
-    for label, words, tuned, ignore in ABLATION:
-        chosen = variant(config, words, tuned, ignore)
+    for label, words, tuned, ignore, merge in ABLATION:
+        chosen = variant(config, words, tuned, ignore, merge)
         features = embed_catalog(chosen, workspace, progress=False)
+        view = features.type_view()
         started = time.perf_counter()
-        ours = propose_subcategories(features.vectors[mask], half, chosen.discovery, chosen.seed, coordinates=False)
+        ours = propose_subcategories(
+            features.vectors[mask],
+            half,
+            chosen.discovery,
+            chosen.seed,
+            coordinates=False,
+            type_view=None if view is None else view[mask],
+        )
         rows.append(scored_row(label, ours, half, time.perf_counter() - started))
-        if (words, tuned, ignore) == (bool(config.embed.words), True, bool(config.discovery.ignore)):
+        default_flags = (bool(config.embed.words), True, bool(config.discovery.ignore), config.discovery.type_merge > 0)
+        if (words, tuned, ignore, merge) == default_flags:
             default = ours
             rows.append(
                 scored_row("(5) off: the same proposals with keyword names", ours, half, 0, keyword_names(ours.tree))
@@ -215,13 +226,16 @@ def protocol_b(config: Config, workspace: Workspace, catalog: pd.DataFrame, mask
         embedder.fit(hidden["title"].fillna("").tolist(), parent, known_labels(hidden, config.discovery.level))
         rows = np.flatnonzero(mask)[parents == parent]
         titles = catalog["title"].iloc[rows].fillna("").tolist()
-        slots = [("image", features.block("image")[rows]), ("words", embedder.embed_texts(titles).vectors)]
+        words = embedder.embed_texts(titles).vectors
+        slots = [("image", features.block("image")[rows]), ("words", words)]
         if config.embed.text is not None:
             slots.append(("text", features.block("text")[rows]))
         X = fuse([b for _, b in slots], [getattr(config.embed, slot).weight for slot, _ in slots], None, config.seed)
         part = hidden.iloc[rows].reset_index(drop=True)
         known = embedder.concentration_  # learnt from the whole catalog, this parent's types hidden
-        proposals = propose_subcategories(X, part, config.discovery, config.seed, coordinates=False, known=known)
+        proposals = propose_subcategories(
+            X, part, config.discovery, config.seed, coordinates=False, known=known, type_view=words
+        )
         scored.append((proposals, part))
     assignments = pd.concat([p.assignments for p, _ in scored], ignore_index=True)
     parts = pd.concat([part for _, part in scored], ignore_index=True)
@@ -229,7 +243,7 @@ def protocol_b(config: Config, workspace: Workspace, catalog: pd.DataFrame, mask
     names = [name_scores(p.tree, p.assignments, part) for p, part in scored]
     proposals = max(sum(n["proposals"] for n in names), 1)
     return {
-        "variant": "protocol B: (3) + (1) + (4), types known in the other parents",
+        "variant": "protocol B: (3) + (1) + (4) + type merge, types known in the other parents",
         **{k: metrics["weighted"][k] for k in COLUMNS},
         "gender purity": metrics["attributes"]["gender"]["purity"],
         "names with a type word": sum(n["type_word"] * n["proposals"] for n in names) / proposals,
@@ -252,7 +266,9 @@ def main() -> None:
     features = embed_catalog(config, workspace, progress=False)
     baselines, summary = run_baselines(Subset(features, mask), half, config, "held-out half")
     started = time.perf_counter()
-    whole = propose_subcategories(features.vectors, catalog, config.discovery, config.seed)
+    whole = propose_subcategories(
+        features.vectors, catalog, config.discovery, config.seed, type_view=features.type_view()
+    )
     whole_seconds = time.perf_counter() - started
     whole_row = scored_row(
         "default config, whole catalog (as `make demo`, with 2-D map)", whole, catalog, whole_seconds

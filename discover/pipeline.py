@@ -120,7 +120,13 @@ def _run(config: Config, workspace: Workspace, run_id: str | None, show_progress
     else:
         with times.stage("discover"):
             result = propose_subcategories(
-                features.vectors, catalog, config.discovery, config.seed, show_progress, engine=config.engine
+                features.vectors,
+                catalog,
+                config.discovery,
+                config.seed,
+                show_progress,
+                engine=config.engine,
+                type_view=features.type_view(),
             )
         tree, assignments, coords = result.tree, result.assignments, result.coords
         tree.meta = {

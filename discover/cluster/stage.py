@@ -16,6 +16,7 @@ from discover.cluster.exemplars import add_exemplars
 from discover.cluster.ignore import Removal, remove_attributes
 from discover.cluster.naming import name_siblings
 from discover.cluster.reduce import UmapReducer
+from discover.cluster.type_merge import merge_same_type
 from discover.config import DiscoveryConfig
 from discover.engine import ordered_map
 from discover.tree import SubcategoryTree, category_paths, existing_id, in_subtree
@@ -104,28 +105,33 @@ def propose_subcategories(
     coordinates: bool = True,
     known: WordConcentration | None = None,
     engine: str = "local",
+    type_view: np.ndarray | None = None,
 ) -> Proposals:
     """Propose subcategories inside every existing node at `config.level` (and 2-D plot
     coordinates unless `coordinates` is False). Names weigh words by `known`, by default
     learnt from `catalog`'s own known levels. `engine` "ray" runs the parents as Ray tasks
-    on the connected cluster (:func:`discover.engine.engine_session`)."""
+    on the connected cluster (:func:`discover.engine.engine_session`). With a `type_view`
+    (rows as `X`: the known-level words), leaf proposals of one type are merged
+    (``discovery.type_merge``, :mod:`discover.cluster.type_merge`)."""
     started = time.perf_counter()
     X, removals = remove_attributes(X, catalog, config.ignore, seed)
     parents = category_paths(catalog, config.level)
     ids = catalog["product_id"].to_numpy()
     model = build_clusterer(config, seed, progress, engine).fit(X, parents, ids.tolist())
-    tree = model.tree_
+    tree, labels, leaves = model.tree_, model.labels_, model.leaf_
+    if type_view is not None and config.type_merge > 0:
+        labels, leaves, _ = merge_same_type(tree, labels, leaves, model.is_noise_, type_view, config.type_merge)
     known = known or known_words(catalog, config.level)
-    name_tree(tree, pd.Series(model.leaf_, index=catalog.index), catalog["title"].fillna(""), config.keywords, known)
-    add_exemplars(tree, X, model.ids_, pd.Series(model.labels_), model.is_noise_, config.exemplars)
+    name_tree(tree, pd.Series(leaves, index=catalog.index), catalog["title"].fillna(""), config.keywords, known)
+    add_exemplars(tree, X, model.ids_, pd.Series(labels), model.is_noise_, config.exemplars)
     parent_ids = np.array([existing_id(p) for p in parents], dtype=object)
     assignments = pd.DataFrame(
         {
             "product_id": ids,
             "parent_id": parent_ids,
-            "node_id": model.labels_,
-            "leaf_id": model.leaf_,
-            "proposed_path": [" > ".join(tree[n].path) for n in model.leaf_],
+            "node_id": labels,
+            "leaf_id": leaves,
+            "proposed_path": [" > ".join(tree[n].path) for n in leaves],
             "probability": model.probability_.astype(np.float32),
             "is_noise": model.is_noise_,
         }

@@ -64,6 +64,10 @@ class Features:
     def block(self, slot: str) -> np.ndarray:
         return next(p.vectors for p in self.parts if p.slot == slot)
 
+    def type_view(self) -> np.ndarray | None:
+        """The known-level words block (title words weighted by how much they say about type), if embedded."""
+        return next((p.vectors for p in self.parts if p.slot == "words"), None)
+
 
 def _image_key(path: str) -> str:
     try:
