@@ -142,7 +142,7 @@ def main() -> None:
         f"{settings.fusion} fusion, hierarchical heads over the three levels, frozen cached vectors:\n\n"
         + markdown_table(logo, "{:.4f}")
     )
-    write_section("classify-review", "Classifier beside discovery: placements and held-out domains", body)
+    write_section("classify_review", "Classifier beside discovery: placements and held-out domains", body)
 
 
 if __name__ == "__main__":
