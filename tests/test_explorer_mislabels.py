@@ -27,7 +27,7 @@ def test_a_misfiled_product_is_listed_and_moved_to_its_suggested_category(small_
     shutil.copytree(result.run_dir.parent.parent, tmp_path / "ws")  # its embedding cache: nothing re-embedded
     config = config.model_copy(deep=True)
     config.catalog.data_dir = str(catalog_dir)
-    config.classify.epochs, config.classify.folds = 15, 3
+    config.classify.epochs, config.classify.folds = 10, 2
     ws = Workspace(tmp_path / "ws")
     misfiled_run = run(config, ws, show_progress=False).run_id
     find_mislabels(config, ws, ws.root / MISLABELS_CSV, progress=False)
