@@ -266,9 +266,9 @@ def curation_panel(parent_id: str, node_id: str, shown: pd.DataFrame) -> None:
     rename_tab, merge_tab, split_tab, reject_tab, move_tab = st.tabs(
         ["Rename", "Merge", "Split", "Reject", "Move products"]
     )
-    with rename_tab:
+    with rename_tab, st.form(f"rename-form:{node_id}", border=False):  # Enter renames: one rerun, not two
         st.text_input("New name", value=node.name, key=f"rename-name:{node_id}")
-        st.button("Rename", key=f"rename-button:{node_id}", on_click=rename, args=(node_id,))
+        st.form_submit_button("Rename", key=f"rename-button:{node_id}", on_click=rename, args=(node_id,))
     with merge_tab:
         others = views.merge_targets(tree, parent_id, node_id)
         into = st.selectbox(
@@ -399,6 +399,7 @@ def proposals_view() -> None:
 
     parent_id = st.sidebar.selectbox("Category", parents, key="parent", format_func=label)
     last = decisions[-1].id if decisions else 0
+    moved = max((d.id for d in decisions if d.action != "rename"), default=0)  # the last that moved products
     table = category_table(root, run_id, stamp, last, parent_id, tree, assignments)
     st.header(views.plain(" > ".join(tree[parent_id].path)))
     left, right = st.columns([6, 5])
@@ -416,7 +417,7 @@ def proposals_view() -> None:
             width="stretch",
             on_select="rerun",
             selection_mode=("points", "box", "lasso"),
-            key=f"map:{parent_id}:{last}",  # a decision starts a fresh selection (its products have moved)
+            key=f"map:{parent_id}:{moved}",  # products moved: a fresh selection; a rename keeps the map
         )
         st.caption("Click a product to look at it. To move several, pick the lasso or box in the map's toolbar.")
     if not chosen:
