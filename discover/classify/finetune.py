@@ -190,7 +190,16 @@ def fine_tune(
     return model, history
 
 
-def _epoch(model, train: Products, order: np.ndarray, optimizers, settings, tuning, weights, deadline: float) -> None:
+def _epoch(
+    model: EndToEndClassifier,
+    train: Products,
+    order: np.ndarray,
+    optimizers: list[torch.optim.Optimizer],
+    settings: TrainSettings,
+    tuning: FineTuneSettings,
+    weights: torch.Tensor | None,
+    deadline: float,
+) -> None:
     """One pass over `train` in `order` (stopped at `deadline`), stepping the given optimizers."""
     model.train()
     _freeze_batchnorm(model.image)
