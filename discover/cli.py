@@ -132,14 +132,13 @@ def cmd_classify(args: argparse.Namespace) -> None:
 
 def _print_placements(stage, config: Config, workspace: Workspace, run_id: str) -> None:
     from discover.classify.placement import MISLABELLED, describe
-    from discover.outputs.run_data import RunData
 
-    placed = stage.place_run_proposals(config, workspace, run_id)
-    tree = RunData(workspace, run_id).tree
-    mislabelled = [n for n, p in placed.items() if p["verdict"] == MISLABELLED]
-    for node_id in mislabelled:
-        own = " > ".join(tree.existing_parent(node_id).path)
-        print(f"{' > '.join(tree[node_id].path)}: {describe(placed[node_id], own)}")
+    tree = stage.place_run_proposals(config, workspace, run_id)
+    placed = [n for n in tree.nodes.values() if n.placement]
+    mislabelled = [n for n in placed if n.placement["verdict"] == MISLABELLED]
+    for node in mislabelled:
+        own = " > ".join(tree.existing_parent(node.id).path)
+        print(f"{' > '.join(node.path)}: {describe(node.placement, own)}")
     print(f"{len(placed):,} proposals placed: {len(mislabelled):,} probably mislabelled, the rest new subtypes")
     print(f"tree       {workspace.run_dir(run_id) / 'tree.json'}")
 

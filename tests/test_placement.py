@@ -51,10 +51,11 @@ def test_a_real_run_is_placed_in_tree_json_and_shown_on_the_proposal(workspace, 
     _, config = small_run
     config = config.model_copy(deep=True)
     config.classify.epochs, config.classify.folds = 15, 3
-    placed = place_run_proposals(config, ws, run_id, progress=False)
+    returned = place_run_proposals(config, ws, run_id, progress=False)
     tree = RunData(ws, run_id).tree  # read back from disk
     proposals = [n for n in tree.nodes.values() if n.kind == "proposed"]
-    assert placed and {n.id for n in proposals if n.placement} == set(placed)
+    placed = {n.id: n.placement for n in proposals if n.placement}
+    assert placed and placed == {n.id: n.placement for n in returned.nodes.values() if n.placement}
     assert all(n.placement["verdict"] in (MISLABELLED, NEW_SUBTYPE) for n in proposals if n.placement)
     assert tree.meta["placement"]["levels"] == config.discovery.level
     app = AppTest.from_file(str(REPO / "apps" / "explorer.py"), default_timeout=120)

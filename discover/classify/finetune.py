@@ -175,10 +175,12 @@ def fine_tune(
 
         weights = torch.as_tensor(class_weights(train.codes[:, -1], tree.sizes()[-1]))
     deadline, best, history = time.perf_counter() + tuning.minutes * 60, (-1.0, None), []
+    pixels = model.image.pixels(train.paths, tuning.image_size)  # photos read once, not once per epoch
     rng = np.random.default_rng(settings.seed)
     for epoch in range(tuning.epochs):
         optimizers = [heads] if tune is None or (tuning.staged and epoch == 0) else [heads, tune]
-        _epoch(model, train, rng.permutation(len(train.paths)), optimizers, settings, tuning, weights, deadline)
+        order = rng.permutation(len(train.paths))
+        _epoch(model, train, pixels, order, optimizers, settings, tuning, weights, deadline)
         scores = evaluate_end_to_end(model, validation, tree, tuning.image_size)[1]
         history.append({"epoch": epoch + 1, "hF1": scores["hierarchical_f1"]})
         log.info("fine-tune epoch %d: validation hF1 %.4f", epoch + 1, scores["hierarchical_f1"])
@@ -193,6 +195,7 @@ def fine_tune(
 def _epoch(
     model: EndToEndClassifier,
     train: Products,
+    pixels: torch.Tensor,
     order: np.ndarray,
     optimizers: list[torch.optim.Optimizer],
     settings: TrainSettings,
@@ -200,14 +203,13 @@ def _epoch(
     weights: torch.Tensor | None,
     deadline: float,
 ) -> None:
-    """One pass over `train` in `order` (stopped at `deadline`), stepping the given optimizers."""
+    """One pass over `train` (its photos as `pixels`) in `order`, stopped at `deadline`."""
     model.train()
     _freeze_batchnorm(model.image)
     codes = torch.as_tensor(train.codes, dtype=torch.long)
     for rows in np.array_split(order, max(1, len(order) // tuning.batch_size)):
-        part = train.take(rows)
-        pixels, tokens = model.image.pixels(part.paths, tuning.image_size), model.text.tokens(part.titles)
-        loss = _loss(model.classifier, *model.vectors(pixels, tokens), codes[rows], settings, weights)
+        tokens = model.text.tokens([train.titles[i] for i in rows])
+        loss = _loss(model.classifier, *model.vectors(pixels[rows], tokens), codes[rows], settings, weights)
         model.zero_grad()
         loss.backward()
         for optimizer in optimizers:

@@ -71,6 +71,14 @@ def _modalities(config: Config, workspace: Workspace, catalog: pd.DataFrame, pro
     return Inputs(blocks["image"], blocks["text"]), fingerprints
 
 
+def group_column(catalog: pd.DataFrame, each_row_alone: bool = False) -> np.ndarray | None:
+    """The catalog's grouping (near-duplicates share a group; fashion-small: image_md5), or with
+    none, None (callers that need an array get one group per row with `each_row_alone`)."""
+    if "group" in catalog.columns:
+        return catalog["group"].to_numpy()
+    return np.arange(len(catalog)) if each_row_alone else None
+
+
 @dataclass
 class Labelled:
     """The products with a complete label path, their vectors and codes, and the label tree."""
@@ -130,7 +138,7 @@ def train(config: Config, workspace: Workspace, progress: bool = True) -> Traine
         raise WorkspaceError(f"classify: {len(labelled.catalog)} products have a complete category path; need 20+")
     catalog, inputs, tree, fingerprints = labelled.catalog, labelled.inputs, labelled.tree, labelled.fingerprints
     settings = config.classify
-    groups = catalog["group"].to_numpy() if "group" in catalog.columns else None
+    groups = group_column(catalog)
     splits = grouped_splits(inputs.codes[:, -1], groups, settings.test_size, settings.validation_size, config.seed)
     train_rows = undersample(inputs.codes[:, -1], splits.train, settings.max_per_class, config.seed)
     model = fit_classifier(
@@ -200,7 +208,7 @@ def find_mislabels(config: Config, workspace: Workspace, out: Path, progress: bo
     """Out-of-fold ranking of every product by how unlikely its registered category is."""
     labelled = labelled_inputs(config, workspace, workspace.load_catalog(), progress)
     catalog, inputs, tree = labelled.catalog, labelled.inputs, labelled.tree
-    groups = catalog["group"].to_numpy() if "group" in catalog.columns else np.arange(len(catalog))
+    groups = group_column(catalog, each_row_alone=True)
     probabilities = out_of_fold_probabilities(inputs, tree, train_settings(config), groups, config.classify.folds)
     ranked = rank_mislabels(probabilities, inputs.codes[:, -1], tree)
     ranked.insert(0, "product_id", catalog["product_id"].to_numpy()[ranked["row"]])
@@ -210,7 +218,8 @@ def find_mislabels(config: Config, workspace: Workspace, out: Path, progress: bo
 
 
 def place_run_proposals(config: Config, workspace: Workspace, run_id: str, progress: bool = True) -> dict[str, dict]:
-    """New subtype or mislabelled? for every proposal of a run, written into its tree.json.
+    """New subtype or mislabelled? for every proposal of a run, written into its tree.json
+    (``placement`` on each proposal); returns that tree.
 
     The classifier learns the existing categories down to `discovery.level` (where the
     proposals sit; the truth column is never read) and scores every product out of fold.
@@ -220,17 +229,15 @@ def place_run_proposals(config: Config, workspace: Workspace, run_id: str, progr
     run = RunData(workspace, run_id)
     labelled = labelled_inputs(config, workspace, workspace.load_catalog(), progress, levels=config.discovery.level)
     catalog, inputs, tree = labelled.catalog, labelled.inputs, labelled.tree
-    groups = catalog["group"].to_numpy() if "group" in catalog.columns else np.arange(len(catalog))
+    groups = group_column(catalog, each_row_alone=True)
     settings = config.classify
     probabilities = out_of_fold_probabilities(inputs, tree, train_settings(config), groups, settings.folds, progress)
     frame = pd.DataFrame(probabilities, index=catalog["product_id"].astype(str), columns=tree.classes[-1])
     proposals = run.tree
-    placed = place_proposals(
-        proposals, run.assignments, frame, settings.placement_confidence, settings.placement_majority
-    )
+    place_proposals(proposals, run.assignments, frame, settings.placement_confidence, settings.placement_majority)
     proposals.meta["placement"] = {"levels": tree.depth, "folds": settings.folds, "fusion": settings.fusion}
     write_text(run.run_dir / "tree.json", proposals.to_json())
-    return placed
+    return proposals
 
 
 def domains_of(catalog: pd.DataFrame, column: str, bands: int = 4) -> np.ndarray:
@@ -252,7 +259,7 @@ def cross_evaluate(config: Config, workspace: Workspace, column: str, progress: 
     labelled = labelled_inputs(config, workspace, workspace.load_catalog(), progress)
     catalog = labelled.catalog
     domains = domains_of(catalog, column)
-    groups = catalog["group"].to_numpy() if "group" in catalog.columns else None
+    groups = group_column(catalog)
     table = leave_one_group_out(
         labelled.inputs, labelled.tree, train_settings(config), domains, groups, progress=progress
     )

@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.express as px
 import plotly.io as pio
 
-from discover.tree import SubcategoryTree, in_subtree
+from discover.tree import SubcategoryTree
 from discover.workspace import write_text
 
 MAX_SCATTERS = 12
@@ -22,31 +22,24 @@ def parent_scatter(
     assignments: pd.DataFrame,
     coords: pd.DataFrame,
     titles: pd.Series,
-    highlight: str | None = None,
     height: int = 520,
 ):
-    """2-D UMAP of one parent's products coloured by proposal (noise in grey).
-
-    With `highlight`, that proposal (and its subtree) is shown against everything else in grey.
-    """
+    """2-D UMAP of one parent's products coloured by proposal (noise in grey), for the report."""
     rows = (assignments["parent_id"] == parent_id).to_numpy()
     frame = coords[rows].copy()
     leaf = assignments.loc[rows, "leaf_id"]
     frame["proposal"] = [tree[n].name if n in tree else "(parent)" for n in leaf]
     frame.loc[assignments.loc[rows, "is_noise"].to_numpy(), "proposal"] = "(noise)"
     frame["title"] = titles[rows].to_numpy()
-    if highlight:
-        inside = in_subtree(leaf, highlight).to_numpy()
-        frame["proposal"] = ["selected: " + tree[highlight].name if i else "other" for i in inside]
     figure = px.scatter(
         frame,
         x="x",
         y="y",
         color="proposal",
         hover_data=["product_id", "title"],
-        title=None if highlight else f"{parent_id.removeprefix('root/')}: proposals (2-D UMAP)",
+        title=f"{parent_id.removeprefix('root/')}: proposals (2-D UMAP)",
         height=height,
-        color_discrete_map={"other": "#d0d0d0", "(noise)": "#bbbbbb"},
+        color_discrete_map={"(noise)": "#bbbbbb"},
     )
     figure.update_traces(marker={"size": 4})
     return figure
