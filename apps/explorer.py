@@ -118,9 +118,13 @@ def act(action: str, payload: dict, message: str, show: str | None = None) -> No
 
 
 def rename(node_id: str) -> None:
+    """Rename unless the name is already the current one. The current name comes from the store:
+    a second submit (Enter, then the button) can arrive before the page shows the first."""
     name = st.session_state.get(f"rename-name:{node_id}", "").strip()
-    if name and name != tree[node_id].name:
-        act("rename", {"node": node_id, "name": name}, f"Renamed “{tree[node_id].name}” to “{name}”")
+    renames = [d for d in store.decisions(run_id) if d.action == "rename" and d.payload["node"] == node_id]
+    current = renames[-1].payload["name"] if renames else tree[node_id].name
+    if name and name != current:
+        act("rename", {"node": node_id, "name": name}, f"Renamed “{current}” to “{name}”")
 
 
 def undo() -> None:
