@@ -270,9 +270,9 @@ def curation_panel(parent_id: str, node_id: str, shown: pd.DataFrame) -> None:
     rename_tab, merge_tab, split_tab, reject_tab, move_tab = st.tabs(
         ["Rename", "Merge", "Split", "Reject", "Move products"]
     )
-    with rename_tab, st.form(f"rename-form:{node_id}", border=False):  # Enter renames: one rerun, not two
+    with rename_tab:
         st.text_input("New name", value=node.name, key=f"rename-name:{node_id}")
-        st.form_submit_button("Rename", key=f"rename-button:{node_id}", on_click=rename, args=(node_id,))
+        st.button("Rename", key=f"rename-button:{node_id}", on_click=rename, args=(node_id,))
     with merge_tab:
         others = views.merge_targets(tree, parent_id, node_id)
         into = st.selectbox(
