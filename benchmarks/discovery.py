@@ -133,10 +133,11 @@ def run_baselines(features: Features | Subset, catalog: pd.DataFrame, config: Co
     return results, summary
 
 
-def variant(config: Config, words: bool, tuned: bool, ignore: bool, merge: bool) -> Config:
+def variant(config: Config, words: bool, tuned: bool, ignore: bool, merge: bool, names: bool) -> Config:
     """The default config with parts of taxonomy-aware discovery switched off (for the ablation)."""
     changed = config.model_copy(deep=True)
     changed.discovery.type_merge = config.discovery.type_merge if merge else 0.0
+    changed.discovery.name_merge = config.discovery.name_merge if names else None
     if not words:
         changed.embed.words = None
     if not tuned:
@@ -146,13 +147,14 @@ def variant(config: Config, words: bool, tuned: bool, ignore: bool, merge: bool)
 
 
 BEFORE_MERGE_THRESHOLD = 0.2  # the cascade setting before issue 16's re-tuning
-ABLATION = [  # (label, known-level words (1), re-tuned cascade (4), ignore gender (2), type merge (4))
-    ("before: image + ½ MiniLM, cascade as it was", False, False, False, False),
-    ("(1) known-level words", True, False, False, False),
-    ("(4) re-tuned cascade", False, True, False, False),
-    ("(1) + (4) without the type merge", True, True, False, False),
-    ("(1) + (4) with the type merge", True, True, False, True),
-    ("(1) + (4) + type merge + (2) ignore gender", True, True, True, True),
+ABLATION = [  # (label, known-level words (1), re-tuned cascade (4), ignore gender (2), type merge, name merge)
+    ("before: image + ½ MiniLM, cascade as it was", False, False, False, False, False),
+    ("(1) known-level words", True, False, False, False, False),
+    ("(4) re-tuned cascade", False, True, False, False, False),
+    ("(1) + (4) without the merges", True, True, False, False, False),
+    ("(1) + (4) with the type merge", True, True, False, True, False),
+    ("(1) + (4) + type merge + name merge", True, True, False, True, True),
+    ("(1) + (4) + both merges + (2) ignore gender", True, True, True, True, True),
 ]
 
 
@@ -186,8 +188,8 @@ def protocol_a(config: Config, workspace: Workspace, catalog: pd.DataFrame, mask
     """Every ablation variant on the held-out half; the default's proposals."""
     half = catalog.loc[mask].reset_index(drop=True)
     rows, default = [], None
-    for label, words, tuned, ignore, merge in ABLATION:
-        chosen = variant(config, words, tuned, ignore, merge)
+    for label, words, tuned, ignore, merge, names in ABLATION:
+        chosen = variant(config, words, tuned, ignore, merge, names)
         features = embed_catalog(chosen, workspace, progress=False)
         view = features.type_view()
         started = time.perf_counter()
@@ -200,8 +202,14 @@ def protocol_a(config: Config, workspace: Workspace, catalog: pd.DataFrame, mask
             type_view=None if view is None else view[mask],
         )
         rows.append(scored_row(label, ours, half, time.perf_counter() - started))
-        default_flags = (bool(config.embed.words), True, bool(config.discovery.ignore), config.discovery.type_merge > 0)
-        if (words, tuned, ignore, merge) == default_flags:
+        default_flags = (
+            bool(config.embed.words),
+            True,
+            bool(config.discovery.ignore),
+            config.discovery.type_merge > 0,
+            config.discovery.name_merge is not None,
+        )
+        if (words, tuned, ignore, merge, names) == default_flags:
             default = ours
             rows.append(
                 scored_row("(5) off: the same proposals with keyword names", ours, half, 0, keyword_names(ours.tree))
@@ -243,7 +251,7 @@ def protocol_b(config: Config, workspace: Workspace, catalog: pd.DataFrame, mask
     names = [name_scores(p.tree, p.assignments, part) for p, part in scored]
     proposals = max(sum(n["proposals"] for n in names), 1)
     return {
-        "variant": "protocol B: (3) + (1) + (4) + type merge, types known in the other parents",
+        "variant": "protocol B: (3) + (1) + (4) + both merges, types known in the other parents",
         **{k: metrics["weighted"][k] for k in COLUMNS},
         "gender purity": metrics["attributes"]["gender"]["purity"],
         "names with a type word": sum(n["type_word"] * n["proposals"] for n in names) / proposals,

@@ -148,6 +148,8 @@ class DiscoveryConfig(_Strict):
     keywords: int = Field(8, ge=1)
     ignore: list[str] = Field(default_factory=list)  # attribute columns that are not types (e.g. gender)
     type_merge: float = Field(0.7, ge=0, le=1)  # merge leaves whose title-type profiles agree this much (0: off)
+    # merge leaves whose names say one type: the stems of their words of known-level weight ≥ this (null: off)
+    name_merge: float | None = Field(0.5, gt=0, le=1)
     n_jobs: int = Field(1, ge=-1)  # parents clustered in parallel processes; -1: every core; same result
 
     @field_validator("n_jobs")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 import numpy as np
@@ -23,6 +23,7 @@ import pandas as pd
 
 from discover.tree import known_labels
 
+LINE_SHARE = 0.95  # a word found this often after one brand names that brand's product line
 POSITIONS = 9  # positions 0..7 from the anchor, then one bucket for the rest
 _WORD = re.compile(r"[^\W\d_][\w-]*")
 
@@ -39,6 +40,19 @@ def words(title: str) -> list[str]:
     return _WORD.findall(title.lower())
 
 
+def stem(word: str) -> str:
+    """A crude plural/suffix stem, enough to match a name's word with a type's.
+
+    Example:
+        >>> [stem(w) for w in ("Shoes", "shoe", "T-Shirts", "dresses", "dress", "Watches")]
+        ['sho', 'sho', 'tshirt', 'dress', 'dress', 'watch']
+    """
+    word = word.lower().replace("-", "")
+    if word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]
+    return word[:-1] if word.endswith("e") and len(word) > 3 else word
+
+
 def _terms(tokens: Sequence[str]) -> list[Term]:
     """Distinct words and adjacent pairs, in title order: never a set, whose order changes with
     each process's string hashing (and with it the vocabulary's column order, and the SVD)."""
@@ -53,6 +67,7 @@ class WordConcentration:
         weights_: term → concentration in [0, 1]; terms seen fewer than `min_count` times
             are left out (weight 0). With a single known category every term weighs 1.
         anchor_: ``"start"`` or ``"end"``: where type words sit in these titles.
+        line_words_: words that name one brand's product line, never a type.
         position_weights_: weight per position from the anchor (the last bucket holds the
             rest), the best position at 1.
 
@@ -86,7 +101,40 @@ class WordConcentration:
         if not any(self.weights_.values()):  # one known category: no word says more than another
             self.weights_ = dict.fromkeys(self.weights_, 1.0)
         self._fit_positions(tokenised)
+        self._fit_lines(tokenised)
         return self
+
+    def _fit_lines(self, tokenised: Sequence[Sequence[str]]) -> None:
+        """Words that name a brand's product line ("Enticer" for Casio, "Diadem" for Royal):
+        seen at least `min_count` times away from the brand end, in at least `LINE_SHARE` of
+        those titles after one brand-end word (one that is not itself most of the catalog: a
+        catalog of one brand says nothing), and mostly away from the type end (a type that
+        one brand happens to sell, "Nail Lacquer", sits at the type end)."""
+        start = self.anchor_ == "start"
+        brands: dict[str, Counter] = defaultdict(Counter)
+        at_type_end: Counter = Counter()
+        all_brands: Counter = Counter()
+        for tokens in tokenised:
+            if len(tokens) < 2:
+                continue
+            brand, rest = (tokens[-1], tokens[:-1]) if start else (tokens[0], tokens[1:])
+            all_brands[brand] += 1
+            at_type_end[tokens[0] if start else tokens[-1]] += 1
+            for word in dict.fromkeys(rest):
+                if word != brand:
+                    brands[word][brand] += 1
+        titles = max(sum(all_brands.values()), 1)
+        self.line_words_: set[str] = set()
+        for word, counts in brands.items():
+            total = sum(counts.values())
+            brand, count = counts.most_common(1)[0]
+            if (
+                total >= self.min_count
+                and count / total >= LINE_SHARE
+                and all_brands[brand] / titles < 0.5
+                and at_type_end[word] / total < 0.5
+            ):
+                self.line_words_.add(word)
 
     def _concentration(self, row: np.ndarray, sizes: np.ndarray, prior: np.ndarray) -> float:
         if len(sizes) < 2:

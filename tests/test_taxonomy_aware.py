@@ -162,3 +162,16 @@ def test_protocol_b_never_fits_on_the_hidden_parents_own_leaves(tmp_path: Path) 
     assert {c.rsplit(" > ", 1)[-1] for c in fitted if c.startswith("Apparel > Topwear >")} == set(
         catalog.loc[catalog["level_2"] == "Topwear", "truth"]
     )  # every other parent's types are known
+
+
+def test_a_brands_product_line_is_never_a_name_but_a_type_one_brand_sells_is() -> None:
+    titles, known, _ = synthetic_titles(600, seed=3)
+    line = [f"casio enticer {c} men analogue watch" for c in ("black", "silver", "blue", "red")] * 5
+    other = [f"{b} {c} men digital watch" for b in BRANDS for c in ("black", "blue")] * 3
+    lacquer = [f"colorbar {c} nail lacquer" for c in ("red", "pink", "blue", "nude")] * 5
+    model = WordConcentration().fit(titles + line + other + lacquer, known + ["watches"] * 44 + ["nails"] * 20)
+    assert "enticer" in model.line_words_  # always after "casio", away from the type end
+    assert "lacquer" not in model.line_words_  # one brand sells it, but it sits where types sit
+    assert not {"men", "watch", "black"} & model.line_words_
+    named = name_siblings([line, other], known=model)
+    assert "enticer" not in named[0].name.lower() and named[0].name.endswith("Watch")

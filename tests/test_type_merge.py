@@ -2,8 +2,9 @@
 
 import numpy as np
 
-from discover.cluster.type_merge import merge_same_type
+from discover.cluster.type_merge import merge_same_name, merge_same_type
 from discover.tree import Node, SubcategoryTree
+from discover.words import WordConcentration
 
 
 def _tree(nodes: list[tuple[str, str, int]]) -> SubcategoryTree:
@@ -60,3 +61,44 @@ def test_nothing_merges_below_the_threshold_or_across_categories():
     view = _view([0] * 10 + [1] * 10 + [0] * 10, rng)  # Q's leaf shares P/c0's direction, but not its category
     _, merged_leaves, merged = merge_same_type(tree, leaves.copy(), leaves.copy(), np.zeros(30, bool), view, 0.7)
     assert merged == 0 and (merged_leaves == leaves).all()
+
+
+def _known(weights: dict[str, float]) -> WordConcentration:
+    titles, categories = [], []
+    for word, weight in weights.items():  # a word in one category (weight ~1) or in both (~0)
+        titles += [f"x {word}"] * 20
+        categories += ["a"] * 20 if weight > 0.5 else ["a", "b"] * 10
+    return WordConcentration().fit(titles, categories)
+
+
+def test_leaves_whose_names_say_one_type_merge_and_a_name_without_a_type_word_stays() -> None:
+    known = _known({"belt": 1, "belts": 1, "leather": 1, "black": 0, "men": 0})
+    assert known.weights_["belt"] > 0.5 > known.weights_["black"]
+    names = {"c0": "Belt", "c1": "Black Belt", "c2": "Belts", "c3": "Leather Belt", "c4": "Men", "c5": "Black Men"}
+    tree = _tree([(f"root/P/{c}", "root/P", 10 + i) for i, c in enumerate(names)])
+    tree.add(Node("root/Q", "root", "existing", "Q", ["Q"]))
+    tree.add(Node("root/Q/c0", "root/Q", "proposed", "Belt", [], size=5))
+    for child, name in names.items():
+        tree[f"root/P/{child}"].name = name
+    leaves = np.array([f"root/P/{c}" for i, c in enumerate(names) for _ in range(10 + i)] + ["root/Q/c0"] * 5, object)
+    nodes, merged_leaves, merged = merge_same_name(tree, leaves.copy(), leaves.copy(), known, 0.5)
+    assert merged == 2  # Belt and Black Belt into Belts, the largest of the three
+    assert [c.name for c in tree.children("root/P")] == ["Belts", "Leather Belt", "Men", "Black Men"]
+    assert tree["root/P/c2"].size == 10 + 11 + 12
+    assert (merged_leaves == "root/P/c2").sum() == 33 and (nodes == merged_leaves).all()
+    assert tree["root/Q/c0"].size == 5  # another category's "Belt" is not merged across
+
+
+def test_an_intermediate_emptied_by_merges_goes_and_its_noise_moves_up() -> None:
+    known = _known({"belt": 1, "black": 0, "brown": 0})
+    tree = _tree([("root/P/c0", "root/P", 30), ("root/P/c1", "root/P", 14)])
+    tree.add(Node("root/P/c1/c0", "root/P/c1", "proposed", "Black Belt", [], size=5))
+    tree.add(Node("root/P/c1/c1", "root/P/c1", "proposed", "Brown Belt", [], size=5))
+    tree["root/P/c0"].name, tree["root/P/c1"].name = "Belt", "Belts"
+    leaves = np.array(["root/P/c0"] * 30 + ["root/P/c1/c0"] * 7 + ["root/P/c1/c1"] * 7, dtype=object)
+    nodes = leaves.copy()
+    nodes[[30, 37]] = "root/P/c1"  # two noise products left at the intermediate proposal
+    nodes, merged_leaves, merged = merge_same_name(tree, nodes, leaves, known, 0.5)
+    assert merged == 2 and set(tree.nodes) == {"root", "root/P", "root/P/c0"}
+    assert (merged_leaves == "root/P/c0").all() and tree["root/P/c0"].size == 44
+    assert list(nodes[[30, 37]]) == ["root/P", "root/P"] and set(nodes) == {"root/P", "root/P/c0"}

@@ -10,7 +10,8 @@ with tf the share of titles containing t, inside i and inside its siblings:
 type(t) is the mean known-level concentration of its words
 (:class:`discover.words.WordConcentration`), position(t) the mean learnt weight of where it
 sits in the titles. A phrase found mostly at the brand end of the titles (the end opposite
-the type words: the first word when type words come last) is never a name.
+the type words: the first word when type words come last) is never a name, nor one with a
+word that names a brand's product line ("Enticer", found after "Casio" only).
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ def _type_weight(phrase: tuple[str, ...], known: WordConcentration | None) -> fl
     return float(np.mean([known.weights_.get(word, 0.0) for word in phrase]))
 
 
+def _names_a_line(phrase: tuple[str, ...], known: WordConcentration | None) -> bool:
+    return known is not None and any(word in known.line_words_ for word in phrase)
+
+
 def ranked_phrases(
     titles_by_child: Sequence[Sequence[Sequence[str]]], known: WordConcentration | None = None
 ) -> list[list[str]]:
@@ -78,7 +83,7 @@ def ranked_phrases(
         rest_titles = max(total_titles - tally.titles, 1)
         scores = {}
         for phrase, count in tally.count.items():
-            if count < 2 or tally.at_brand[phrase] / count >= BRAND_SHARE:
+            if count < 2 or tally.at_brand[phrase] / count >= BRAND_SHARE or _names_a_line(phrase, known):
                 continue
             tf = count / tally.titles
             tf_rest = (total_count[phrase] - count) / rest_titles

@@ -16,13 +16,15 @@ from discover.cluster.exemplars import add_exemplars
 from discover.cluster.ignore import Removal, remove_attributes
 from discover.cluster.naming import name_siblings
 from discover.cluster.reduce import UmapReducer
-from discover.cluster.type_merge import merge_same_type
+from discover.cluster.type_merge import merge_same_name, merge_same_type
 from discover.config import DiscoveryConfig
 from discover.engine import ordered_map
 from discover.tree import SubcategoryTree, category_paths, existing_id, in_subtree
 from discover.words import WordConcentration, known_words
 
 log = logging.getLogger(__name__)
+
+NAME_MERGE_ROUNDS = 3
 
 
 @dataclass
@@ -112,7 +114,8 @@ def propose_subcategories(
     learnt from `catalog`'s own known levels. `engine` "ray" runs the parents as Ray tasks
     on the connected cluster (:func:`discover.engine.engine_session`). With a `type_view`
     (rows as `X`: the known-level words), leaf proposals of one type are merged
-    (``discovery.type_merge``, :mod:`discover.cluster.type_merge`)."""
+    (``discovery.type_merge``, :mod:`discover.cluster.type_merge`); then those whose names
+    say one type (``discovery.name_merge``), and the rest renamed."""
     started = time.perf_counter()
     X, removals = remove_attributes(X, catalog, config.ignore, seed)
     parents = category_paths(catalog, config.level)
@@ -122,7 +125,13 @@ def propose_subcategories(
     if type_view is not None and config.type_merge > 0:
         labels, leaves, _ = merge_same_type(tree, labels, leaves, model.is_noise_, type_view, config.type_merge)
     known = known or known_words(catalog, config.level)
-    name_tree(tree, pd.Series(leaves, index=catalog.index), catalog["title"].fillna(""), config.keywords, known)
+    titles = catalog["title"].fillna("")
+    name_tree(tree, pd.Series(leaves, index=catalog.index), titles, config.keywords, known)
+    for _ in range(NAME_MERGE_ROUNDS if config.name_merge else 0):  # new names can say one type again
+        labels, leaves, merged = merge_same_name(tree, labels, leaves, known, config.name_merge)
+        if not merged:
+            break
+        name_tree(tree, pd.Series(leaves, index=catalog.index), titles, config.keywords, known)
     add_exemplars(tree, X, model.ids_, pd.Series(labels), model.is_noise_, config.exemplars)
     parent_ids = np.array([existing_id(p) for p in parents], dtype=object)
     assignments = pd.DataFrame(

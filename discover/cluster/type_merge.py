@@ -19,6 +19,7 @@ import pandas as pd
 
 from discover.tree import SubcategoryTree
 from discover.vectors import l2_normalise
+from discover.words import WordConcentration, stem, words
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +36,65 @@ def merge_same_type(
 
     `tree` is changed in place (merged leaves removed, sizes recounted).
     """
-    node_ids, leaf_ids = node_ids.astype(object).copy(), leaf_ids.astype(object).copy()
     view = l2_normalise(np.asarray(view, dtype=np.float64))
+    node_ids, leaf_ids, merged = _merge(
+        tree, node_ids, leaf_ids, lambda leaves, ids: _groups(tree, leaves, ids, noise, view, threshold)
+    )
+    if merged:
+        log.info("discover: %d leaf proposals merged into another of their type (cosine ≥ %.2f)", merged, threshold)
+    return node_ids, leaf_ids, merged
+
+
+def name_key(name: str, known: WordConcentration, threshold: float) -> frozenset[str]:
+    """The type a name says: the stems of its words that carry type (known-level weight ≥
+    `threshold`), so "Black Belt", "Belts" and "Belt" say one type, "Sports Shoes" another.
+
+    Example:
+        >>> known = WordConcentration()
+        >>> known.weights_ = {"black": 0.1, "belt": 0.9, "belts": 0.9, "leather": 0.6}
+        >>> [sorted(name_key(n, known, 0.5)) for n in ("Black Belt", "Belts", "Leather Belt")]
+        [['belt'], ['belt'], ['belt', 'leather']]
+    """
+    return frozenset(stem(w) for w in words(name) if known.weights_.get(w, 0.0) >= threshold)
+
+
+def merge_same_name(
+    tree: SubcategoryTree,
+    node_ids: np.ndarray,
+    leaf_ids: np.ndarray,
+    known: WordConcentration,
+    threshold: float,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Merge the leaf proposals of one existing category whose names say the same type
+    (:func:`name_key`; a name with no type word is left alone), into the largest.
+
+    The names are the titles' own phrases, chosen against the siblings, so two proposals
+    the titles call "Belt" and "Black Belt" differ by a colour the type view already
+    discounted but the photos did not. Returns as :func:`merge_same_type`; rename after.
+    """
+
+    def groups(leaves: list, _ids: np.ndarray) -> list[tuple[str, list[str]]]:
+        by_key: dict[frozenset[str], list[str]] = {}
+        for leaf in leaves:
+            key = name_key(leaf.name, known, threshold)
+            if key:
+                by_key.setdefault(key, []).append(leaf.id)
+        return [_keeper(tree, group) for group in by_key.values() if len(group) > 1]
+
+    node_ids, leaf_ids, merged = _merge(tree, node_ids, leaf_ids, groups)
+    if merged:
+        log.info("discover: %d leaf proposals merged into a sibling of the same name's type", merged)
+    return node_ids, leaf_ids, merged
+
+
+def _merge(tree: SubcategoryTree, node_ids: np.ndarray, leaf_ids: np.ndarray, grouping) -> tuple:
+    """Apply `grouping(leaves, leaf_ids)` → [(keeper, gone)] to the leaves of every existing category."""
+    node_ids, leaf_ids = node_ids.astype(object).copy(), leaf_ids.astype(object).copy()
     merged = 0
     for parent in sorted(tree.parents_with_proposals(), key=lambda n: n.id):
-        for keeper, gone in _groups(tree, parent.id, leaf_ids, noise, view, threshold):
-            moved = np.isin(leaf_ids, gone)
-            leaf_ids[moved] = keeper
+        leaves = [n for n in tree.descendants(parent.id) if n.kind == "proposed" and not n.children]
+        for keeper, gone in grouping(leaves, leaf_ids):
+            leaf_ids[np.isin(leaf_ids, gone)] = keeper
             node_ids[np.isin(node_ids, gone)] = keeper
             for node_id in gone:
                 tree[tree[node_id].parent].children.remove(node_id)
@@ -49,14 +102,16 @@ def merge_same_type(
             merged += len(gone)
         _tidy(tree, parent.id, node_ids, leaf_ids)
     tree.recount_sizes(pd.Series(leaf_ids))
-    if merged:
-        log.info("discover: %d leaf proposals merged into another of their type (cosine ≥ %.2f)", merged, threshold)
     return node_ids, leaf_ids, merged
 
 
-def _groups(tree, parent_id, leaf_ids, noise, view, threshold) -> list[tuple[str, list[str]]]:
-    """Greedy single-linkage groups of the parent's leaves, strongest pair first; keeper = largest."""
-    leaves = [n for n in tree.descendants(parent_id) if n.kind == "proposed" and not n.children]
+def _keeper(tree: SubcategoryTree, group: list[str]) -> tuple[str, list[str]]:
+    keeper = sorted(group, key=lambda i: (-tree[i].size, i))[0]
+    return keeper, sorted(i for i in group if i != keeper)
+
+
+def _groups(tree, leaves, leaf_ids, noise, view, threshold) -> list[tuple[str, list[str]]]:
+    """Greedy single-linkage groups of the leaves, strongest pair first; keeper = largest."""
     centroids = {}
     for leaf in leaves:
         rows = (leaf_ids == leaf.id) & ~noise
@@ -82,16 +137,12 @@ def _groups(tree, parent_id, leaf_ids, noise, view, threshold) -> list[tuple[str
     members: dict[str, list[str]] = {}
     for i in ids:
         members.setdefault(find(i), []).append(i)
-    groups = []
-    for group in members.values():
-        if len(group) > 1:
-            keeper = sorted(group, key=lambda i: (-tree[i].size, i))[0]
-            groups.append((keeper, sorted(i for i in group if i != keeper)))
-    return groups
+    return [_keeper(tree, group) for group in members.values() if len(group) > 1]
 
 
 def _tidy(tree: SubcategoryTree, parent_id: str, node_ids: np.ndarray, leaf_ids: np.ndarray) -> None:
-    """Remove emptied intermediate proposals; one left with a single leaf child absorbs it."""
+    """Remove emptied intermediate proposals (the noise left at one goes to its parent); one
+    left with a single leaf child absorbs it."""
     changed = True
     while changed:
         changed = False
@@ -104,7 +155,8 @@ def _tidy(tree: SubcategoryTree, parent_id: str, node_ids: np.ndarray, leaf_ids:
                 node_ids[node_ids == child] = node.id
                 del tree.nodes[child]
                 changed = True
-            elif not node.children and not ((leaf_ids == node.id).any() or (node_ids == node.id).any()):
+            elif not node.children and not (leaf_ids == node.id).any():
+                node_ids[node_ids == node.id] = node.parent  # its noise stays noise, one level up
                 tree[node.parent].children.remove(node.id)
                 del tree.nodes[node.id]
                 changed = True

@@ -16,20 +16,7 @@ from typing import Any
 import pandas as pd
 
 from discover.tree import SubcategoryTree
-from discover.words import words
-
-
-def stem(word: str) -> str:
-    """A crude plural/suffix stem, enough to match a name's word with a type's.
-
-    Example:
-        >>> [stem(w) for w in ("Shoes", "shoe", "T-Shirts", "dresses", "dress", "Watches")]
-        ['sho', 'sho', 'tshirt', 'dress', 'dress', 'watch']
-    """
-    word = word.lower().replace("-", "")
-    if word.endswith("s") and not word.endswith("ss"):
-        word = word[:-1]
-    return word[:-1] if word.endswith("e") and len(word) > 3 else word
+from discover.words import stem, words
 
 
 def _stems(text: str) -> set[str]:
