@@ -60,9 +60,35 @@ def load_run(root: str, run_id: str, stamp: float) -> RunData:
     return run
 
 
-@st.cache_resource(show_spinner="Loading features for the split preview…")
+class FeaturesInBackground:
+    """The run's fused features, loaded in a thread from the moment the run opens: the first
+    "why is this product here?" and split preview then find them ready, not seconds away."""
+
+    def __init__(self, run: RunData) -> None:
+        self._result: dict = {}
+        self._thread = threading.Thread(target=self._load, args=(run,), name="discover-features", daemon=True)
+        self._thread.start()
+
+    def _load(self, run: RunData) -> None:
+        try:
+            self._result["features"] = run.features()
+        except Exception as error:  # raised where the features are asked for, not in the thread
+            self._result["error"] = error
+
+    def get(self):
+        self._thread.join()
+        if "error" in self._result:
+            raise self._result["error"]
+        return self._result["features"]
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def features_loader(root: str, run_id: str, stamp: float) -> FeaturesInBackground:
+    return FeaturesInBackground(load_run(root, run_id, stamp))
+
+
 def run_features(root: str, run_id: str, stamp: float):
-    return load_run(root, run_id, stamp).features()
+    return features_loader(root, run_id, stamp).get()
 
 
 @st.cache_resource(show_spinner="Applying decisions…", max_entries=16)
@@ -93,6 +119,7 @@ if not runs:
 run_id = st.sidebar.selectbox("Run", runs, key="run")
 stamp = (workspace.run_dir(run_id) / "tree.json").stat().st_mtime
 run = load_run(root, run_id, stamp)
+features_loader(root, run_id, stamp)  # starts loading the features while the curator reads
 store = CurationStore(workspace.curation_path)
 decisions = store.decisions(run_id)
 tree, assignments, skipped = curated_run(root, run_id, stamp, decisions[-1].id if decisions else 0, decisions)
