@@ -139,7 +139,6 @@ def act(action: str, payload: dict, message: str, show: str | None = None) -> No
     say what happened, and show `show` (e.g. the proposal merged into) next."""
     store.record(run_id, action, payload, st.session_state.get("comment", ""))
     st.session_state["flash"] = message
-    st.session_state.pop("pending", None)
     if show:
         st.session_state["selected_proposal"] = show
 
@@ -262,32 +261,29 @@ def proposal_card(node_id: str, members: pd.DataFrame) -> None:
             st.caption(views.plain(by_id.loc[product_id, "title"]))
 
 
-def confirm(node_id: str) -> None:
-    """The pending destructive action of this proposal: one more click, or cancel."""
-    pending = st.session_state.get("pending")
-    if not pending or pending["node"] != node_id:
-        return
-    st.warning(views.plain(pending["question"]))
-    yes, no = st.columns(2)
-    yes.button(
-        f"Confirm {pending['action']}",
-        key=f"confirm:{node_id}",
-        type="primary",
-        on_click=act,
-        args=(pending["action"], pending["payload"], pending["message"], pending.get("show")),
-    )
-    no.button("Cancel", key=f"cancel:{node_id}", on_click=lambda: st.session_state.pop("pending", None))
-
-
-def ask(action: str, node_id: str, payload: dict, question: str, message: str, show: str | None = None) -> None:
-    st.session_state["pending"] = {
-        "action": action,
-        "node": node_id,
-        "payload": payload,
-        "question": question,
-        "message": message,
-        "show": show,
-    }
+def confirmed(
+    label: str,
+    action: str,
+    node_id: str,
+    payload: dict,
+    question: str,
+    message: str,
+    show: str | None = None,
+    disabled: bool = False,
+) -> None:
+    """A destructive action behind a question: the button opens it in the browser (no rerun),
+    "Confirm" acts (one rerun), a click anywhere else cancels. Keyed by the proposal, so the
+    question never stays open over another proposal after it acted."""
+    with st.popover(label, key=f"{action}-popover:{node_id}", disabled=disabled):
+        st.markdown(views.plain(question))  # catalog text, escaped: shown as written
+        st.button(
+            f"Confirm {action}",
+            key=f"confirm-{action}:{node_id}",
+            type="primary",
+            on_click=act,
+            args=(action, payload, message, show),
+        )
+        st.caption("Click anywhere outside to cancel.")
 
 
 def curation_panel(parent_id: str, node_id: str, shown: pd.DataFrame) -> None:
@@ -305,27 +301,29 @@ def curation_panel(parent_id: str, node_id: str, shown: pd.DataFrame) -> None:
         into = st.selectbox(
             "Merge this proposal into", others, format_func=lambda i: tree[i].name, key=f"merge-into:{node_id}"
         )
-        if st.button("Merge", key=f"merge-button:{node_id}", disabled=not into):
-            ask(
-                "merge",
-                node_id,
-                {"into": into, "node": node_id},
-                f"Merge “{node.name}” ({node.size:,} products) into “{tree[into].name}”?",
-                f"Merged “{node.name}” into “{tree[into].name}”",
-                show=into,
-            )
+        target = tree[into].name if into else ""
+        confirmed(
+            "Merge",
+            "merge",
+            node_id,
+            {"into": into, "node": node_id},
+            f"Merge “{node.name}” ({node.size:,} products) into “{target}”?",
+            f"Merged “{node.name}” into “{target}”",
+            show=into,
+            disabled=not into,
+        )
     with split_tab:
         split_panel(node_id)
     with reject_tab:
         st.write(f"Rejecting returns its {node.size:,} products to **{views.plain(tree[node.parent].name)}**.")
-        if st.button("Reject proposal", key=f"reject-button:{node_id}"):
-            ask(
-                "reject",
-                node_id,
-                {"node": node_id},
-                f"Reject “{node.name}”? Its {node.size:,} products return to “{tree[node.parent].name}”.",
-                f"Rejected “{node.name}”; its products returned to “{tree[node.parent].name}”",
-            )
+        confirmed(
+            "Reject proposal",
+            "reject",
+            node_id,
+            {"node": node_id},
+            f"Reject “{node.name}”? Its {node.size:,} products return to “{tree[node.parent].name}”.",
+            f"Rejected “{node.name}”; its products returned to “{tree[node.parent].name}”",
+        )
     with move_tab:
         chosen = st.multiselect(
             "Products (from the page shown above)", shown["product_id"].tolist(), key=f"move-products:{node_id}"
@@ -345,7 +343,6 @@ def curation_panel(parent_id: str, node_id: str, shown: pd.DataFrame) -> None:
                 f"Moved {len(chosen)} products to “{tree[target].name}”",
             ),
         )
-    confirm(node_id)
 
 
 def split_panel(node_id: str) -> None:

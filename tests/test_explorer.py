@@ -96,16 +96,14 @@ def test_merge_reject_move_and_undo_through_the_app(workspace):
     app = _app()
     node_id = _select_largest_leaf(app, run)
     into = app.selectbox(key=f"merge-into:{node_id}").options[0]
-    app.button(key=f"merge-button:{node_id}").click().run()
     assert store.decisions(run_id) == [], "a merge waits for confirmation"
-    app.button(key=f"confirm:{node_id}").click().run()
+    app.button(key=f"confirm-merge:{node_id}").click().run()
     assert [d.action for d in store.decisions(run_id)] == ["merge"]
     assert store.decisions(run_id)[0].payload["node"] == node_id and not app.exception
     app.button(key="undo").click().run()
     assert store.decisions(run_id) == []
     node_id = _select_largest_leaf(app, run)
-    app.button(key=f"reject-button:{node_id}").click().run()
-    app.button(key=f"confirm:{node_id}").click().run()
+    app.button(key=f"confirm-reject:{node_id}").click().run()
     assert [d.action for d in store.decisions(run_id)] == ["reject"]
     app.button(key="undo").click().run()
     node_id = _select_largest_leaf(app, run)
@@ -323,6 +321,7 @@ def test_actions_follow_the_proposal_on_screen_and_export_twice(workspace, tmp_p
         page.get_by_role("button", name="Confirm merge").click()
         page.get_by_text(f"Merged “Renamed In Browser” into “{siblings[0].name}”").wait_for(timeout=30_000)
         page.get_by_role("heading", name=siblings[0].name).wait_for(timeout=30_000)
+        expect(page.get_by_role("button", name="Confirm merge")).to_have_count(0)  # the question closed with it
         page.get_by_text("Export", exact=True).click()
         for _ in range(2):
             page.get_by_role("button", name="Export curated tree").click()
