@@ -36,14 +36,17 @@ st.set_page_config(page_title="discover explorer", layout="wide")
 
 
 @st.cache_resource(show_spinner=False)
-def compiler_warm_up() -> threading.Thread:
-    """Once per server: compile the clustering code in the background while the curator reads."""
-    thread = threading.Thread(target=warm_up, name="discover-warm-up", daemon=True)
+def compiler_warm_up(_after: threading.Thread) -> threading.Thread:
+    """Once per server: compile the clustering code in the background while the curator reads,
+    once the first run's features are in (the two at once on 2 cores slowed the first pages)."""
+
+    def work() -> None:
+        _after.join()
+        warm_up()
+
+    thread = threading.Thread(target=work, name="discover-warm-up", daemon=True)
     thread.start()
     return thread
-
-
-compiler_warm_up()
 
 
 def workspace_root() -> str:
@@ -66,8 +69,8 @@ class FeaturesInBackground:
 
     def __init__(self, run: RunData) -> None:
         self._result: dict = {}
-        self._thread = threading.Thread(target=self._load, args=(run,), name="discover-features", daemon=True)
-        self._thread.start()
+        self.thread = threading.Thread(target=self._load, args=(run,), name="discover-features", daemon=True)
+        self.thread.start()
 
     def _load(self, run: RunData) -> None:
         try:
@@ -76,7 +79,7 @@ class FeaturesInBackground:
             self._result["error"] = error
 
     def get(self):
-        self._thread.join()
+        self.thread.join()
         if "error" in self._result:
             raise self._result["error"]
         return self._result["features"]
@@ -119,7 +122,7 @@ if not runs:
 run_id = st.sidebar.selectbox("Run", runs, key="run")
 stamp = (workspace.run_dir(run_id) / "tree.json").stat().st_mtime
 run = load_run(root, run_id, stamp)
-features_loader(root, run_id, stamp)  # starts loading the features while the curator reads
+compiler_warm_up(features_loader(root, run_id, stamp).thread)  # both start while the curator reads
 store = CurationStore(workspace.curation_path)
 decisions = store.decisions(run_id)
 tree, assignments, skipped = curated_run(root, run_id, stamp, decisions[-1].id if decisions else 0, decisions)

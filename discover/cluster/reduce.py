@@ -33,6 +33,7 @@ class UmapReducer(BaseEstimator, TransformerMixin):
         pca_components: int | None = None,
         n_epochs: int | None = None,
         random_state: int = 0,
+        force_approximation: bool = False,
     ) -> None:
         self.n_components = n_components
         self.n_neighbors = n_neighbors
@@ -41,6 +42,7 @@ class UmapReducer(BaseEstimator, TransformerMixin):
         self.pca_components = pca_components
         self.n_epochs = n_epochs
         self.random_state = random_state
+        self.force_approximation = force_approximation  # NN-descent even below 4,096 rows (to compile it early)
 
     def fit(self, X: np.ndarray, y: object = None) -> UmapReducer:
         X = np.asarray(X, dtype=np.float32)
@@ -62,6 +64,7 @@ class UmapReducer(BaseEstimator, TransformerMixin):
                 random_state=self.random_state,
                 n_jobs=1,
                 init="spectral" if X.shape[0] > self.n_components + 10 else "random",
+                force_approximation_algorithm=self.force_approximation,
             )
             self.embedding_ = model.fit_transform(X).astype(np.float32)
         return self

@@ -53,10 +53,15 @@ PREVIEW_EPOCHS = 200  # UMAP's default is 500 below 10,000 rows; a preview the c
 
 
 def warm_up() -> None:
-    """Compile UMAP's and HDBSCAN's numba code on a tiny problem, so that the first preview a
-    curator asks for does not wait for the compiler (the explorer calls this in a thread)."""
+    """Compile UMAP's, NN-descent's and HDBSCAN's numba code on a tiny problem, so that the
+    first preview a curator asks for does not wait for the compiler (the explorer calls this
+    in a thread)."""
     X = np.random.default_rng(0).normal(size=(120, 8)).astype(np.float32)
-    build_clusterer(DiscoveryConfig(), 0).set_params(min_split_size=4, min_silhouette=-1).fit(X, [("warm",)] * 120)
+    clusterer = build_clusterer(DiscoveryConfig(), 0)
+    clusterer.set_params(min_split_size=4, min_silhouette=-1).fit(X, [("warm",)] * 120)
+    # UMAP finds neighbours exactly below 4,096 rows and by NN-descent above: compile that too
+    # (about 80 s on 2 cores, which the first split of a large proposal would otherwise wait for)
+    clone(clusterer.reducer).set_params(force_approximation=True, n_epochs=10).fit(X)
 
 
 def preview_split(
