@@ -510,9 +510,8 @@ def export_view() -> None:
     diff = taxonomy_diff(run.tree, tree, decisions)
     st.json({k: (v if k != "new" else f"{len(v)} new subcategories") for k, v in diff.items()}, expanded=False)
     if st.button("Export curated tree", key="export"):
-        paths = export_run(workspace, run_id, fmt="json", curated=True)
-        paths += export_run(workspace, run_id, fmt="csv", curated=True)
-        st.session_state["exported"] = [str(p) for p in dict.fromkeys(paths)]  # the diff is written by both
+        paths = export_run(workspace, run_id, fmt="json", curated=True, also=("csv",), run=run)
+        st.session_state["exported"] = [str(p) for p in paths]
     exported = [Path(p) for p in st.session_state.get("exported", []) if Path(p).exists()]
     if exported:  # outside the button: downloading reruns the page, and the buttons must stay
         st.success("Exported: " + views.plain(", ".join(str(p) for p in exported)))

@@ -22,10 +22,18 @@ def product_paths(run: RunData, assignments: pd.DataFrame) -> pd.DataFrame:
 
 
 def export_run(
-    workspace: Workspace, run_id: str, fmt: str = "json", out_dir: str | Path | None = None, curated: bool = False
+    workspace: Workspace,
+    run_id: str,
+    fmt: str = "json",
+    out_dir: str | Path | None = None,
+    curated: bool = False,
+    also: tuple[str, ...] = (),
+    run: RunData | None = None,
 ) -> list[Path]:
-    """Write the run's tree and assignments (curated when asked) into `out_dir`; return the paths."""
-    run = RunData(workspace, run_id)
+    """Write the run's tree and assignments (curated when asked) into `out_dir`, as `fmt` and
+    each format in `also`, from one reading of the run (`run`, when the caller has it open);
+    return the paths: tree and assignments of each format, then the taxonomy diff."""
+    run = run or RunData(workspace, run_id)
     out = Path(out_dir) if out_dir else run.run_dir / "export"
     tree, assignments = run.tree, run.assignments
     written = []
@@ -37,6 +45,11 @@ def export_run(
         written.append(diff_path)
     stem = "curated_" if curated else ""
     rows = product_paths(run, assignments)
+    files = [path for each in dict.fromkeys((fmt, *also)) for path in _write(tree, rows, out, stem, each)]
+    return [*files, *written]
+
+
+def _write(tree, rows: pd.DataFrame, out: Path, stem: str, fmt: str) -> list[Path]:
     if fmt == "json":
         tree_path = out / f"{stem}tree.json"
         write_text(tree_path, tree.to_json())
@@ -63,4 +76,4 @@ def export_run(
         write_csv(tree_path, nodes)
         rows_path = out / f"{stem}assignments.csv"
         write_csv(rows_path, rows)
-    return [tree_path, rows_path, *written]
+    return [tree_path, rows_path]
