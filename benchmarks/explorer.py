@@ -45,7 +45,7 @@ def timed(
         except Exception as error:  # one broken step is reported, the others still measured
             first_line = str(error).splitlines()[0][:80]
             failed = {"target s": target or "–", "target": f"failed: {first_line}"}
-            rows.append({"action": action, "seconds": "–"} | failed)
+            rows.append({"action": action, "seconds": "–", "runs": i + 1, "range": "–"} | failed)
             print(rows[-1], flush=True)
             return
         times.append(time.perf_counter() - started)
@@ -69,7 +69,7 @@ def drive(page, port: int, run: RunData, rows: list[dict]) -> None:
     timed(rows, "first load (warm)", lambda _: (page.reload(), heading(page, first.name, 60)), 5.0)
     settled(page)
     rows.append({"action": "(background compile done after)", "seconds": round(server_idle(port), 1)})
-    rows[-1].update({"target s": "–", "target": "actions below are timed after it"})
+    rows[-1].update({"runs": "–", "range": "–", "target s": "–", "target": "actions below are timed after it"})
     page.screenshot(path=str(SHOTS / "proposals.png"))
     rest = lambda: settled(page)  # noqa: E731
 
