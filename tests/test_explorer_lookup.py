@@ -9,8 +9,10 @@ from tests.test_explorer import _app, _select_largest_leaf
 
 
 def _clustered_member(run: RunData) -> tuple[str, str]:
-    """A clustered product of the largest leaf and that leaf."""
-    leaf = max((n for n in run.tree.proposals() if not n.children), key=lambda n: n.size)
+    """A clustered product of the largest leaf with a sibling leaf in its category, and that leaf."""
+    leaves = [n for n in run.tree.proposals() if not n.children]
+    parents = [run.tree.existing_parent(n.id).id for n in leaves]
+    leaf = max((n for n, p in zip(leaves, parents, strict=True) if parents.count(p) > 1), key=lambda n: n.size)
     members = run.assignments[(run.assignments["leaf_id"] == leaf.id) & ~run.assignments["is_noise"]]
     return str(members["product_id"].iloc[0]), leaf.id
 
