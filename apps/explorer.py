@@ -33,7 +33,6 @@ from discover.workspace import Workspace
 
 PAGE_SIZE = 25
 st.set_page_config(page_title="discover explorer", layout="wide")
-st.session_state.pop("acted", None)  # a run of the whole page shows any decision already (see curation_panel)
 
 
 @st.cache_resource(show_spinner=False)
@@ -143,7 +142,6 @@ def act(action: str, payload: dict, message: str, show: str | None = None) -> No
     say what happened, and show `show` (e.g. the proposal merged into) next."""
     store.record(run_id, action, payload, st.session_state.get("comment", ""))
     st.session_state["flash"] = message
-    st.session_state["acted"] = True  # the whole page changes, not only the panel that acted
     if show:
         st.session_state["selected_proposal"] = show
 
@@ -291,16 +289,8 @@ def confirmed(
         st.caption("Click anywhere outside to cancel.")
 
 
-@st.fragment
 def curation_panel(parent_id: str, node_id: str, shown: pd.DataFrame) -> None:
-    """Every widget is keyed by the proposal it acts on, so nothing carries over to another one.
-
-    A fragment: typing a comment or a name, picking a merge target or previewing a split
-    redraws this panel only, not the map and photos above it; a recorded decision redraws
-    the whole page.
-    """
-    if st.session_state.pop("acted", False):
-        st.rerun(scope="app")
+    """Every widget is keyed by the proposal it acts on, so nothing carries over to another one."""
     node = tree[node_id]
     st.text_input("Comment (optional, stored with the decision)", key="comment")
     rename_tab, merge_tab, split_tab, reject_tab, move_tab = st.tabs(
