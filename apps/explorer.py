@@ -11,8 +11,8 @@ import argparse
 import base64
 import hashlib
 import os
-import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import pandas as pd
@@ -36,17 +36,10 @@ st.set_page_config(page_title="discover explorer", layout="wide")
 
 
 @st.cache_resource(show_spinner=False)
-def compiler_warm_up(_after: threading.Thread) -> threading.Thread:
+def compiler_warm_up(_after: Future) -> Future:
     """Once per server: compile the clustering code in the background while the curator reads,
     once the first run's features are in (the two at once on 2 cores slowed the first pages)."""
-
-    def work() -> None:
-        _after.join()
-        warm_up()
-
-    thread = threading.Thread(target=work, name="discover-warm-up", daemon=True)
-    thread.start()
-    return thread
+    return background().submit(lambda: (wait([_after]), warm_up()))
 
 
 def workspace_root() -> str:
@@ -63,35 +56,21 @@ def load_run(root: str, run_id: str, stamp: float) -> RunData:
     return run
 
 
-class FeaturesInBackground:
-    """The run's fused features, loaded in a thread from the moment the run opens: the first
-    "why is this product here?" and split preview then find them ready, not seconds away."""
-
-    def __init__(self, run: RunData) -> None:
-        self._result: dict = {}
-        self.thread = threading.Thread(target=self._load, args=(run,), name="discover-features", daemon=True)
-        self.thread.start()
-
-    def _load(self, run: RunData) -> None:
-        try:
-            self._result["features"] = run.features()
-        except Exception as error:  # raised where the features are asked for, not in the thread
-            self._result["error"] = error
-
-    def get(self):
-        self.thread.join()
-        if "error" in self._result:
-            raise self._result["error"]
-        return self._result["features"]
+@st.cache_resource(show_spinner=False)
+def background() -> ThreadPoolExecutor:
+    """The server's thread for work the curator should not wait for: features, then compiling."""
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="discover")
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def features_loader(root: str, run_id: str, stamp: float) -> FeaturesInBackground:
-    return FeaturesInBackground(load_run(root, run_id, stamp))
+def features_loader(root: str, run_id: str, stamp: float) -> Future:
+    """The run's fused features, loading from the moment the run opens: the first "why is this
+    product here?" and split preview find them ready, not seconds away."""
+    return background().submit(load_run(root, run_id, stamp).features)
 
 
 def run_features(root: str, run_id: str, stamp: float):
-    return features_loader(root, run_id, stamp).get()
+    return features_loader(root, run_id, stamp).result()  # an error loading them is raised here
 
 
 @st.cache_resource(show_spinner="Applying decisions…", max_entries=16)
@@ -122,7 +101,7 @@ if not runs:
 run_id = st.sidebar.selectbox("Run", runs, key="run")
 stamp = (workspace.run_dir(run_id) / "tree.json").stat().st_mtime
 run = load_run(root, run_id, stamp)
-compiler_warm_up(features_loader(root, run_id, stamp).thread)  # both start while the curator reads
+compiler_warm_up(features_loader(root, run_id, stamp))  # both start while the curator reads
 store = CurationStore(workspace.curation_path)
 decisions = store.decisions(run_id)
 tree, assignments, skipped = curated_run(root, run_id, stamp, decisions[-1].id if decisions else 0, decisions)

@@ -14,6 +14,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -71,7 +72,7 @@ def drive(page, port: int, run: RunData, rows: list[dict]) -> None:
     rows.append({"action": "(background compile done after)", "seconds": round(server_idle(port), 1)})
     rows[-1].update({"runs": "–", "range": "–", "target s": "–", "target": "actions below are timed after it"})
     page.screenshot(path=str(SHOTS / "proposals.png"))
-    rest = lambda: settled(page)  # noqa: E731
+    rest = partial(settled, page)
 
     def switch(i: int) -> None:
         shown = [second, first][i % 2]

@@ -110,17 +110,17 @@ class WordConcentration:
         those titles after one brand-end word (one that is not itself most of the catalog: a
         catalog of one brand says nothing), and mostly away from the type end (a type that
         one brand happens to sell, "Nail Lacquer", sits at the type end)."""
-        start = self.anchor_ == "start"
         brands: dict[str, Counter] = defaultdict(Counter)
         at_type_end: Counter = Counter()
         all_brands: Counter = Counter()
         for tokens in tokenised:
             if len(tokens) < 2:
                 continue
-            brand, rest = (tokens[-1], tokens[:-1]) if start else (tokens[0], tokens[1:])
+            end = self.brand_index(len(tokens))
+            brand = tokens[end]
             all_brands[brand] += 1
-            at_type_end[tokens[0] if start else tokens[-1]] += 1
-            for word in dict.fromkeys(rest):
+            at_type_end[tokens[len(tokens) - 1 - end]] += 1
+            for word in dict.fromkeys(tokens[:end] + tokens[end + 1 :]):
                 if word != brand:
                     brands[word][brand] += 1
         titles = max(sum(all_brands.values()), 1)
@@ -162,6 +162,10 @@ class WordConcentration:
         """Each token's position bucket counted from `anchor`."""
         index = np.arange(length)
         return np.minimum(index if anchor == "start" else length - 1 - index, POSITIONS - 1)
+
+    def brand_index(self, length: int) -> int:
+        """Index of the title word at the brand end: the end opposite the type words."""
+        return length - 1 if self.anchor_ == "start" else 0
 
     def position_weight(self, length: int) -> np.ndarray:
         """The weight of each position of a title of `length` tokens."""

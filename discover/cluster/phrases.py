@@ -30,7 +30,7 @@ BRAND_SHARE = 0.5  # a proposal whose titles share one brand-end word this often
 
 def _brand_index(length: int, known: WordConcentration | None) -> int:
     """Index of the title word at the brand end (the first, unless type words come first)."""
-    return length - 1 if known is not None and known.anchor_ == "start" else 0
+    return known.brand_index(length) if known is not None else 0
 
 
 class _Tally:

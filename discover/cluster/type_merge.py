@@ -8,6 +8,9 @@ count for little and type nouns for much. Two leaf proposals of one existing cat
 whose mean type-view vectors point the same way (cosine ≥ `threshold`) name the same type
 of product: they are merged, largest first, and the tree is tidied (an intermediate
 proposal left with one child absorbs it; one left empty goes). No label is read.
+
+After naming, :func:`merge_same_name` merges the leaves whose names say one type ("Belt",
+"Belts", "Black Belt"), through the same merge and tidy.
 """
 
 from __future__ import annotations

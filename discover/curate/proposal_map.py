@@ -19,6 +19,8 @@ from discover.tree import SubcategoryTree, in_subtree
 
 PALETTE = qualitative.Dark24 + qualitative.Light24
 NOISE_GREY = "#9e9e9e"
+# Colours go to Plotly as palette indices on a stepped scale: Plotly checks a list of colour
+# strings one by one (1.2 s of every rebuild of Topwear's 12,000-point map); numbers it takes as they are.
 STEPPED_PALETTE = {  # palette index i is drawn in PALETTE[i]: one flat step of the scale per colour
     "colorscale": [[(i + edge) / len(PALETTE), c] for i, c in enumerate(PALETTE) for edge in (0, 1)],
     "cmin": -0.5,
@@ -64,12 +66,12 @@ def proposal_map(points: pd.DataFrame, tree: SubcategoryTree, chosen: str | None
     )
     inside = in_subtree(shown["leaf_id"], chosen).to_numpy() if chosen else np.zeros(len(shown), dtype=bool)
     layers = [
-        ("other proposals" if chosen else "proposals", shown[~inside & ~noise], 4, 0.4 if chosen else 0.9),
-        ("unassigned (noise)", shown[noise & ~inside].assign(colour=np.nan), 4, 0.6),
-        ("▶ " + tree[chosen].name if chosen else "", shown[inside], 7, 1.0),
+        ("other proposals" if chosen else "proposals", shown[~inside & ~noise], 4, 0.4 if chosen else 0.9, None),
+        ("unassigned (noise)", shown[noise & ~inside], 4, 0.6, NOISE_GREY),
+        ("▶ " + tree[chosen].name if chosen else "", shown[inside], 7, 1.0, None),
     ]
     figure = go.Figure()
-    for name, part, size, opacity in layers:
+    for name, part, size, opacity, one_colour in layers:
         if part.empty:
             continue
         figure.add_trace(
@@ -80,7 +82,8 @@ def proposal_map(points: pd.DataFrame, tree: SubcategoryTree, chosen: str | None
                 name=_as_text(name),
                 customdata=part[["product_id", "title", "proposal"]].map(_as_text).to_numpy(),
                 hovertemplate=HOVER,
-                marker=_marker(part["colour"].to_numpy(), size, opacity),
+                marker={"size": size, "opacity": opacity}
+                | ({"color": one_colour} if one_colour else {"color": part["colour"].to_numpy(), **STEPPED_PALETTE}),
             )
         )
     figure.update_layout(
@@ -91,15 +94,6 @@ def proposal_map(points: pd.DataFrame, tree: SubcategoryTree, chosen: str | None
         yaxis={"showticklabels": False, "title": None},
     )
     return figure
-
-
-def _marker(colour: np.ndarray, size: int, opacity: float) -> dict:
-    """Colours as palette indices on a stepped colour scale (NaN: noise grey). Plotly checks a
-    list of colour strings one by one (about a second for Topwear's 12,000 points, on every
-    rebuild of the map); an array of numbers it takes as it is."""
-    if np.isnan(colour).all():
-        return {"size": size, "color": NOISE_GREY, "opacity": opacity}
-    return {"size": size, "color": colour, "opacity": opacity, **STEPPED_PALETTE}
 
 
 def selected_products(event: object) -> list[str]:
