@@ -108,6 +108,11 @@ tree, assignments, skipped = curated_run(root, run_id, stamp, decisions[-1].id i
 catalog = run.catalog
 truth = catalog["truth"].astype(str) if "truth" in catalog.columns else None
 attributes = run.config.catalog.columns.attributes
+st.sidebar.text_input(
+    "Find a product (id or title words)",
+    key="find-query",
+    on_change=lambda: st.session_state.update(view="Find a product"),  # from any view, in one rerun
+)
 view = st.sidebar.radio(
     "View", ["Proposals", "Find a product", "Compare", "Mislabels", "Metrics", "Export"], key="view"
 )
@@ -268,6 +273,34 @@ def confirmed(
         st.caption("Click anywhere outside to cancel.")
 
 
+def merge(node_id: str) -> None:
+    """Merge into the target picked in the question's form (read at submit, so picking costs no rerun)."""
+    into = st.session_state.get(f"merge-into:{node_id}")
+    if into in tree:
+        name, target = tree[node_id].name, tree[into].name
+        act("merge", {"into": into, "node": node_id}, f"Merged “{name}” into “{target}”", show=into)
+
+
+def merge_panel(parent_id: str, node_id: str) -> None:
+    """The target is picked inside the question: opening it, picking and confirming is one rerun
+    (a target picked outside a form reran the whole page before the question could even open)."""
+    node, others = tree[node_id], views.merge_targets(tree, parent_id, node_id)
+    with (
+        st.popover("Merge", key=f"merge-popover:{node_id}", disabled=not others),
+        st.form(key=f"merge-form:{node_id}", border=False),
+    ):
+        st.markdown(views.plain(f"Merge “{node.name}” ({node.size:,} products) into:"))
+        st.selectbox(
+            "Merge this proposal into", others, format_func=lambda i: tree[i].name, key=f"merge-into:{node_id}"
+        )
+        st.form_submit_button(
+            "Confirm merge", key=f"confirm-merge:{node_id}", type="primary", on_click=merge, args=(node_id,)
+        )
+        st.caption("Click anywhere outside to cancel.")
+    if not others:
+        st.caption("No other proposal in this category to merge into.")
+
+
 def curation_panel(parent_id: str, node_id: str, shown: pd.DataFrame) -> None:
     """Every widget is keyed by the proposal it acts on, so nothing carries over to another one."""
     node = tree[node_id]
@@ -279,21 +312,7 @@ def curation_panel(parent_id: str, node_id: str, shown: pd.DataFrame) -> None:
         st.text_input("New name", value=node.name, key=f"rename-name:{node_id}")
         st.button("Rename", key=f"rename-button:{node_id}", on_click=rename, args=(node_id,))
     with merge_tab:
-        others = views.merge_targets(tree, parent_id, node_id)
-        into = st.selectbox(
-            "Merge this proposal into", others, format_func=lambda i: tree[i].name, key=f"merge-into:{node_id}"
-        )
-        target = tree[into].name if into else ""
-        confirmed(
-            "Merge",
-            "merge",
-            node_id,
-            {"into": into, "node": node_id},
-            f"Merge “{node.name}” ({node.size:,} products) into “{target}”?",
-            f"Merged “{node.name}” into “{target}”",
-            show=into,
-            disabled=not into,
-        )
+        merge_panel(parent_id, node_id)
     with split_tab:
         split_panel(node_id)
     with reject_tab:
@@ -505,11 +524,12 @@ def open_proposal(parent_id: str, node_id: str) -> None:
 def find_view() -> None:
     """Search the whole catalog by id or title words: where each product sits now, and why."""
     st.header("Find a product")
-    query = st.text_input("Product id or title words", key="find-query")
-    found = lookup.locate(catalog, assignments, tree, query)
+    query = st.session_state.get("find-query", "")
     if not query.strip():
-        st.caption("Type a product id or words of its title.")
+        st.caption("Type a product id or words of its title in the sidebar's Find box, then Enter.")
         return
+    found = lookup.locate(catalog, assignments, tree, query)
+    st.caption(views.plain(f"Results for “{query.strip()}”"))
     st.caption(f"{len(found):,} products match" + (" (the first 200 shown)" if len(found) == 200 else ""))
     if found.empty:
         return

@@ -104,18 +104,17 @@ def drive(page, port: int, run: RunData, rows: list[dict]) -> None:
 
     def merge(_: int) -> None:
         page.get_by_role("tab", name="Merge").click()
-        _pick(page, "Merge this proposal into", sibling.name)
         page.get_by_role("button", name="Merge", exact=True).click()
+        _pick(page, "Merge this proposal into", sibling.name)
         page.get_by_role("button", name="Confirm merge").click()
         page.get_by_text("Merged “Renamed By Benchmark”").wait_for(timeout=60_000)
 
-    timed(rows, "merge (pick the target, Merge, Confirm)", merge)
+    timed(rows, "merge (Merge, pick the target, Confirm)", merge)
     product = largest.exemplars[0]
 
     def find(_: int) -> None:
-        page.get_by_text("Find a product", exact=True).click()
-        page.get_by_label("Product id or title words").fill(product)
-        page.get_by_label("Product id or title words").press("Enter")
+        page.get_by_label("Find a product (id or title words)").fill(product)
+        page.get_by_label("Find a product (id or title words)").press("Enter")
         page.get_by_text("Nearest products in the same proposal").wait_for(timeout=60_000)
 
     timed(rows, "find a product, why it is here", find)

@@ -315,8 +315,8 @@ def test_actions_follow_the_proposal_on_screen_and_export_twice(workspace, tmp_p
         expect(page.get_by_role("combobox", name="Proposal", exact=True)).to_have_value(renamed)
         siblings = [c for c in run.tree.children(target.parent) if c.id != target.id]
         page.get_by_role("tab", name="Merge").click()
-        _pick(page, "Merge this proposal into", siblings[0].name)
         page.get_by_role("button", name="Merge", exact=True).click()
+        _pick(page, "Merge this proposal into", siblings[0].name)
         assert [d.action for d in CurationStore(ws.curation_path).decisions(run_id)] == ["rename"]  # not yet
         page.get_by_role("button", name="Confirm merge").click()
         page.get_by_text(f"Merged “Renamed In Browser” into “{siblings[0].name}”").wait_for(timeout=30_000)

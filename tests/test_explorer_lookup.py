@@ -45,9 +45,9 @@ def test_find_a_product_shows_where_it_sits_and_opens_its_proposal(workspace):
     run = RunData(ws, run_id)
     product_id, leaf = _clustered_member(run)
     app = _app()
-    app.sidebar.radio(key="view").set_value("Find a product").run()
-    app.text_input(key="find-query").set_value(product_id).run()
+    app.sidebar.text_input(key="find-query").set_value(product_id).run()  # from the Proposals view
     assert not app.exception, app.exception
+    assert app.sidebar.radio(key="view").value == "Find a product"  # the query opens the Find view
     found = app.dataframe[0].value
     assert product_id in found["product_id"].tolist()
     row = found.set_index("product_id").loc[product_id]
