@@ -153,9 +153,10 @@ def category_table(root: str, run_id: str, stamp: float, last_decision: int, par
 
 @st.cache_resource(show_spinner=False, max_entries=32)
 def category_map(root: str, run_id: str, stamp: float, last_decision: int, parent_id: str, chosen, _tree, _assignments):
-    """The category's map with `chosen` highlighted, built once per curated state and choice."""
+    """The category's map with `chosen` highlighted, and all its points (a lasso selects from
+    them, drawn or not), built once per curated state and choice."""
     points = proposal_map.category_points(_tree, parent_id, _assignments, run.coords, catalog["title"])
-    return proposal_map.proposal_map(points, _tree, chosen)
+    return proposal_map.proposal_map(points, _tree, chosen), points
 
 
 def photo_table(frame: pd.DataFrame, columns: list[str], height: int | str = "auto") -> None:
@@ -440,21 +441,31 @@ def proposals_view() -> None:
             width="stretch",
         )
     chosen = proposal_picker(table["id"].tolist())
+    figure, points = category_map(root, run_id, stamp, last, parent_id, chosen, tree, assignments)
     with right:
         event = st.plotly_chart(
-            category_map(root, run_id, stamp, last, parent_id, chosen, tree, assignments),
+            figure,
             width="stretch",
             on_select="rerun",
             selection_mode=("points", "box", "lasso"),
             key=f"map:{parent_id}:{moved}",  # products moved: a fresh selection; a rename keeps the map
         )
-        st.caption("Click a product to look at it. To move several, pick the lasso or box in the map's toolbar.")
+        drawn = sum(len(trace.x) for trace in figure.data)
+        sample = (
+            ""
+            if drawn == len(points)
+            else f"{drawn:,} of its {len(points):,} products drawn (each proposal's share and its exemplars); "
+        )
+        st.caption(
+            f"{sample}Click a product to look at it. To move several, pick the lasso or box in the map's toolbar: "
+            "they select every product inside them."
+        )
     if not chosen:
         return
     flash = st.empty()  # always here, so the widgets below keep their place (and the open tab) on every rerun
     if "flash" in st.session_state:
         flash.success(views.plain(st.session_state.pop("flash")))
-    picked = proposal_map.selected_products(event)
+    picked = proposal_map.selected_products(event, points)
     if picked:
         map_selection(parent_id, picked)
     members = views.member_products(catalog, assignments, chosen)

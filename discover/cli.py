@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from discover.config import DATA_ENV, Config, load_config
+from discover.config import DATA_ENV, Config, FineTuneConfig, load_config
 from discover.errors import DiscoverError
 from discover.workspace import Workspace
 
@@ -103,6 +103,11 @@ def cmd_classify(args: argparse.Namespace) -> None:
     from discover.classify import stage
 
     config, workspace = _load_ingested(args)
+    if args.fine_tune:  # both encoders at this strategy; the rest from classify.fine_tune or its defaults
+        tuning = config.classify.fine_tune or FineTuneConfig()
+        config.classify.fine_tune = tuning.model_copy(
+            update={"image_strategy": args.fine_tune, "text_strategy": args.fine_tune}
+        )
     if args.action == "train":
         trained = stage.train(config, workspace)
         print(trained.imbalance.head(5).to_string(float_format=lambda v: f"{v:.3f}"))
@@ -288,6 +293,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--out", help="predict / find-mislabels: the CSV to write")
     sub.add_argument("--run", help="place-proposals: run id (default: the newest)")
     sub.add_argument("--by", help="evaluate: leave one group out over this catalog column (e.g. a shop id, gender)")
+    sub.add_argument(
+        "--fine-tune",
+        choices=["frozen", "partial", "full"],
+        help="train: fine-tune both encoders end to end at this strategy (overrides classify.fine_tune's)",
+    )
     sub = add("explore", cmd_explore, "start the Streamlit explorer on 127.0.0.1", config=False)
     sub.add_argument("--port", type=int, default=8501)
     sub = commands.add_parser("fetch-sample", help="download the public fashion-small sample (network)")

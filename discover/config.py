@@ -187,6 +187,22 @@ class PretrainConfig(_Strict):
     validation_size: int = Field(1000, ge=10)
 
 
+class FineTuneConfig(_Strict):
+    """End-to-end training: the encoders learn with the heads from photos and titles
+    (``discover classify train`` fine-tunes when this is set; see discover.classify.finetune)."""
+
+    image_encoder: Literal["efficientnet-lite0", "resnet18-scratch"] = "efficientnet-lite0"
+    image_strategy: Literal["frozen", "partial", "full"] = "partial"
+    text_strategy: Literal["frozen", "partial", "full"] = "partial"
+    top_blocks: int = Field(2, ge=1)  # blocks (image) and transformer layers (text) that train under "partial"
+    staged: bool = False  # the heads alone in the first epoch, then the encoders with them
+    image_size: int = Field(64, ge=16)
+    epochs: int = Field(4, ge=1)
+    minutes: float = Field(10.0, gt=0)  # the time budget; the best validation epoch so far is kept
+    batch_size: int = Field(64, ge=1)
+    encoder_learning_rate: float = Field(1e-4, gt=0)
+
+
 class ClassifyConfig(_Strict):
     """The supervised classifier (``discover classify``): what it learns and how it trains."""
 
@@ -208,6 +224,7 @@ class ClassifyConfig(_Strict):
     folds: int = Field(5, ge=2)  # out-of-fold probabilities for the mislabel finder and placements
     placement_confidence: float = Field(0.8, gt=0, le=1)  # a product is placed where p ≥ this
     placement_majority: float = Field(0.5, gt=0, le=1)  # this share placed elsewhere: mislabelled
+    fine_tune: FineTuneConfig | None = None  # None: train on the cached (frozen) embeddings, in seconds
 
 
 class Config(_Strict):

@@ -2,10 +2,11 @@
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from discover.curate.apply import apply_decisions
-from discover.curate.proposal_map import category_points, proposal_map, selected_products
+from discover.curate.proposal_map import MIN_PER_GROUP, category_points, proposal_map, selected_products
 from discover.curate.store import CurationStore
 from discover.outputs.run_data import RunData
 from tests.test_explorer import _browser, _open, explorer
@@ -51,6 +52,38 @@ def test_selected_products_reads_a_plotly_selection():
 
     assert selected_products(Event()) == ["a&b", "c"]
     assert selected_products(None) == []
+
+
+def test_a_large_category_is_drawn_as_a_sample_that_keeps_every_proposal_and_its_exemplars(workspace):
+    ws, run_id = workspace
+    run = RunData(ws, run_id)
+    parent = max(run.tree.parents_with_proposals(), key=lambda n: (n.size, n.id))
+    points = category_points(run.tree, parent.id, run.assignments, run.coords, run.catalog["title"])
+    limit = len(points) // 4
+    figure = proposal_map(points, run.tree, run.tree.children(parent.id)[0].id, limit=limit)
+    drawn = pd.DataFrame([row for trace in figure.data for row in trace.customdata], columns=["id", "t", "p"])
+    proposals = run.tree.proposals(parent.id)
+    extra = len(proposals) * 2 * MIN_PER_GROUP + sum(len(p.exemplars) for p in proposals)
+    assert limit * 0.9 <= len(drawn) <= limit + extra and len(drawn) < len(points)
+    assert {e for p in proposals if not p.children for e in p.exemplars} <= set(drawn["id"])
+    leaves = points.loc[points["product_id"].isin(drawn["id"]), "leaf_id"]
+    assert set(leaves) == set(points["leaf_id"])  # no proposal vanishes from the map
+    again = proposal_map(points, run.tree, run.tree.children(parent.id)[0].id, limit=limit)
+    assert [list(t.x) for t in again.data] == [list(t.x) for t in figure.data]  # the same sample on every rerun
+
+
+def test_a_box_or_lasso_selects_every_product_inside_it_drawn_or_not():
+    points = pd.DataFrame({"product_id": ["a", "b", "c", "d"], "x": [0.5, 1.5, 0.2, 3.0], "y": [0.5, 0.5, 1.8, 3.0]})
+
+    class Box:  # Plotly reported only the drawn point "a"
+        selection = {"points": [{"customdata": ["a", "t"]}], "box": [{"x": [2, 0], "y": [0, 1]}], "lasso": []}
+
+    class Lasso:  # a triangle around a and c, not b or d
+        selection = {"points": [], "box": [], "lasso": [{"x": [0, 1, 0], "y": [0, 0, 3]}]}
+
+    assert selected_products(Box(), points) == ["a", "b"]
+    assert selected_products(Lasso(), points) == ["a", "c"]
+    assert selected_products(Box()) == ["a"]  # without the category's points: what was drawn
 
 
 @CHROMIUM

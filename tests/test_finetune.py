@@ -70,3 +70,54 @@ def test_a_scratch_resnet_learns_from_random_init_and_an_unknown_encoder_is_refu
     assert np.isfinite(model.image.net.conv1.weight.detach().numpy()).all()
     with pytest.raises(ValueError, match="image encoder"):
         fine_tune(products, products, tree, TrainSettings(dim=32), FineTuneSettings(image_encoder="vgg"))
+
+
+@pytest.mark.slow
+def test_the_cli_fine_tunes_saves_scores_and_serves_a_model(tmp_path):
+    import json
+
+    import pandas as pd
+    import yaml
+
+    from discover.classify import end_to_end
+    from discover.classify.finetune import EndToEndClassifier
+    from discover.cli import main
+    from tests.conftest import config_dict, write_catalog
+
+    rows = fashion_rows(200, subcategories=("Topwear", "Shoes", "Bags"), seed=5)
+    directory = write_catalog(tmp_path / "catalog", rows.iloc[:160]).parent
+    raw = config_dict(directory, catalog__on_invalid="keep")
+    raw["classify"] = {"dim": 32, "fine_tune": {"epochs": 3, "image_size": 32, "batch_size": 16, "minutes": 2}}
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    ws = ["--workspace", str(tmp_path / "ws")]
+    assert main(["classify", "train", str(config), *ws]) == 0
+    (model_dir,) = (tmp_path / "ws" / "models" / "classify").iterdir()
+    assert (model_dir / "model.safetensors").exists() and end_to_end.is_end_to_end(model_dir)
+    trained = json.loads((tmp_path / "ws" / "classify" / model_dir.name / "metrics.json").read_text())
+    assert {"hierarchical_f1", "leaf_macro_f1", "per_level"} <= set(trained)
+
+    model, meta = end_to_end.load(model_dir)  # the fine-tuned top, the shipped bottom
+    shipped = EndToEndClassifier(model.classifier.tree, TrainSettings(dim=32), end_to_end.FineTuneSettings())
+    assert not torch.equal(model.image.net._conv_head.weight, shipped.image.net._conv_head.weight)
+    bottom = [m.image.net._blocks[0]._depthwise_conv.weight for m in (model, shipped)]
+    assert torch.equal(*bottom)
+    assert meta["fingerprints"]["image"].startswith("efficientnet-lite0")
+
+    assert main(["classify", "evaluate", str(config), *ws]) == 0  # the saved model scores as it did in training
+    again = json.loads((tmp_path / "ws" / "classify" / model_dir.name / "metrics.json").read_text())
+    assert again["hierarchical_f1"] == pytest.approx(trained["hierarchical_f1"], abs=1e-6)
+
+    new_rows = rows.iloc[160:]
+    new = write_catalog(tmp_path / "new", new_rows)
+    broken = new.parent / new_rows["image"].iloc[0]
+    broken.write_bytes(b"not a photo")  # reported and skipped; the others are predicted
+    out = tmp_path / "predictions.csv"
+    assert main(["classify", "predict", str(config), *ws, "--catalog", str(new), "--out", str(out)]) == 0
+    predicted = pd.read_csv(out, dtype={"product_id": str})
+    assert predicted["product_id"].tolist() == new_rows["id"].iloc[1:].tolist()
+    tree = model.classifier.tree
+    classes = {" > ".join(path) for path in tree.decode(tree.ancestors(np.arange(tree.sizes()[-1])))}
+    assert set(predicted["predicted_path"]) <= classes and predicted["probability"].between(0, 1).all()
+    masters = predicted["predicted_path"].str.split(" > ").str[0]
+    assert (masters.to_numpy() == new_rows["masterCategory"].iloc[1:].to_numpy()).mean() > 0.6

@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 from torch import nn
 from torchvision.transforms import functional as F
+from tqdm.auto import tqdm
 
 from discover.classify.labels import LabelTree
 from discover.classify.model import MultimodalClassifier
@@ -161,7 +162,12 @@ def encode(model: EndToEndClassifier, products: Products, size: int, batch_size:
 
 
 def fine_tune(
-    train: Products, validation: Products, tree: LabelTree, settings: TrainSettings, tuning: FineTuneSettings
+    train: Products,
+    validation: Products,
+    tree: LabelTree,
+    settings: TrainSettings,
+    tuning: FineTuneSettings,
+    progress: bool = False,
 ) -> tuple[EndToEndClassifier, list[dict]]:
     """Train encoders and heads within `tuning.minutes`; keep the epoch with the best validation hF1."""
     torch.manual_seed(settings.seed)
@@ -180,7 +186,9 @@ def fine_tune(
     for epoch in range(tuning.epochs):
         optimizers = [heads] if tune is None or (tuning.staged and epoch == 0) else [heads, tune]
         order = rng.permutation(len(train.paths))
-        _epoch(model, train, pixels, order, optimizers, settings, tuning, weights, deadline)
+        bar = tqdm(desc=f"fine-tune epoch {epoch + 1}/{tuning.epochs}", unit="batch", disable=not progress)
+        _epoch(model, train, pixels, order, optimizers, settings, tuning, weights, deadline, bar)
+        bar.close()
         scores = evaluate_end_to_end(model, validation, tree, tuning.image_size)[1]
         history.append({"epoch": epoch + 1, "hF1": scores["hierarchical_f1"]})
         log.info("fine-tune epoch %d: validation hF1 %.4f", epoch + 1, scores["hierarchical_f1"])
@@ -202,12 +210,16 @@ def _epoch(
     tuning: FineTuneSettings,
     weights: torch.Tensor | None,
     deadline: float,
+    bar: tqdm,
 ) -> None:
     """One pass over `train` (its photos as `pixels`) in `order`, stopped at `deadline`."""
     model.train()
     _freeze_batchnorm(model.image)
     codes = torch.as_tensor(train.codes, dtype=torch.long)
-    for rows in np.array_split(order, max(1, len(order) // tuning.batch_size)):
+    batches = np.array_split(order, max(1, len(order) // tuning.batch_size))
+    bar.reset(total=len(batches))
+    for rows in batches:
+        bar.update()
         tokens = model.text.tokens([train.titles[i] for i in rows])
         loss = _loss(model.classifier, *model.vectors(pixels[rows], tokens), codes[rows], settings, weights)
         model.zero_grad()

