@@ -91,8 +91,9 @@ def test_the_cli_fine_tunes_saves_scores_and_serves_a_model(tmp_path):
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(raw))
     ws = ["--workspace", str(tmp_path / "ws")]
-    assert main(["classify", "train", str(config), *ws]) == 0
+    assert main(["classify", "train", str(config), *ws, "--fine-tune", "partial"]) == 0
     (model_dir,) = (tmp_path / "ws" / "models" / "classify").iterdir()
+    assert model_dir.name.startswith("finetune-partial-")
     assert (model_dir / "model.safetensors").exists() and end_to_end.is_end_to_end(model_dir)
     trained = json.loads((tmp_path / "ws" / "classify" / model_dir.name / "metrics.json").read_text())
     assert {"hierarchical_f1", "leaf_macro_f1", "per_level"} <= set(trained)
