@@ -454,7 +454,7 @@ def proposals_view() -> None:
         sample = (
             ""
             if drawn == len(points)
-            else f"{drawn:,} of its {len(points):,} products drawn (each proposal's share and its exemplars); "
+            else f"{drawn:,} of its {len(points):,} products drawn (each proposal's share and its exemplars). "
         )
         st.caption(
             f"{sample}Click a product to look at it. To move several, pick the lasso or box in the map's toolbar: "

@@ -109,7 +109,15 @@ def drive(page, port: int, run: RunData, rows: list[dict]) -> None:
         page.get_by_role("button", name="Confirm merge").click()
         page.get_by_text("Merged “Renamed By Benchmark”").wait_for(timeout=60_000)
 
-    timed(rows, "merge (Merge, pick the target, Confirm)", merge)
+    def undo_the_merge() -> None:  # and back to the merged proposal, so the next merge is the same one
+        settled(page)
+        page.get_by_role("button", name="Undo last decision").click()
+        page.get_by_text("Undid: ").wait_for(timeout=60_000)
+        _pick(page, "Proposal", " > ".join([*second.path[2:-1], "Renamed By Benchmark"]))
+        heading(page, "Renamed By Benchmark")
+        settled(page)
+
+    timed(rows, "merge (Merge, pick the target, Confirm)", merge, repeats=3, between=undo_the_merge)
     product = largest.exemplars[0]
 
     def find(_: int) -> None:

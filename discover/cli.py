@@ -105,8 +105,9 @@ def cmd_classify(args: argparse.Namespace) -> None:
     config, workspace = _load_ingested(args)
     if args.fine_tune:  # both encoders at this strategy; the rest from classify.fine_tune or its defaults
         tuning = config.classify.fine_tune or FineTuneConfig()
+        update = {"image_strategy": args.fine_tune, "text_strategy": args.fine_tune}
         config.classify.fine_tune = tuning.model_copy(
-            update={"image_strategy": args.fine_tune, "text_strategy": args.fine_tune}
+            update=update | ({"minutes": args.minutes} if args.minutes else {})
         )
     if args.action == "train":
         trained = stage.train(config, workspace)
@@ -298,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["frozen", "partial", "full"],
         help="train: fine-tune both encoders end to end at this strategy (overrides classify.fine_tune's)",
     )
+    sub.add_argument("--minutes", type=float, help="train --fine-tune: the time budget (overrides fine_tune.minutes)")
     sub = add("explore", cmd_explore, "start the Streamlit explorer on 127.0.0.1", config=False)
     sub.add_argument("--port", type=int, default=8501)
     sub = commands.add_parser("fetch-sample", help="download the public fashion-small sample (network)")
