@@ -191,7 +191,10 @@ class FineTuneConfig(_Strict):
     """End-to-end training: the encoders learn with the heads from photos and titles
     (``discover classify train`` fine-tunes when this is set; see discover.classify.finetune)."""
 
-    image_encoder: Literal["efficientnet-lite0", "resnet18-scratch"] = "efficientnet-lite0"
+    image_encoder: Literal["efficientnet-lite0", "resnet18-scratch", "clip"] = "efficientnet-lite0"
+    text_encoder: Literal["minilm", "clip"] = "minilm"
+    clip_arch: str | None = None  # the clip towers' open_clip architecture, e.g. ViT-B-32
+    clip_pretrained: str | None = None  # their checkpoint file (a tag asks for the network)
     image_strategy: Literal["frozen", "partial", "full"] = "partial"
     text_strategy: Literal["frozen", "partial", "full"] = "partial"
     top_blocks: int = Field(2, ge=1)  # blocks (image) and transformer layers (text) that train under "partial"
@@ -201,6 +204,12 @@ class FineTuneConfig(_Strict):
     minutes: float = Field(10.0, gt=0)  # the time budget; the best validation epoch so far is kept
     batch_size: int = Field(64, ge=1)
     encoder_learning_rate: float = Field(1e-4, gt=0)
+
+    @model_validator(mode="after")
+    def _clip_needs_an_arch(self) -> FineTuneConfig:
+        if "clip" in (self.image_encoder, self.text_encoder) and not self.clip_arch:
+            raise ValueError("classify.fine_tune: a clip encoder needs clip_arch (e.g. ViT-B-32) and clip_pretrained")
+        return self
 
 
 class ClassifyConfig(_Strict):

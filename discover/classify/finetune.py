@@ -1,12 +1,14 @@
 """Partial and full fine-tuning: the encoders learn with the heads, from photos and titles.
 
 The frozen strategy trains on cached vectors (:mod:`discover.classify.train`). Here the
-image encoder (EfficientNet-Lite0 from its shipped ImageNet weights, or ResNet-18 from
-random init as the from-scratch baseline) and the text encoder (MiniLM from its shipped
-files) run inside the model, each ``frozen``, ``partial`` (its top blocks train) or
-``full``. Training is either joint, or staged (the heads alone for the first epoch, then
-the encoders with them). Built for a CPU budget: small photos, few epochs, a time limit;
-the epoch with the best validation hF1 is kept.
+image encoder (EfficientNet-Lite0 from its shipped ImageNet weights, ResNet-18 from random
+init as the from-scratch baseline, or open_clip's image tower) and the text encoder (MiniLM
+from its shipped files, or open_clip's text tower) run inside the model, each ``frozen``,
+``partial`` (its top blocks train) or ``full``. open_clip weights come from the checkpoint
+file (or tag) the user names in ``clip_pretrained``, as for the clip embedder. Training is
+either joint, or staged (the heads alone for the first epoch, then the encoders with them).
+Built for a CPU budget: small photos, few epochs, a time limit; the epoch with the best
+validation hF1 is kept.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import copy
 import logging
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -28,6 +31,9 @@ from discover.classify.model import MultimodalClassifier
 from discover.classify.train import Inputs, Predictions, TrainSettings, _loss, predict, score_predictions
 from discover.embed.base import letterbox
 
+if TYPE_CHECKING:
+    from discover.embed.clip import OpenClip
+
 log = logging.getLogger(__name__)
 STRATEGIES = ("frozen", "partial", "full")
 
@@ -36,7 +42,10 @@ STRATEGIES = ("frozen", "partial", "full")
 class FineTuneSettings:
     """Which encoders, how much of each trains, and the CPU budget."""
 
-    image_encoder: str = "efficientnet-lite0"  # or "resnet18-scratch"
+    image_encoder: str = "efficientnet-lite0"  # or "resnet18-scratch", "clip"
+    text_encoder: str = "minilm"  # or "clip"
+    clip_arch: str | None = None  # open_clip architecture of the clip towers, e.g. ViT-B-32
+    clip_pretrained: str | None = None  # its checkpoint file (or a tag: the network, as the user asks)
     image_strategy: str = "partial"
     text_strategy: str = "partial"
     top_blocks: int = 2  # blocks (image) and transformer layers (text) that train under "partial"
@@ -48,7 +57,7 @@ class FineTuneSettings:
     encoder_learning_rate: float = 1e-4
 
 
-def _set_trainable(module: nn.Module, parts: list[nn.Module], strategy: str) -> None:
+def _set_trainable(module: nn.Module, parts: list[nn.Module | nn.Parameter], strategy: str) -> None:
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
     module.requires_grad_(strategy == "full")
@@ -64,10 +73,35 @@ def _freeze_batchnorm(module: nn.Module) -> None:
             layer.eval()
 
 
+def _clip_embedder(tuning: FineTuneSettings, modality: str) -> OpenClip:
+    """open_clip's model as the clip embedder builds it (its offline rules and errors)."""
+    from discover.embed.clip import OpenClip
+
+    return OpenClip(modality=modality, arch=tuning.clip_arch, pretrained=tuning.clip_pretrained)
+
+
+def _clip_top(tower: nn.Module, blocks: int, what: str) -> list[nn.Module | nn.Parameter]:
+    """A transformer tower's top `blocks` residual blocks, its final norm and its projection."""
+    if not hasattr(tower, "transformer"):
+        raise ValueError(f"partial fine-tuning of the clip {what} tower needs a transformer tower")
+    top: list[nn.Module | nn.Parameter] = list(tower.transformer.resblocks)[-blocks:]
+    for name in ("ln_post", "ln_final", "proj", "text_projection"):
+        part = getattr(tower, name, None)
+        if isinstance(part, nn.Module | nn.Parameter):
+            top.append(part)
+    return top
+
+
 class ImageEncoder(nn.Module):
-    def __init__(self, name: str, strategy: str, top_blocks: int) -> None:
+    def __init__(self, name: str, strategy: str, top_blocks: int, tuning: FineTuneSettings | None = None) -> None:
         super().__init__()
-        if name == "efficientnet-lite0":
+        if name == "clip":
+            embedder = _clip_embedder(tuning or FineTuneSettings(), "image")
+            self.net, self.dim = embedder.model.visual, embedder.dim
+            self.mean, self.std = tuple(embedder._normalize.mean), tuple(embedder._normalize.std)
+            self.fixed_size = embedder.image_size  # a ViT reads the size it was built for
+            top = _clip_top(self.net, top_blocks, "image") if strategy == "partial" else []
+        elif name == "efficientnet-lite0":
             from discover.embed.efficientnet import MEAN, STD, load_backbone
 
             self.net, self.dim, self.mean, self.std = load_backbone(), 1280, MEAN, STD
@@ -80,16 +114,19 @@ class ImageEncoder(nn.Module):
             self.mean, self.std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
             top = [self.net.layer4]
         else:
-            raise ValueError(f"image encoder must be efficientnet-lite0 or resnet18-scratch, got {name!r}")
+            raise ValueError(f"image encoder must be efficientnet-lite0, resnet18-scratch or clip, got {name!r}")
         self.name = name
+        self.fixed_size = getattr(self, "fixed_size", None)
         _set_trainable(self.net, top, strategy)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if self.name == "efficientnet-lite0":
             return self.net.extract_features(images).mean((2, 3))
-        return self.net(images)
+        return self.net(images)  # ResNet-18 pooled features, or the clip image tower's projection
 
     def pixels(self, paths: list[str], size: int) -> torch.Tensor:
+        size = self.fixed_size or size
+
         def one(path: str) -> torch.Tensor:
             with Image.open(path) as image:
                 return F.normalize(F.to_tensor(letterbox(image.convert("RGB"), size)), self.mean, self.std)
@@ -118,13 +155,45 @@ class TextEncoder(nn.Module):
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
 
 
+class ClipTextEncoder(nn.Module):
+    """open_clip's text tower (its image tower dropped): token embeddings, transformer, projection."""
+
+    def __init__(self, tuning: FineTuneSettings) -> None:
+        super().__init__()
+        import open_clip
+
+        embedder = _clip_embedder(tuning, "text")
+        self.clip, self.dim = embedder.model, embedder.dim
+        self.clip.visual = nn.Identity()  # not used for titles: neither trained nor saved
+        self.tokenizer = open_clip.get_tokenizer(tuning.clip_arch)
+        tower = self.clip.text if hasattr(self.clip, "text") else self.clip
+        top = _clip_top(tower, tuning.top_blocks, "text") if tuning.text_strategy == "partial" else []
+        _set_trainable(self.clip, top, tuning.text_strategy)
+        if hasattr(self.clip, "logit_scale"):
+            self.clip.logit_scale.requires_grad_(False)  # the contrastive temperature: no use here
+
+    def tokens(self, titles: list[str]) -> dict[str, torch.Tensor]:
+        return {"text": self.tokenizer(titles)}
+
+    def forward(self, tokens: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.clip.encode_text(tokens["text"])
+
+
+def text_encoder(tuning: FineTuneSettings) -> nn.Module:
+    if tuning.text_encoder == "clip":
+        return ClipTextEncoder(tuning)
+    if tuning.text_encoder != "minilm":
+        raise ValueError(f"text encoder must be minilm or clip, got {tuning.text_encoder!r}")
+    return TextEncoder(tuning.text_strategy, tuning.top_blocks)
+
+
 class EndToEndClassifier(nn.Module):
     """Image and text encoders feeding the vector classifier (fusion + heads)."""
 
     def __init__(self, tree: LabelTree, settings: TrainSettings, tuning: FineTuneSettings) -> None:
         super().__init__()
-        self.image = ImageEncoder(tuning.image_encoder, tuning.image_strategy, tuning.top_blocks)
-        self.text = TextEncoder(tuning.text_strategy, tuning.top_blocks)
+        self.image = ImageEncoder(tuning.image_encoder, tuning.image_strategy, tuning.top_blocks, tuning)
+        self.text = text_encoder(tuning)
         self.classifier = MultimodalClassifier(
             tree, self.image.dim, self.text.dim, settings.fusion, settings.head, settings.dim, settings.dropout
         )
