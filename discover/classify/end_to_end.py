@@ -14,7 +14,7 @@ import logging
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,9 @@ from discover.data.images import IMAGE_PROBLEMS
 from discover.embed.base import file_digest
 from discover.errors import WorkspaceError
 from discover.workspace import Workspace, atomic_path, write_json
+
+if TYPE_CHECKING:
+    from discover.classify.stage import Trained
 
 log = logging.getLogger(__name__)
 KIND = "end-to-end"
@@ -99,7 +102,7 @@ def load(directory: Path) -> tuple[EndToEndClassifier, dict[str, Any]]:
     return model, meta
 
 
-def train(config: Config, workspace: Workspace, progress: bool = True):
+def train(config: Config, workspace: Workspace, progress: bool = True) -> Trained:
     """Split as the frozen path does (grouped, stratified, under-sampled), fine-tune within the
     budget, save, and score the test split."""
     from discover.classify import stage
@@ -111,6 +114,8 @@ def train(config: Config, workspace: Workspace, progress: bool = True):
     catalog = catalog[complete].reset_index(drop=True)
     paths = [p for p, ok in zip(paths, complete, strict=True) if ok]
     keep = readable_photos(catalog)
+    if not keep.all():
+        log.warning("train: %d products skipped: no readable photo (ingest_report.json names each)", (~keep).sum())
     catalog, paths = catalog[keep].reset_index(drop=True), [p for p, ok in zip(paths, keep, strict=True) if ok]
     if len(catalog) < 20:
         raise WorkspaceError(f"classify: {len(catalog)} products have a photo and a complete category path; need 20+")
@@ -122,7 +127,7 @@ def train(config: Config, workspace: Workspace, progress: bool = True):
         codes[:, -1], stage.group_column(catalog), options.test_size, options.validation_size, config.seed
     )
     train_rows = undersample(codes[:, -1], splits.train, options.max_per_class, config.seed)
-    log.info("classify: fine-tuning on %d products (%d without a photo skipped)", len(train_rows), (~keep).sum())
+    log.info("classify: fine-tuning on %d products", len(train_rows))
     model, history = fine_tune(
         every.take(train_rows), every.take(splits.validation), tree, settings, tuning, progress=progress
     )
