@@ -67,6 +67,9 @@ class CatalogConfig(_Strict):
     max_image_pixels: int = Field(40_000_000, ge=1)  # larger photos are reported as image_too_large
     allow_outside_paths: bool = False
     check_images: bool = True
+    # Categories ("Footwear > Shoes") whose `known_leaf` is not trusted (too coarse, or to be
+    # rediscovered): it is emptied there on ingest, and the words are learnt from the others.
+    known_leaf_ignored_in: list[str] = Field(default_factory=list)
 
     def resolved_path(self, base_dir: Path) -> Path:
         """The catalog file; `$DISCOVER_DATA` replaces `data_dir` when set."""

@@ -137,3 +137,18 @@ def test_parquet_jsonl_and_category_path_column(tmp_path: Path):
         catalog = load_catalog(config.catalog, tmp_path / "catalog" / name, show_progress=False)
         assert catalog.table["level_2"].tolist() == rows["subCategory"].tolist()
         assert catalog.report.problems == []
+
+
+def test_known_leaves_are_emptied_in_the_categories_named_and_kept_elsewhere(tmp_path: Path):
+    rows = fashion_rows(40, subcategories=("Topwear", "Shoes", "Bags"), seed=7)
+    ignored = ["Footwear > Shoes"]
+    config, path, _ = _catalog(tmp_path, rows, catalog__columns__known_leaf="articleType")
+    config.catalog.known_leaf_ignored_in = ignored
+    table = load_catalog(config.catalog, path, show_progress=False).table
+    shoes = (table["category"] == "Footwear > Shoes").to_numpy()
+    assert shoes.any() and (~shoes).any()
+    assert (table.loc[shoes, "known_leaf"] == "").all()  # to be rediscovered there
+    assert (table.loc[~shoes, "known_leaf"] == rows.loc[~shoes, "articleType"].to_numpy()).all()
+    config.catalog.known_leaf_ignored_in = ["Footwear > Shoez"]  # a typo must not silently do nothing
+    with pytest.raises(CatalogError, match="Shoez"):
+        load_catalog(config.catalog, path, show_progress=False)

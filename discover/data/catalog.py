@@ -216,6 +216,20 @@ def _copy_optional_columns(table: pd.DataFrame, raw: pd.DataFrame, columns: Colu
         table[attribute] = raw[attribute]
 
 
+def _ignore_known_leaves(table: pd.DataFrame, categories: list[str], catalog_path: Path) -> None:
+    """Empty `known_leaf` under each of `categories` (a category path and everything below it)."""
+    if not categories:
+        return
+    if "known_leaf" not in table.columns:
+        raise CatalogError(f"{catalog_path}: known_leaf_ignored_in is set but catalog.columns.known_leaf is not")
+    category = table["category"]
+    for path in categories:
+        inside = (category == path) | category.str.startswith(path + PATH_SEPARATOR)
+        if not inside.any():
+            raise CatalogError(f"{catalog_path}: known_leaf_ignored_in names {path!r}, a category no row has")
+        table.loc[inside, "known_leaf"] = ""
+
+
 def load_catalog(config: CatalogConfig, catalog_path: Path, show_progress: bool = True) -> Catalog:
     """Read `catalog_path`, map it onto the canonical columns and validate every row."""
     catalog_path = Path(catalog_path).resolve()
@@ -262,6 +276,7 @@ def load_catalog(config: CatalogConfig, catalog_path: Path, show_progress: bool 
     table = pd.concat([table, levels], axis=1)
     table["category"] = [PATH_SEPARATOR.join(p) for p in paths]
     _copy_optional_columns(table, raw, columns)
+    _ignore_known_leaves(table, config.known_leaf_ignored_in, catalog_path)
 
     report.problems = [p for row in sorted(problems) for p in problems[row]]
     table["problem"] = [",".join(sorted({p.problem for p in problems.get(i, [])})) for i in table.index]
