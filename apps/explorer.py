@@ -12,6 +12,7 @@ import base64
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
@@ -253,53 +254,34 @@ def confirmed(
     label: str,
     action: str,
     node_id: str,
-    payload: dict,
     question: str,
-    message: str,
-    show: str | None = None,
+    on_confirm: Callable[..., None],
+    args: tuple,
     disabled: bool = False,
+    choices: Callable[[], None] = lambda: None,
 ) -> None:
     """A destructive action behind a question: the button opens it in the browser (no rerun),
-    "Confirm" acts (one rerun), a click anywhere else cancels. Keyed by the proposal, so the
-    question never stays open over another proposal after it acted."""
-    with st.popover(label, key=f"{action}-popover:{node_id}", disabled=disabled):
+    `choices` (e.g. the merge target) are picked inside it (a form: no rerun either), "Confirm"
+    acts (one rerun), a click anywhere else cancels. Keyed by the proposal, so the question
+    never stays open over another proposal after it acted."""
+    with (
+        st.popover(label, key=f"{action}-popover:{node_id}", disabled=disabled),
+        st.form(key=f"{action}-form:{node_id}", border=False),
+    ):
         st.markdown(views.plain(question))  # catalog text, escaped: shown as written
-        st.button(
-            f"Confirm {action}",
-            key=f"confirm-{action}:{node_id}",
-            type="primary",
-            on_click=act,
-            args=(action, payload, message, show),
+        choices()
+        st.form_submit_button(
+            f"Confirm {action}", key=f"confirm-{action}:{node_id}", type="primary", on_click=on_confirm, args=args
         )
         st.caption("Click anywhere outside to cancel.")
 
 
 def merge(node_id: str) -> None:
-    """Merge into the target picked in the question's form (read at submit, so picking costs no rerun)."""
+    """Merge into the target picked in the question (read at submit, so picking costs no rerun)."""
     into = st.session_state.get(f"merge-into:{node_id}")
     if into in tree:
         name, target = tree[node_id].name, tree[into].name
         act("merge", {"into": into, "node": node_id}, f"Merged “{name}” into “{target}”", show=into)
-
-
-def merge_panel(parent_id: str, node_id: str) -> None:
-    """The target is picked inside the question: opening it, picking and confirming is one rerun
-    (a target picked outside a form reran the whole page before the question could even open)."""
-    node, others = tree[node_id], views.merge_targets(tree, parent_id, node_id)
-    with (
-        st.popover("Merge", key=f"merge-popover:{node_id}", disabled=not others),
-        st.form(key=f"merge-form:{node_id}", border=False),
-    ):
-        st.markdown(views.plain(f"Merge “{node.name}” ({node.size:,} products) into:"))
-        st.selectbox(
-            "Merge this proposal into", others, format_func=lambda i: tree[i].name, key=f"merge-into:{node_id}"
-        )
-        st.form_submit_button(
-            "Confirm merge", key=f"confirm-merge:{node_id}", type="primary", on_click=merge, args=(node_id,)
-        )
-        st.caption("Click anywhere outside to cancel.")
-    if not others:
-        st.caption("No other proposal in this category to merge into.")
 
 
 def curation_panel(parent_id: str, node_id: str, shown: pd.DataFrame) -> None:
@@ -313,18 +295,33 @@ def curation_panel(parent_id: str, node_id: str, shown: pd.DataFrame) -> None:
         st.text_input("New name", value=node.name, key=f"rename-name:{node_id}")
         st.button("Rename", key=f"rename-button:{node_id}", on_click=rename, args=(node_id,))
     with merge_tab:
-        merge_panel(parent_id, node_id)
+        others = views.merge_targets(tree, parent_id, node_id)
+        confirmed(
+            "Merge",
+            "merge",
+            node_id,
+            f"Merge “{node.name}” ({node.size:,} products) into:",
+            merge,
+            (node_id,),
+            disabled=not others,
+            choices=lambda: st.selectbox(
+                "Merge this proposal into", others, format_func=lambda i: tree[i].name, key=f"merge-into:{node_id}"
+            ),
+        )
+        if not others:
+            st.caption("No other proposal in this category to merge into.")
     with split_tab:
         split_panel(node_id)
     with reject_tab:
         st.write(f"Rejecting returns its {node.size:,} products to **{views.plain(tree[node.parent].name)}**.")
+        home = tree[node.parent].name
         confirmed(
             "Reject proposal",
             "reject",
             node_id,
-            {"node": node_id},
-            f"Reject “{node.name}”? Its {node.size:,} products return to “{tree[node.parent].name}”.",
-            f"Rejected “{node.name}”; its products returned to “{tree[node.parent].name}”",
+            f"Reject “{node.name}”? Its {node.size:,} products return to “{home}”.",
+            act,
+            ("reject", {"node": node_id}, f"Rejected “{node.name}”; its products returned to “{home}”"),
         )
     with move_tab:
         chosen = st.multiselect(

@@ -103,12 +103,12 @@ def cmd_classify(args: argparse.Namespace) -> None:
     from discover.classify import stage
 
     config, workspace = _load_ingested(args)
-    if args.fine_tune:  # both encoders at this strategy; the rest from classify.fine_tune or its defaults
+    if args.minutes and not (args.fine_tune or config.classify.fine_tune):
+        raise DiscoverError("--minutes is the fine-tuning budget: add --fine-tune partial|full (or classify.fine_tune)")
+    if args.fine_tune or args.minutes:  # overrides of classify.fine_tune (or of its defaults)
+        update = {"image_strategy": args.fine_tune, "text_strategy": args.fine_tune, "minutes": args.minutes}
         tuning = config.classify.fine_tune or FineTuneConfig()
-        update = {"image_strategy": args.fine_tune, "text_strategy": args.fine_tune}
-        config.classify.fine_tune = tuning.model_copy(
-            update=update | ({"minutes": args.minutes} if args.minutes else {})
-        )
+        config.classify.fine_tune = tuning.model_copy(update={k: v for k, v in update.items() if v})
     if args.action == "train":
         trained = stage.train(config, workspace)
         print(trained.imbalance.head(5).to_string(float_format=lambda v: f"{v:.3f}"))

@@ -93,6 +93,8 @@ def test_train_evaluate_predict_and_find_mislabels_on_real_products(tmp_path: Pa
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(raw))
     ws = ["--workspace", str(tmp_path / "ws")]
+    assert main(["classify", "train", str(config), *ws, "--minutes", "1"]) == 2  # a budget with nothing to budget
+    assert "--fine-tune" in capsys.readouterr().err
     assert main(["classify", "train", str(config), *ws]) == 0
     (metrics_path,) = (tmp_path / "ws" / "classify").glob("*/metrics.json")
     metrics = yaml.safe_load(metrics_path.read_text())

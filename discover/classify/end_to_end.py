@@ -109,14 +109,10 @@ def train(config: Config, workspace: Workspace, progress: bool = True) -> Traine
     from discover.classify.finetune import fine_tune
 
     started = time.perf_counter()
-    catalog = workspace.load_catalog()
+    catalog = _with_photos(workspace.load_catalog(), "train")
     paths, complete = stage.label_paths(catalog, config)
     catalog = catalog[complete].reset_index(drop=True)
     paths = [p for p, ok in zip(paths, complete, strict=True) if ok]
-    keep = readable_photos(catalog)
-    if not keep.all():
-        log.warning("train: %d products skipped: no readable photo (ingest_report.json names each)", (~keep).sum())
-    catalog, paths = catalog[keep].reset_index(drop=True), [p for p, ok in zip(paths, keep, strict=True) if ok]
     if len(catalog) < 20:
         raise WorkspaceError(f"classify: {len(catalog)} products have a photo and a complete category path; need 20+")
     tree = LabelTree.from_paths(paths)
@@ -164,14 +160,11 @@ def evaluate(config: Config, workspace: Workspace, directory: Path) -> dict:
 def predict(catalog: pd.DataFrame, directory: Path) -> pd.DataFrame:
     """Each product with a readable photo: its predicted path and that path's probability."""
     from discover.classify.finetune import encode
+    from discover.classify.stage import prediction_frame
     from discover.classify.train import predict as predict_vectors
 
     model, meta = load(directory)
     catalog = _with_photos(catalog, "predict")
     unknown = np.zeros((len(catalog), model.classifier.tree.depth), dtype=int)  # new products: no labels
     inputs = encode(model, products(catalog, unknown), meta["fine_tune"]["image_size"])
-    predicted = predict_vectors(model.classifier, inputs)
-    names = model.classifier.tree.decode(predicted.paths)
-    frame = pd.DataFrame({"product_id": catalog["product_id"], "predicted_path": [" > ".join(p) for p in names]})
-    frame["probability"] = predicted.probability
-    return frame
+    return prediction_frame(catalog, model.classifier.tree, predict_vectors(model.classifier, inputs))

@@ -73,11 +73,12 @@ def _freeze_batchnorm(module: nn.Module) -> None:
             layer.eval()
 
 
-def _clip_embedder(tuning: FineTuneSettings, modality: str) -> OpenClip:
-    """open_clip's model as the clip embedder builds it (its offline rules and errors)."""
+def _clip_embedder(tuning: FineTuneSettings) -> OpenClip:
+    """open_clip's model as the clip embedder builds it (its offline rules and errors); both
+    clip towers come out of this one model, so its checkpoint is read once."""
     from discover.embed.clip import OpenClip
 
-    return OpenClip(modality=modality, arch=tuning.clip_arch, pretrained=tuning.clip_pretrained)
+    return OpenClip(arch=tuning.clip_arch, pretrained=tuning.clip_pretrained)
 
 
 def _clip_top(tower: nn.Module, blocks: int, what: str) -> list[nn.Module | nn.Parameter]:
@@ -93,13 +94,15 @@ def _clip_top(tower: nn.Module, blocks: int, what: str) -> list[nn.Module | nn.P
 
 
 class ImageEncoder(nn.Module):
-    def __init__(self, name: str, strategy: str, top_blocks: int, tuning: FineTuneSettings | None = None) -> None:
+    def __init__(self, name: str, strategy: str, top_blocks: int, clip: OpenClip | None = None) -> None:
         super().__init__()
+        self.fixed_size: int | None = None  # photos at the size asked, unless the network reads only one
         if name == "clip":
-            embedder = _clip_embedder(tuning or FineTuneSettings(), "image")
-            self.net, self.dim = embedder.model.visual, embedder.dim
-            self.mean, self.std = tuple(embedder._normalize.mean), tuple(embedder._normalize.std)
-            self.fixed_size = embedder.image_size  # a ViT reads the size it was built for
+            if clip is None:
+                raise ValueError("the clip image encoder needs the open_clip model (clip_arch, clip_pretrained)")
+            self.net, self.dim = clip.model.visual, clip.dim
+            self.mean, self.std = tuple(clip._normalize.mean), tuple(clip._normalize.std)
+            self.fixed_size = clip.image_size  # a ViT reads the size it was built for
             top = _clip_top(self.net, top_blocks, "image") if strategy == "partial" else []
         elif name == "efficientnet-lite0":
             from discover.embed.efficientnet import MEAN, STD, load_backbone
@@ -116,7 +119,6 @@ class ImageEncoder(nn.Module):
         else:
             raise ValueError(f"image encoder must be efficientnet-lite0, resnet18-scratch or clip, got {name!r}")
         self.name = name
-        self.fixed_size = getattr(self, "fixed_size", None)
         _set_trainable(self.net, top, strategy)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -158,14 +160,10 @@ class TextEncoder(nn.Module):
 class ClipTextEncoder(nn.Module):
     """open_clip's text tower (its image tower dropped): token embeddings, transformer, projection."""
 
-    def __init__(self, tuning: FineTuneSettings) -> None:
+    def __init__(self, tuning: FineTuneSettings, clip: OpenClip) -> None:
         super().__init__()
-        import open_clip
-
-        embedder = _clip_embedder(tuning, "text")
-        self.clip, self.dim = embedder.model, embedder.dim
-        self.clip.visual = nn.Identity()  # not used for titles: neither trained nor saved
-        self.tokenizer = open_clip.get_tokenizer(tuning.clip_arch)
+        self.clip, self.dim, self.tokenizer = clip.model, clip.dim, clip.tokenizer
+        self.clip.visual = nn.Identity()  # the image tower is the image encoder's (or unused): not here
         tower = self.clip.text if hasattr(self.clip, "text") else self.clip
         top = _clip_top(tower, tuning.top_blocks, "text") if tuning.text_strategy == "partial" else []
         _set_trainable(self.clip, top, tuning.text_strategy)
@@ -179,9 +177,10 @@ class ClipTextEncoder(nn.Module):
         return self.clip.encode_text(tokens["text"])
 
 
-def text_encoder(tuning: FineTuneSettings) -> nn.Module:
+def text_encoder(tuning: FineTuneSettings, clip: OpenClip | None) -> nn.Module:
     if tuning.text_encoder == "clip":
-        return ClipTextEncoder(tuning)
+        assert clip is not None
+        return ClipTextEncoder(tuning, clip)
     if tuning.text_encoder != "minilm":
         raise ValueError(f"text encoder must be minilm or clip, got {tuning.text_encoder!r}")
     return TextEncoder(tuning.text_strategy, tuning.top_blocks)
@@ -192,8 +191,9 @@ class EndToEndClassifier(nn.Module):
 
     def __init__(self, tree: LabelTree, settings: TrainSettings, tuning: FineTuneSettings) -> None:
         super().__init__()
-        self.image = ImageEncoder(tuning.image_encoder, tuning.image_strategy, tuning.top_blocks, tuning)
-        self.text = text_encoder(tuning)
+        clip = _clip_embedder(tuning) if "clip" in (tuning.image_encoder, tuning.text_encoder) else None
+        self.image = ImageEncoder(tuning.image_encoder, tuning.image_strategy, tuning.top_blocks, clip)
+        self.text = text_encoder(tuning, clip)  # after the image encoder: it takes the image tower out
         self.classifier = MultimodalClassifier(
             tree, self.image.dim, self.text.dim, settings.fusion, settings.head, settings.dim, settings.dropout
         )
@@ -218,14 +218,19 @@ class Products:
         return Products([self.paths[i] for i in rows], [self.titles[i] for i in rows], self.codes[rows])
 
 
-def encode(model: EndToEndClassifier, products: Products, size: int, batch_size: int = 128) -> Inputs:
-    """The products' vectors from the model's encoders as they are now (no gradients)."""
+def encode(
+    model: EndToEndClassifier, products: Products, size: int, batch_size: int = 128, pixels: torch.Tensor | None = None
+) -> Inputs:
+    """The products' vectors from the model's encoders as they are now (no gradients); their
+    photos are read here unless `pixels` already holds them (validation, once per epoch)."""
     model.eval()
     blocks: list[tuple[torch.Tensor, torch.Tensor]] = []
     with torch.no_grad():
         for start in range(0, len(products.paths), batch_size):
-            part = products.take(np.arange(start, min(start + batch_size, len(products.paths))))
-            blocks.append(model.vectors(model.image.pixels(part.paths, size), model.text.tokens(part.titles)))
+            rows = np.arange(start, min(start + batch_size, len(products.paths)))
+            part = products.take(rows)
+            images = model.image.pixels(part.paths, size) if pixels is None else pixels[rows]
+            blocks.append(model.vectors(images, model.text.tokens(part.titles)))
     image, text = (torch.cat([b[i] for b in blocks]).numpy() for i in (0, 1))
     return Inputs(image, text, products.codes)
 
@@ -251,6 +256,7 @@ def fine_tune(
         weights = torch.as_tensor(class_weights(train.codes[:, -1], tree.sizes()[-1]))
     deadline, best, history = time.perf_counter() + tuning.minutes * 60, (-1.0, None), []
     pixels = model.image.pixels(train.paths, tuning.image_size)  # photos read once, not once per epoch
+    seen = model.image.pixels(validation.paths, tuning.image_size)
     rng = np.random.default_rng(settings.seed)
     for epoch in range(tuning.epochs):
         optimizers = [heads] if tune is None or (tuning.staged and epoch == 0) else [heads, tune]
@@ -258,7 +264,7 @@ def fine_tune(
         bar = tqdm(desc=f"fine-tune epoch {epoch + 1}/{tuning.epochs}", unit="batch", disable=not progress)
         _epoch(model, train, pixels, order, optimizers, settings, tuning, weights, deadline, bar)
         bar.close()
-        scores = evaluate_end_to_end(model, validation, tree, tuning.image_size)[1]
+        scores = evaluate_end_to_end(model, validation, tree, tuning.image_size, pixels=seen)[1]
         history.append({"epoch": epoch + 1, "hF1": scores["hierarchical_f1"]})
         log.info("fine-tune epoch %d: validation hF1 %.4f", epoch + 1, scores["hierarchical_f1"])
         if scores["hierarchical_f1"] > best[0]:
@@ -300,7 +306,7 @@ def _epoch(
 
 
 def evaluate_end_to_end(
-    model: EndToEndClassifier, products: Products, tree: LabelTree, size: int
+    model: EndToEndClassifier, products: Products, tree: LabelTree, size: int, pixels: torch.Tensor | None = None
 ) -> tuple[Predictions, dict]:
-    predicted = predict(model.classifier, encode(model, products, size))
+    predicted = predict(model.classifier, encode(model, products, size, pixels=pixels))
     return predicted, score_predictions(tree, products.codes, predicted)

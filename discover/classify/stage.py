@@ -24,7 +24,7 @@ from discover.classify.labels import LabelTree
 from discover.classify.mislabels import out_of_fold_probabilities, rank_mislabels
 from discover.classify.model import MultimodalClassifier
 from discover.classify.placement import place_proposals
-from discover.classify.train import Inputs, TrainSettings, predict, score_predictions
+from discover.classify.train import Inputs, Predictions, TrainSettings, predict, score_predictions
 from discover.config import Config
 from discover.data.catalog import MISSING_LEVEL
 from discover.errors import ConfigError, WorkspaceError
@@ -191,16 +191,15 @@ def evaluate(config: Config, workspace: Workspace, model_id: str | None = None, 
     directory = model_dir(workspace, model_id)
     if end_to_end.is_end_to_end(directory):
         metrics = end_to_end.evaluate(config, workspace, directory)
-        write_json(workspace.root / "classify" / metrics["model_id"] / "metrics.json", metrics)
-        return metrics
-    model, meta = MultimodalClassifier.load(directory)
-    catalog = workspace.load_catalog()
-    test = catalog[catalog["product_id"].isin(meta["test_ids"])].reset_index(drop=True)
-    labelled = labelled_inputs(config, workspace, test, progress, tree=model.tree)
-    _same_embedders(meta, labelled.fingerprints)
-    scores = score_predictions(model.tree, labelled.inputs.codes, predict(model, labelled.inputs))
-    metrics = {**scores, "model_id": meta["model_id"]}
-    write_json(workspace.root / "classify" / meta["model_id"] / "metrics.json", metrics)
+    else:
+        model, meta = MultimodalClassifier.load(directory)
+        catalog = workspace.load_catalog()
+        test = catalog[catalog["product_id"].isin(meta["test_ids"])].reset_index(drop=True)
+        labelled = labelled_inputs(config, workspace, test, progress, tree=model.tree)
+        _same_embedders(meta, labelled.fingerprints)
+        scores = score_predictions(model.tree, labelled.inputs.codes, predict(model, labelled.inputs))
+        metrics = {**scores, "model_id": meta["model_id"]}
+    write_json(workspace.root / "classify" / metrics["model_id"] / "metrics.json", metrics)
     return metrics
 
 
@@ -217,12 +216,16 @@ def predict_catalog(
     model, meta = MultimodalClassifier.load(directory)
     inputs, fingerprints = _modalities(config, workspace, catalog, progress=True)
     _same_embedders(meta, fingerprints)
-    predicted = predict(model, inputs)
-    names = model.tree.decode(predicted.paths)
+    write_csv(out, prediction_frame(catalog, model.tree, predict(model, inputs)))
+    return out
+
+
+def prediction_frame(catalog: pd.DataFrame, tree: LabelTree, predicted: Predictions) -> pd.DataFrame:
+    """What `predict` writes: each product, its predicted path and that path's probability."""
+    names = tree.decode(predicted.paths)
     frame = pd.DataFrame({"product_id": catalog["product_id"], "predicted_path": [" > ".join(p) for p in names]})
     frame["probability"] = predicted.probability
-    write_csv(out, frame)
-    return out
+    return frame
 
 
 def find_mislabels(config: Config, workspace: Workspace, out: Path, progress: bool = True) -> pd.DataFrame:
