@@ -26,8 +26,9 @@ from benchmarks.common import REPO, WORKSPACE, held_out, markdown_table, peak_rs
 from discover.cluster.cascade import CascadeClusterer, default_clusterer
 from discover.cluster.naming import name_from_keywords
 from discover.cluster.stage import Proposals, propose_subcategories
-from discover.config import Config, load_config
+from discover.config import Config, DirectionsSpec, load_config
 from discover.data.ingest import ingest
+from discover.embed.directions import sibling_directions
 from discover.embed.fuse import fuse
 from discover.embed.stage import Features, embed_catalog
 from discover.evaluate.metrics import cluster_scores, weighted_mean
@@ -218,15 +219,22 @@ def protocol_a(config: Config, workspace: Workspace, catalog: pd.DataFrame, mask
     return rows, default
 
 
-def protocol_b(config: Config, workspace: Workspace, catalog: pd.DataFrame, mask: np.ndarray) -> dict:
+PROTOCOL_B = "protocol B: (3) + (1) + (4) + both merges, types known in the other parents"
+
+
+def protocol_b(
+    config: Config, workspace: Workspace, catalog: pd.DataFrame, mask: np.ndarray, directions: DirectionsSpec | None
+) -> dict:
     """Leave-one-parent-out on the held-out half: each parent's own types hidden, every other
-    parent's types known (``known_leaf``), the known-level words learnt from both."""
+    parent's types known (``known_leaf``), the known-level words learnt from both, and with
+    `directions` the photo and title directions that separate the known sibling leaves."""
     from discover.embed.stage import build_embedder
 
     features = embed_catalog(config, workspace, progress=False)
     half = catalog.loc[mask].reset_index(drop=True)
     parents = np.array([existing_id(p) for p in category_paths(half, config.discovery.level)], dtype=object)
     qualifying = [p for p in sorted(set(parents)) if qualifies(half["truth"][parents == p])]
+    seen = [features.block(slot) for slot in ("image", "text") if getattr(config.embed, slot) is not None]
     scored, started = [], time.perf_counter()
     for parent in qualifying:
         hidden = leave_parent_out(catalog, parent, config.discovery.level)
@@ -238,7 +246,14 @@ def protocol_b(config: Config, workspace: Workspace, catalog: pd.DataFrame, mask
         slots = [("image", features.block("image")[rows]), ("words", words)]
         if config.embed.text is not None:
             slots.append(("text", features.block("text")[rows]))
-        X = fuse([b for _, b in slots], [getattr(config.embed, slot).weight for slot, _ in slots], None, config.seed)
+        blocks = [b for _, b in slots]
+        weights = [getattr(config.embed, slot).weight for slot, _ in slots]
+        if directions is not None:
+            level, seed = config.discovery.level, config.seed
+            projected = sibling_directions(seen, hidden, level, directions.components, directions.shrinkage, seed)
+            blocks.append(projected[rows])
+            weights.append(directions.weight)
+        X = fuse(blocks, weights, None, config.seed)
         part = hidden.iloc[rows].reset_index(drop=True)
         known = embedder.concentration_  # learnt from the whole catalog, this parent's types hidden
         proposals = propose_subcategories(
@@ -250,8 +265,9 @@ def protocol_b(config: Config, workspace: Workspace, catalog: pd.DataFrame, mask
     metrics = evaluate(assignments, parts, ["gender"])
     names = [name_scores(p.tree, p.assignments, part) for p, part in scored]
     proposals = max(sum(n["proposals"] for n in names), 1)
+    label = PROTOCOL_B + (" + (3) sibling directions of photo and title" if directions else ", words only")
     return {
-        "variant": "protocol B: (3) + (1) + (4) + both merges, types known in the other parents",
+        "variant": label,
         **{k: metrics["weighted"][k] for k in COLUMNS},
         "gender purity": metrics["attributes"]["gender"]["purity"],
         "names with a type word": sum(n["type_word"] * n["proposals"] for n in names) / proposals,
@@ -270,7 +286,9 @@ def main() -> None:
     half = catalog.loc[mask].reset_index(drop=True)
 
     ablation, default = protocol_a(config, workspace, catalog, mask)
-    ablation.append(protocol_b(config, workspace, catalog, mask))
+    directions = load_config(REPO / "configs" / "fashion-small-protocol-b.yaml").embed.directions
+    ablation.append(protocol_b(config, workspace, catalog, mask, None))
+    ablation.append(protocol_b(config, workspace, catalog, mask, directions))
     features = embed_catalog(config, workspace, progress=False)
     baselines, summary = run_baselines(Subset(features, mask), half, config, "held-out half")
     started = time.perf_counter()

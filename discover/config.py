@@ -105,10 +105,19 @@ class EmbedderSpec(_Strict):
         return name
 
 
+class DirectionsSpec(_Strict):
+    """Photo and title directions that separate known sibling leaves (needs ``known_leaf``)."""
+
+    components: int = Field(64, ge=1)
+    shrinkage: float = Field(0.1, gt=0, le=1)  # within-leaf scatter shrunk towards the identity
+    weight: float = Field(1.0, ge=0)
+
+
 class EmbedConfig(_Strict):
     image: EmbedderSpec | None = Field(default_factory=lambda: EmbedderSpec(name="efficientnet-lite0"))
     text: EmbedderSpec | None = Field(default_factory=lambda: EmbedderSpec(name="minilm"))
     words: EmbedderSpec | None = None  # a second title view, e.g. known-level-words
+    directions: DirectionsSpec | None = None  # protocol B: what separates sibling leaves where they are known
     pca_components: int | None = Field(None, ge=2)
     batch_size: int = Field(64, ge=1)
     num_workers: int = Field(1, ge=0)

@@ -85,24 +85,42 @@ class WordConcentration:
         self.smoothing = smoothing
 
     def fit(self, titles: Sequence[str], known: Sequence[str]) -> WordConcentration:
-        categories, codes = np.unique(np.asarray(known, dtype=object).astype(str), return_inverse=True)
-        self.categories_ = categories
-        sizes = np.bincount(codes, minlength=len(categories)).astype(np.float64)
-        prior = sizes / sizes.sum()
-        counts: dict[Term, np.ndarray] = defaultdict(lambda: np.zeros(len(categories)))
+        """Learn the weights from `titles` and each one's known category (a path joined by `` > ``).
+
+        Where some paths are deeper than others (leaves known in some branches, protocol B),
+        a term weighs what the more telling of the two levels says: its concentration over the
+        finest known categories, or over the level every product has. A type word of a branch
+        whose leaves are hidden ("Heels" under Shoes) is concentrated in that branch's one
+        category either way; a word that types share across branches ("Sports" in Sports
+        Shoes and Sports Sandals) is spread over fine leaves but not over the shared level.
+        """
+        labels = np.asarray(known, dtype=object).astype(str)
         tokenised = [words(t) for t in titles]
-        for tokens, code in zip(tokenised, codes, strict=True):
-            for term in _terms(tokens):
-                counts[term][code] += 1
-        self.weights_: dict[Term, float] = {}
-        for term, row in counts.items():
-            if row.sum() >= self.min_count:
-                self.weights_[term] = self._concentration(row, sizes, prior)
+        self.categories_, self.weights_ = self._weights(tokenised, labels)
+        depths = np.char.count(labels.astype(str), " > ") if len(labels) else np.zeros(1, int)
+        if depths.min() < depths.max():
+            shared = np.array([" > ".join(label.split(" > ")[: depths.min() + 1]) for label in labels], dtype=object)
+            _, coarse = self._weights(tokenised, shared)
+            self.weights_ = {term: max(weight, coarse[term]) for term, weight in self.weights_.items()}
         if not any(self.weights_.values()):  # one known category: no word says more than another
             self.weights_ = dict.fromkeys(self.weights_, 1.0)
         self._fit_positions(tokenised)
         self._fit_lines(tokenised)
         return self
+
+    def _weights(self, tokenised: Sequence[Sequence[str]], labels: np.ndarray) -> tuple[np.ndarray, dict[Term, float]]:
+        """The categories of `labels` and each term's concentration over them."""
+        categories, codes = np.unique(labels, return_inverse=True)
+        sizes = np.bincount(codes, minlength=len(categories)).astype(np.float64)
+        prior = sizes / sizes.sum()
+        counts: dict[Term, np.ndarray] = defaultdict(lambda: np.zeros(len(categories)))
+        for tokens, code in zip(tokenised, codes, strict=True):
+            for term in _terms(tokens):
+                counts[term][code] += 1
+        weights = {
+            term: self._concentration(row, sizes, prior) for term, row in counts.items() if row.sum() >= self.min_count
+        }
+        return categories, weights
 
     def _fit_lines(self, tokenised: Sequence[Sequence[str]]) -> None:
         """Words that name a brand's product line ("Enticer" for Casio, "Diadem" for Royal):

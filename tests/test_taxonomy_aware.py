@@ -175,3 +175,94 @@ def test_a_brands_product_line_is_never_a_name_but_a_type_one_brand_sells_is() -
     assert not {"men", "watch", "black"} & model.line_words_
     named = name_siblings([line, other], known=model)
     assert "enticer" not in named[0].name.lower() and named[0].name.endswith("Watch")
+
+
+def sibling_world(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Three parents of two types each. Axis 0 tells types apart in every parent; axes 1-3
+    (colour, say) vary far more inside every type. Parent "c" has no known leaves."""
+    rng = np.random.default_rng(seed)
+    n = 900
+    parent = np.repeat(["a", "b", "c"], n // 3)
+    kind = rng.integers(0, 2, n)
+    X = rng.normal(0, 0.3, (n, 12))
+    X[:, 0] += 1.5 * kind
+    X[:, 1:4] += rng.normal(0, 3.0, (n, 3))
+    X[:, 4] += {"a": 0.0, "b": 5.0, "c": -5.0}[parent[0]] + 5.0 * (parent == "b") - 5.0 * (parent == "c")
+    labels = np.array([f"{p} > {p}{k}" if p != "c" else "c" for p, k in zip(parent, kind, strict=True)], dtype=object)
+    return X, labels, parent != "c", kind
+
+
+def test_sibling_directions_learnt_where_leaves_are_known_separate_types_where_they_are_not() -> None:
+    from discover.embed.directions import SiblingDirections
+
+    X, labels, known, kind = sibling_world(seed=0)
+    unknown = ~known
+    raw = KMeans(2, n_init=5, random_state=0).fit_predict(X[unknown])
+    assert adjusted_rand_score(kind[unknown], raw) < 0.2  # colour drives the raw clustering
+
+    model = SiblingDirections(components=2).fit(X, labels, known)
+    projected = model.transform(X[unknown])
+    after = KMeans(2, n_init=5, random_state=0).fit_predict(projected)
+    assert adjusted_rand_score(kind[unknown], after) > 0.8
+    assert model.leaves_ == 4 and model.components_.shape == (12, 2)  # two parents' sibling pairs: rank 2
+
+
+def test_sibling_directions_never_read_the_rows_without_a_known_leaf() -> None:
+    from discover.embed.directions import SiblingDirections
+
+    X, labels, known, _ = sibling_world(seed=1)
+    scrambled = X.copy()
+    scrambled[~known] = np.random.default_rng(9).normal(0, 50, (int((~known).sum()), X.shape[1]))
+    first = SiblingDirections(components=2).fit(X, labels, known)
+    second = SiblingDirections(components=2).fit(scrambled, labels, known)
+    np.testing.assert_array_equal(first.components_, second.components_)
+    np.testing.assert_array_equal(first.mean_, second.mean_)
+
+
+def test_directions_need_known_leaves_and_are_fused_when_the_catalog_has_them(tmp_path: Path) -> None:
+    rows = fashion_rows(200, seed=5)
+    rows["leaf"] = np.where(rows["subCategory"] == "Shoes", "", rows["articleType"])
+    directory = write_catalog(tmp_path / "catalog", rows).parent
+    workspace = Workspace(tmp_path / "ws")
+    plain = make_config(directory, embed__image=None, embed__directions={"components": 8})
+    ingest(plain, workspace, show_progress=False)
+    with pytest.raises(ConfigError, match="known_leaf"):
+        embed_catalog(plain, workspace, progress=False)
+
+    config = make_config(
+        directory, embed__image=None, embed__directions={"components": 8}, catalog__columns__known_leaf="leaf"
+    )
+    ingest(config, workspace, show_progress=False)
+    features = embed_catalog(config, workspace, progress=False)
+    without = make_config(directory, embed__image=None, catalog__columns__known_leaf="leaf")
+    base = embed_catalog(without, workspace, progress=False)
+    extra = features.vectors.shape[1] - base.vectors.shape[1]
+    assert 1 <= extra <= 8  # at most one direction per known sibling leaf beyond the first
+    np.testing.assert_array_equal(features.vectors[:, : base.vectors.shape[1]], base.vectors)
+    again = embed_catalog(config, workspace, progress=False)
+    np.testing.assert_array_equal(features.vectors, again.vectors)
+
+
+def test_where_leaves_are_known_in_some_branches_a_word_keeps_what_the_shared_level_says_of_it() -> None:
+    leaves = {  # branch → its types; the leaves of shoes are hidden
+        "footwear > sandal": ["sports sandals", "sports slides", "sports floaters"],
+        "footwear > shoes": ["sports shoes", "formal shoes"],
+        "apparel > topwear": ["shirt", "kurta", "tunic"],
+        "accessories > bags": ["handbag"],
+        "accessories > watches": ["watch"],
+        "accessories > jewellery": ["ring"],
+    }
+    rng = np.random.default_rng(4)
+    titles, known = [], []
+    for branch, kinds in leaves.items():
+        for _ in range(200):
+            kind = str(rng.choice(kinds))
+            titles.append(f"{rng.choice(BRANDS)} {rng.choice(SPREAD)} {kind}")
+            known.append(branch if branch == "footwear > shoes" else f"{branch} > {kind}")
+    mixed = WordConcentration().fit(titles, known)
+    fine_only = WordConcentration().fit(titles, [k if k.count(">") == 2 else f"{k} > ?" for k in known])
+    shared = WordConcentration().fit(titles, [" > ".join(k.split(" > ")[:2]) for k in known])
+    # "sports" is spread over four fine categories, but the shared level finds it in footwear only
+    assert mixed.weights_["sports"] == shared.weights_["sports"] > fine_only.weights_["sports"] + 0.1
+    assert mixed.weights_["formal"] > 0.9 and mixed.weights_["red"] < 0.1
+    assert set(mixed.categories_) == set(known)  # the finest known categories are what it reports
