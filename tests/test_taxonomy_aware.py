@@ -242,6 +242,13 @@ def test_directions_need_known_leaves_and_are_fused_when_the_catalog_has_them(tm
     again = embed_catalog(config, workspace, progress=False)
     np.testing.assert_array_equal(features.vectors, again.vectors)
 
+    from discover.outputs.run_data import RunData
+    from discover.pipeline import run
+
+    result = run(config, workspace, show_progress=False)  # the explorer rebuilds what the run clustered
+    reread = RunData(workspace, result.run_id).features()
+    np.testing.assert_array_equal(reread, features.vectors)
+
 
 def test_where_leaves_are_known_in_some_branches_a_word_keeps_what_the_shared_level_says_of_it() -> None:
     leaves = {  # branch → its types; the leaves of shoes are hidden

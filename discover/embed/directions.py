@@ -125,7 +125,7 @@ def sibling_directions(
     """The photo and title `blocks` of every product of `catalog` projected onto the directions
     that separate its known sibling leaves (``embed.directions``)."""
     has_leaf = (
-        catalog["known_leaf"].fillna("").astype(str).str.strip().ne("").to_numpy()
+        catalog["known_leaf"].fillna("").astype(str).ne("").to_numpy()  # stripped on ingest
         if "known_leaf" in catalog.columns
         else np.zeros(len(catalog), dtype=bool)
     )

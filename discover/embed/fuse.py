@@ -9,12 +9,23 @@ directly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.decomposition import PCA
 
+from discover.embed.directions import sibling_directions
 from discover.vectors import l2_normalise
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from discover.config import Config
+
+log = logging.getLogger(__name__)
 
 
 def fuse(
@@ -29,3 +40,22 @@ def fuse(
     if pca_components and pca_components < fused.shape[1]:
         fused = PCA(pca_components, random_state=seed).fit_transform(fused)
     return fused.astype(np.float32)
+
+
+def fuse_views(views: Mapping[str, np.ndarray], catalog: pd.DataFrame, config: Config) -> np.ndarray:
+    """The vectors a run clusters: each configured view (by config slot: image, text, words)
+    at its weight, plus the sibling directions when ``embed.directions`` is set. The embed
+    stage and a run's readers (the explorer) both build them here, so they never differ."""
+    blocks = list(views.values())
+    weights = [getattr(config.embed, slot).weight for slot in views]
+    spec = config.embed.directions
+    if spec is not None:
+        seen = [vectors for slot, vectors in views.items() if slot in ("image", "text")]
+        if not seen:
+            raise ValueError("embed.directions projects the photo and title blocks: configure image or text")
+        started = time.perf_counter()
+        level = config.discovery.level
+        blocks.append(sibling_directions(seen, catalog, level, spec.components, spec.shrinkage, config.seed))
+        weights.append(spec.weight)
+        log.info("embed directions: %d products projected in %.1f s", len(catalog), time.perf_counter() - started)
+    return fuse(blocks, weights, config.embed.pca_components, config.seed)

@@ -28,8 +28,7 @@ from discover.embed.cache import (
     text_key,
 )
 from discover.embed.corpus import CorpusSvdEmbedder
-from discover.embed.directions import sibling_directions
-from discover.embed.fuse import fuse
+from discover.embed.fuse import fuse_views
 from discover.embed.on_ray import compute_on_ray
 from discover.tree import known_labels
 from discover.workspace import Workspace
@@ -188,7 +187,7 @@ def embed_catalog(config: Config, workspace: Workspace, progress: bool = True) -
     """Embed every configured view (image, text, words) of the workspace's catalog and fuse them."""
     torch.set_num_threads(config.embed.torch_threads or os.cpu_count() or 1)
     catalog = workspace.load_catalog()
-    parts, weights = [], []
+    parts = []
     for slot, modality in SLOTS.items():
         spec: EmbedderSpec | None = getattr(config.embed, slot)
         if spec is None:
@@ -196,27 +195,7 @@ def embed_catalog(config: Config, workspace: Workspace, progress: bool = True) -
         embedder = build_embedder(spec, modality, config)
         factory = partial(build_embedder, spec, modality, config)
         parts.append(embed_modality(embedder, catalog, config, workspace, progress, slot, factory))
-        weights.append(spec.weight)
     if not parts:
         raise ValueError("embed: configure at least one of embed.image and embed.text")
-    blocks = [p.vectors for p in parts]
-    if config.embed.directions is not None:
-        blocks.append(directions_block(parts, catalog, config))
-        weights.append(config.embed.directions.weight)
-    vectors = fuse(blocks, weights, config.embed.pca_components, config.seed)
+    vectors = fuse_views({p.slot: p.vectors for p in parts}, catalog, config)
     return Features(catalog["product_id"].to_numpy(), vectors, parts)
-
-
-def directions_block(parts: list[ModalityPart], catalog: pd.DataFrame, config: Config) -> np.ndarray:
-    """The photo and MiniLM-style title blocks projected onto the directions that separate known
-    sibling leaves (``embed.directions``); learnt in seconds, so recomputed, not cached."""
-    spec = config.embed.directions
-    assert spec is not None
-    started = time.perf_counter()
-    blocks = [p.vectors for p in parts if p.slot in ("image", "text")]
-    if not blocks:
-        raise ValueError("embed.directions projects the photo and title blocks: configure embed.image or embed.text")
-    level = config.discovery.level
-    projected = sibling_directions(blocks, catalog, level, spec.components, spec.shrinkage, config.seed)
-    log.info("embed directions: %d products projected in %.1f s", len(projected), time.perf_counter() - started)
-    return projected

@@ -13,7 +13,7 @@ import yaml
 from discover.cluster.ignore import remove_attributes
 from discover.config import Config, config_from_dict
 from discover.embed.cache import load_aligned
-from discover.embed.fuse import fuse
+from discover.embed.fuse import fuse_views
 from discover.errors import WorkspaceError
 from discover.tree import SubcategoryTree
 from discover.words import WordConcentration, known_words
@@ -86,7 +86,7 @@ class RunData:
 
     def features(self) -> np.ndarray:
         """The vectors the run clustered, rebuilt from the embedding files (declared attributes removed)."""
-        blocks, weights = [], []
+        views = {}
         for fingerprint in self.tree.meta.get("features", []):
             vectors, meta = load_aligned(self.workspace.embeddings_dir, fingerprint)
             position = pd.Series(np.arange(len(meta["product_ids"])), index=meta["product_ids"])
@@ -95,10 +95,9 @@ class RunData:
                     f"run {self.run_id}: the embeddings {fingerprint} no longer cover all its products "
                     "(the catalog changed since); re-run `discover run` first"
                 )
-            blocks.append(np.asarray(vectors)[position.loc[self.assignments["product_id"]].to_numpy()])
-            spec = getattr(self.config.embed, meta.get("slot", meta["modality"]))
-            weights.append(spec.weight if spec else 1.0)
-        if not blocks:
+            rows = position.loc[self.assignments["product_id"]].to_numpy()
+            views[meta.get("slot", meta["modality"])] = np.asarray(vectors)[rows]
+        if not views:
             raise WorkspaceError(f"run {self.run_id} does not name its features in tree.json")
-        fused = fuse(blocks, weights, self.config.embed.pca_components, self.config.seed)
+        fused = fuse_views(views, self.catalog, self.config)
         return remove_attributes(fused, self.catalog, self.config.discovery.ignore, self.config.seed)[0]
