@@ -230,6 +230,7 @@ class ClassifyConfig(_Strict):
     include_truth: bool = True  # the truth column, when mapped, is the finest level it learns
     fusion: Literal["image-only", "text-only", "concat", "sum", "product", "gated", "attention", "late"] = "gated"
     head: Literal["hierarchical", "flat"] = "hierarchical"
+    title_ngrams: bool = True  # the titles' word and character n-grams vote beside the fused vectors
     dim: int = Field(256, ge=4)
     dropout: float = Field(0.2, ge=0, lt=1)
     epochs: int = Field(40, ge=1)

@@ -13,7 +13,8 @@ from discover.classify.fusion import FUSIONS, create_fusion
 from discover.classify.heads import HierarchicalHeads
 from discover.classify.labels import LabelTree
 from discover.classify.model import MultimodalClassifier
-from discover.classify.train import TrainSettings, _loss
+from discover.classify.ngrams import TitleNgrams
+from discover.classify.train import Inputs, TrainSettings, _loss, evaluate_classifier, fit_classifier
 from discover.cli import main
 from tests.conftest import config_dict, fashion_rows, write_catalog
 
@@ -44,8 +45,8 @@ def test_teacher_forcing_masks_by_the_true_parent_and_without_it_by_the_predicte
     assert {tree.classes[1][i] for i in allowed(free)} == {"A > a1", "A > a2"}  # A scored highest
     model = MultimodalClassifier(tree, 6, 4, fusion="concat", dim=8)
     image, text, codes = torch.randn(6, 6), torch.randn(6, 4), torch.as_tensor(tree.encode(PATHS))
-    with_forcing = _loss(model, image, text, codes, TrainSettings(teacher_forcing=True), None)
-    without = _loss(model, image, text, codes, TrainSettings(teacher_forcing=False), None)
+    with_forcing = _loss(model, image, text, None, codes, TrainSettings(teacher_forcing=True), None)
+    without = _loss(model, image, text, None, codes, TrainSettings(teacher_forcing=False), None)
     assert torch.isfinite(with_forcing) and torch.isfinite(without) and with_forcing != without
 
 
@@ -84,6 +85,49 @@ def test_splits_never_share_a_group_and_cover_every_row():
     assert sorted(np.concatenate([splits.train, splits.validation, splits.test]).tolist()) == list(range(1000))
 
 
+def _titled_products(n: int, seed: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Products whose type is said only by a word of the title (brand and colour are noise)."""
+    rng = np.random.default_rng(seed)
+    types = rng.integers(0, len(PATHS), n)
+    words = ["kurti", "flats", "heels", "trolley", "wallet", "anklet"]
+    titles = [f"brand{rng.integers(50)} {rng.choice(['red', 'blue', 'black'])} {words[t]}" for t in types]
+    return titles, types, rng.normal(size=(n, 12)).astype(np.float32)
+
+
+def test_title_ngrams_learn_the_type_word_the_dense_vectors_do_not_carry(tmp_path: Path):
+    tree = LabelTree.from_paths(PATHS)
+    titles, types, noise = _titled_products(600, seed=0)
+    codes = tree.encode([PATHS[t] for t in types])
+    grams = TitleNgrams().fit(titles[:400])
+    grams.save(tmp_path / "ngrams.json")
+    inputs = Inputs(noise[:, :6], noise[:, 6:], codes, grams.transform(titles))
+    settings = TrainSettings(epochs=15, dim=16, seed=0)
+    train, test = inputs.take(np.arange(400)), inputs.take(np.arange(400, 600))
+    with_ngrams = fit_classifier(train, tree, settings)
+    without = fit_classifier(Inputs(train.image, train.text, train.codes), tree, settings)
+    assert evaluate_classifier(with_ngrams, test)["leaf_accuracy"] > 0.95
+    assert evaluate_classifier(without, Inputs(test.image, test.text, test.codes))["leaf_accuracy"] < 0.5
+    reloaded = TitleNgrams.load(tmp_path / "ngrams.json").transform(titles[400:])
+    assert (reloaded != test.ngrams).nnz == 0  # a saved model sees new titles in the same columns
+    with pytest.raises(ValueError, match="n-grams"):
+        with_ngrams(torch.as_tensor(test.image), torch.as_tensor(test.text))
+
+
+def test_every_class_is_trained_on_before_it_is_tested():
+    # 40 common classes, then 20 rare ones of one photo (group) and 20 of two, two products each
+    rng = np.random.default_rng(0)
+    rare = np.arange(40, 80).repeat(2)
+    labels = np.r_[rng.integers(0, 40, 2000), rare]
+    groups = np.r_[rng.integers(0, 900, 2000), 1000 + np.r_[np.arange(20).repeat(2), np.arange(20, 60)]]
+    for seed in range(5):
+        splits = grouped_splits(labels, groups, seed=seed)
+        assert set(labels[splits.train]) == set(labels)  # before: a rare class could land only in test
+        parts = [set(groups[s]) for s in (splits.train, splits.validation, splits.test)]
+        assert not (parts[0] & parts[1]) and not (parts[0] & parts[2]) and not (parts[1] & parts[2])
+        assert len(np.concatenate([splits.train, splits.validation, splits.test])) == len(labels)
+        assert len(splits.test) > 0.15 * len(labels)
+
+
 @pytest.mark.slow
 def test_train_evaluate_predict_and_find_mislabels_on_real_products(tmp_path: Path, capsys):
     rows = fashion_rows(1000, subcategories=("Topwear", "Bottomwear", "Shoes", "Bags", "Watches"), seed=3)
@@ -100,8 +144,11 @@ def test_train_evaluate_predict_and_find_mislabels_on_real_products(tmp_path: Pa
     metrics = yaml.safe_load(metrics_path.read_text())
     assert metrics["hierarchical_f1"] > 0.85 and metrics["per_level"]["level_1"]["accuracy"] > 0.9
     assert {"leaf_macro_f1", "ece", "per_level"} <= set(metrics)
+    assert list((tmp_path / "ws" / "models" / "classify").glob("*/ngrams.json"))  # title n-grams on by default
     assert main(["classify", "evaluate", str(config), *ws]) == 0
     assert "hierarchical P/R/F1" in capsys.readouterr().out
+    again = yaml.safe_load(metrics_path.read_text())  # the saved model and n-grams score the same rows the same
+    assert again["hierarchical_f1"] == pytest.approx(metrics["hierarchical_f1"], abs=1e-9)
     new = write_catalog(tmp_path / "new", rows.iloc[900:])
     out = tmp_path / "predictions.csv"
     assert main(["classify", "predict", str(config), *ws, "--catalog", str(new), "--out", str(out)]) == 0

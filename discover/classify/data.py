@@ -3,7 +3,9 @@ imbalanced the classes are.
 
 Splits are grouped (fashion-small: by ``image_md5``) so that the same photo never lands in
 both training and test, and stratified by leaf so that every split sees every class it can.
-Under-sampling caps each class's training rows and never drops a class entirely.
+Training comes first: a class too rare to be in every split is in training before it is
+tested, since a class the model never saw can only be scored as wrong. Under-sampling caps
+each class's training rows and never drops a class entirely.
 """
 
 from __future__ import annotations
@@ -40,12 +42,31 @@ def grouped_splits(
         >>> splits = grouped_splits(labels, np.arange(100) // 2, seed=0)
         >>> len(splits.train) + len(splits.validation) + len(splits.test)
         100
+        >>> rare = grouped_splits(np.r_[labels, 2], np.r_[np.arange(100) // 2, 99], seed=0)
+        >>> 100 in rare.train  # a class of one product is trained on, never only tested
+        True
     """
     groups = np.arange(len(labels)) if groups is None else np.asarray(groups)
     rest, test = _one_fold(labels, groups, max(2, round(1 / test_size)), seed)
     share = validation_size / (1 - test_size)
     train, validation = _one_fold(labels[rest], groups[rest], max(2, round(1 / share)), seed)
-    return Splits(np.sort(rest[train]), np.sort(rest[validation]), np.sort(test))
+    return _train_sees_every_class(labels, groups, Splits(rest[train], rest[validation], test), seed)
+
+
+def _train_sees_every_class(labels: np.ndarray, groups: np.ndarray, splits: Splits, seed: int) -> Splits:
+    """Move one group (seeded) of each class that training lacks from validation or test into
+    training. Stratified group folds cannot spread a class of one or two groups over three
+    splits; they put it anywhere, and a class only in test is unlearnable."""
+    side = np.full(len(labels), 0)
+    side[splits.validation], side[splits.test] = 1, 2
+    rng = np.random.default_rng(seed)
+    for label in np.unique(labels):
+        members = labels == label
+        if (side[members] == 0).any():
+            continue
+        candidates = np.unique(groups[members])
+        side[groups == rng.choice(candidates)] = 0
+    return Splits(*(np.flatnonzero(side == part) for part in (0, 1, 2)))
 
 
 def undersample(labels: np.ndarray, rows: np.ndarray, cap: int | None, seed: int = 0) -> np.ndarray:

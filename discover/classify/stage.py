@@ -18,11 +18,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from discover.classify.data import grouped_splits, imbalance_report, undersample
 from discover.classify.labels import LabelTree
 from discover.classify.mislabels import out_of_fold_probabilities, rank_mislabels
 from discover.classify.model import MultimodalClassifier
+from discover.classify.ngrams import TitleNgrams
 from discover.classify.placement import place_proposals
 from discover.classify.train import Inputs, Predictions, TrainSettings, predict, score_predictions
 from discover.config import Config
@@ -32,6 +34,7 @@ from discover.vectors import l2_normalise
 from discover.workspace import Workspace, write_csv, write_json, write_text
 
 log = logging.getLogger(__name__)
+NGRAMS_FILE = "ngrams.json"  # beside model.safetensors: the n-gram vocabulary and idf weights
 
 
 def train_settings(config: Config) -> TrainSettings:
@@ -149,6 +152,11 @@ def train(config: Config, workspace: Workspace, progress: bool = True) -> Traine
     groups = group_column(catalog)
     splits = grouped_splits(inputs.codes[:, -1], groups, settings.test_size, settings.validation_size, config.seed)
     train_rows = undersample(inputs.codes[:, -1], splits.train, settings.max_per_class, config.seed)
+    grams = None
+    if settings.title_ngrams:  # the vocabulary and idf come from the training titles alone
+        titles = catalog["title"].fillna("").astype(str)
+        grams = TitleNgrams().fit(titles.iloc[train_rows].tolist())
+        inputs.ngrams = grams.transform(titles.tolist())
     model = fit_classifier(
         inputs.take(train_rows), tree, train_settings(config), inputs.take(splits.validation), progress
     )
@@ -165,12 +173,24 @@ def train(config: Config, workspace: Workspace, progress: bool = True) -> Traine
             "train_settings": asdict(train_settings(config)),
         },
     )
+    if grams is not None:
+        grams.save(model_dir / NGRAMS_FILE)
     metrics = score_predictions(tree, inputs.codes[splits.test], predict(model, inputs.take(splits.test)))
     metrics.update(model_id=model_id, train_rows=len(train_rows), seconds=time.perf_counter() - started)
     write_json(workspace.root / "classify" / model_id / "metrics.json", metrics)
     log.info("classify: %s trained on %d products in %.1f s", model_id, len(train_rows), metrics["seconds"])
     names = [" > ".join(n.split(" > ")[-1:]) for n in tree.classes[-1]]
     return Trained(model_id, model_dir, metrics, imbalance_report(inputs.codes[train_rows, -1], names))
+
+
+def saved_ngrams(directory: Path, model: MultimodalClassifier, catalog: pd.DataFrame) -> sp.csr_matrix | None:
+    """The catalog's title n-grams in the columns the model was trained on (None: trained without)."""
+    if model.ngrams is None:
+        return None
+    path = directory / NGRAMS_FILE
+    if not path.exists():
+        raise WorkspaceError(f"{path}: missing; the classifier was trained with title n-grams, train it again")
+    return TitleNgrams.load(path).transform(catalog["title"].fillna("").astype(str).tolist())
 
 
 def model_dir(workspace: Workspace, model_id: str | None) -> Path:
@@ -197,6 +217,7 @@ def evaluate(config: Config, workspace: Workspace, model_id: str | None = None, 
         test = catalog[catalog["product_id"].isin(meta["test_ids"])].reset_index(drop=True)
         labelled = labelled_inputs(config, workspace, test, progress, tree=model.tree)
         _same_embedders(meta, labelled.fingerprints)
+        labelled.inputs.ngrams = saved_ngrams(directory, model, labelled.catalog)
         scores = score_predictions(model.tree, labelled.inputs.codes, predict(model, labelled.inputs))
         metrics = {**scores, "model_id": meta["model_id"]}
     write_json(workspace.root / "classify" / metrics["model_id"] / "metrics.json", metrics)
@@ -216,6 +237,7 @@ def predict_catalog(
     model, meta = MultimodalClassifier.load(directory)
     inputs, fingerprints = _modalities(config, workspace, catalog, progress=True)
     _same_embedders(meta, fingerprints)
+    inputs.ngrams = saved_ngrams(directory, model, catalog)
     write_csv(out, prediction_frame(catalog, model.tree, predict(model, inputs)))
     return out
 

@@ -14,13 +14,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import torch
 from sklearn.metrics import f1_score
 from torch import nn
 from tqdm.auto import tqdm
 
 from discover.classify.labels import LabelTree
-from discover.classify.model import MultimodalClassifier
+from discover.classify.model import MultimodalClassifier, NgramBag
+from discover.classify.ngrams import as_bag
 from discover.evaluate.metrics import expected_calibration_error, hierarchical_prf
 
 log = logging.getLogger(__name__)
@@ -46,23 +48,34 @@ class TrainSettings:
 
 @dataclass
 class Inputs:
-    """Aligned image vectors, title vectors and (for training and scoring) path codes."""
+    """Aligned image vectors, title vectors, (for training and scoring) path codes and,
+    optionally, the titles' sparse n-grams (discover.classify.ngrams)."""
 
     image: np.ndarray
     text: np.ndarray
     codes: np.ndarray | None = None
+    ngrams: sp.csr_matrix | None = None
 
     def take(self, rows: np.ndarray) -> Inputs:
-        return Inputs(self.image[rows], self.text[rows], None if self.codes is None else self.codes[rows])
+        return Inputs(
+            self.image[rows],
+            self.text[rows],
+            None if self.codes is None else self.codes[rows],
+            None if self.ngrams is None else self.ngrams[rows],
+        )
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.as_tensor(self.image, dtype=torch.float32), torch.as_tensor(self.text, dtype=torch.float32)
 
+    def bag(self, rows: np.ndarray | slice) -> NgramBag | None:
+        """The n-grams of `rows` as EmbeddingBag input, or None without n-grams."""
+        return None if self.ngrams is None else as_bag(self.ngrams[rows])
 
-def _loss(model: MultimodalClassifier, image, text, codes, settings: TrainSettings, weights) -> torch.Tensor:
+
+def _loss(model: MultimodalClassifier, image, text, ngrams, codes, settings: TrainSettings, weights) -> torch.Tensor:
     """Cross-entropy at every level (masked by the true or the predicted parent), plus each
     modality's own loss in late fusion."""
-    logits = model(image, text)
+    logits = model(image, text, ngrams)
     if model.head_kind == "flat":
         return nn.functional.cross_entropy(logits[0], codes[:, -1], weight=weights)
     masked = model.heads.masked(logits, codes if settings.teacher_forcing else None)
@@ -84,8 +97,16 @@ def fit_classifier(
 ) -> MultimodalClassifier:
     """Train a model on `train`; keep the epoch with the best validation hF1 (or the last)."""
     torch.manual_seed(settings.seed)
+    ngram_features = 0 if train.ngrams is None else train.ngrams.shape[1]
     model = MultimodalClassifier(
-        tree, train.image.shape[1], train.text.shape[1], settings.fusion, settings.head, settings.dim, settings.dropout
+        tree,
+        train.image.shape[1],
+        train.text.shape[1],
+        settings.fusion,
+        settings.head,
+        settings.dim,
+        settings.dropout,
+        ngram_features,
     )
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     image, text = train.tensors()
@@ -100,7 +121,8 @@ def fit_classifier(
     for epoch in tqdm(range(settings.epochs), desc=f"classify {settings.fusion}", unit="epoch", disable=not progress):
         model.train()
         for batch in torch.randperm(len(codes), generator=generator).split(settings.batch_size):
-            loss = _loss(model, image[batch], text[batch], codes[batch], settings, weights)
+            ngrams = train.bag(batch.numpy())
+            loss = _loss(model, image[batch], text[batch], ngrams, codes[batch], settings, weights)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -136,8 +158,9 @@ def predict(model: MultimodalClassifier, inputs: Inputs, batch_size: int = 4096)
     paths, leaf = [], []
     for start in range(0, len(image), batch_size):
         chunk = slice(start, start + batch_size)
-        paths.append(model.predict_paths(image[chunk], text[chunk]).numpy())
-        leaf.append(model.leaf_log_probs(image[chunk], text[chunk]).exp().numpy())
+        ngrams = inputs.bag(chunk)
+        paths.append(model.predict_paths(image[chunk], text[chunk], ngrams).numpy())
+        leaf.append(model.leaf_log_probs(image[chunk], text[chunk], ngrams).exp().numpy())
     paths_codes, leaf_probs = np.concatenate(paths), np.concatenate(leaf)
     probability = leaf_probs[np.arange(len(paths_codes)), paths_codes[:, -1]]
     return Predictions(paths_codes, probability, leaf_probs)
