@@ -173,8 +173,8 @@ def main() -> None:
     noisy, flipped = flip_siblings(inputs.codes[:, -1], tree, 0.05, config.seed)
     settings = train_settings(config)
     settings.epochs = 20
-    noisy_inputs = Inputs(inputs.image, inputs.text, tree.ancestors(noisy))  # the finder uses the dense vectors
-    probabilities = out_of_fold_probabilities(noisy_inputs, tree, settings, groups, folds=5)
+    noisy_inputs = Inputs(inputs.image, inputs.text, tree.ancestors(noisy))
+    probabilities = out_of_fold_probabilities(noisy_inputs, tree, settings, groups, folds=5, titles=titles.tolist())
     ranked = rank_mislabels(probabilities, noisy, tree)
     precision, recall = precision_recall_at_k(ranked["row"].to_numpy(), flipped, len(flipped))
     body = (
@@ -190,8 +190,9 @@ def main() -> None:
         + markdown_table(stages, "{:.4f}")
         + f"\n\nThe smallest multimodal share that keeps ≥ 99 % of the multimodal hF1: threshold "
         f"{keeps['threshold']:.2f}, {keeps['multimodal share']:.1%} of products sent on, hF1 {keeps['hF1']:.4f}."
-        + f"\n\nMislabel finder: {len(flipped):,} leaves (5 %) flipped to a sibling; out-of-fold gated model, "
-        f"5 grouped folds: precision@{len(flipped)} {precision:.3f}, recall@{len(flipped)} {recall:.3f}."
+        + f"\n\nMislabel finder: {len(flipped):,} leaves (5 %) flipped to a sibling; out-of-fold gated model "
+        "with title n-grams (each fold's vocabulary from its own training titles), 5 grouped folds: "
+        f"precision@{len(flipped)} {precision:.3f}, recall@{len(flipped)} {recall:.3f}."
     )
     write_section("classify", "Classifier: fusion strategies, two-stage inference, mislabels", body)
 

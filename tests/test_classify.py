@@ -12,6 +12,7 @@ from discover.classify.data import grouped_splits, undersample
 from discover.classify.fusion import FUSIONS, create_fusion
 from discover.classify.heads import HierarchicalHeads
 from discover.classify.labels import LabelTree
+from discover.classify.mislabels import out_of_fold_probabilities, rank_mislabels
 from discover.classify.model import MultimodalClassifier
 from discover.classify.ngrams import TitleNgrams
 from discover.classify.train import Inputs, TrainSettings, _loss, evaluate_classifier, fit_classifier
@@ -111,6 +112,19 @@ def test_title_ngrams_learn_the_type_word_the_dense_vectors_do_not_carry(tmp_pat
     assert (reloaded != test.ngrams).nnz == 0  # a saved model sees new titles in the same columns
     with pytest.raises(ValueError, match="n-grams"):
         with_ngrams(torch.as_tensor(test.image), torch.as_tensor(test.text))
+
+
+def test_the_mislabel_finder_reads_the_type_word_of_the_titles():
+    tree = LabelTree.from_paths(PATHS)
+    titles, types, noise = _titled_products(600, seed=1)
+    registered = tree.encode([PATHS[t] for t in types])[:, -1]
+    flipped = np.arange(0, 600, 20)
+    registered[flipped] = (registered[flipped] + 1) % len(PATHS)
+    inputs = Inputs(noise[:, :6], noise[:, 6:], tree.ancestors(registered))
+    settings = TrainSettings(epochs=10, dim=16)
+    probabilities = out_of_fold_probabilities(inputs, tree, settings, np.arange(600), folds=3, titles=titles)
+    found = rank_mislabels(probabilities, registered, tree)["row"].to_numpy()[: len(flipped)]
+    assert len(set(found) & set(flipped)) / len(flipped) > 0.7  # the dense vectors alone are noise here: ~0
 
 
 def test_every_class_is_trained_on_before_it_is_tested():

@@ -9,21 +9,37 @@ get), and the leaf the model prefers is its suggestion.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupKFold
 
 from discover.classify.labels import LabelTree
+from discover.classify.ngrams import TitleNgrams
 from discover.classify.train import Inputs, TrainSettings, fit_classifier, predict
 
 
 def out_of_fold_probabilities(
-    inputs: Inputs, tree: LabelTree, settings: TrainSettings, groups: np.ndarray, folds: int = 5, progress: bool = False
+    inputs: Inputs,
+    tree: LabelTree,
+    settings: TrainSettings,
+    groups: np.ndarray,
+    folds: int = 5,
+    progress: bool = False,
+    titles: Sequence[str] | None = None,
 ) -> np.ndarray:
-    """n × leaves: p(leaf) for every product from the model of the fold that held it out."""
+    """n × leaves: p(leaf) for every product from the model of the fold that held it out.
+
+    With `titles`, each fold's model also learns from the titles' n-grams, their vocabulary
+    fitted on that fold's training titles only.
+    """
     probabilities = np.zeros((len(inputs.image), tree.sizes()[-1]), dtype=np.float32)
     splitter = GroupKFold(n_splits=folds, shuffle=True, random_state=settings.seed)
     for train, held in splitter.split(inputs.image, groups=groups):
+        if titles is not None:
+            grams = TitleNgrams().fit([titles[i] for i in train])
+            inputs = Inputs(inputs.image, inputs.text, inputs.codes, grams.transform(titles))
         model = fit_classifier(inputs.take(train), tree, settings, progress=progress)
         probabilities[held] = predict(model, inputs.take(held)).leaf_probabilities
     return probabilities

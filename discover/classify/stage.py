@@ -154,9 +154,9 @@ def train(config: Config, workspace: Workspace, progress: bool = True) -> Traine
     train_rows = undersample(inputs.codes[:, -1], splits.train, settings.max_per_class, config.seed)
     grams = None
     if settings.title_ngrams:  # the vocabulary and idf come from the training titles alone
-        titles = catalog["title"].fillna("").astype(str)
-        grams = TitleNgrams().fit(titles.iloc[train_rows].tolist())
-        inputs.ngrams = grams.transform(titles.tolist())
+        titles = _titles(catalog)
+        grams = TitleNgrams().fit([titles[i] for i in train_rows])
+        inputs.ngrams = grams.transform(titles)
     model = fit_classifier(
         inputs.take(train_rows), tree, train_settings(config), inputs.take(splits.validation), progress
     )
@@ -190,7 +190,11 @@ def saved_ngrams(directory: Path, model: MultimodalClassifier, catalog: pd.DataF
     path = directory / NGRAMS_FILE
     if not path.exists():
         raise WorkspaceError(f"{path}: missing; the classifier was trained with title n-grams, train it again")
-    return TitleNgrams.load(path).transform(catalog["title"].fillna("").astype(str).tolist())
+    return TitleNgrams.load(path).transform(_titles(catalog))
+
+
+def _titles(catalog: pd.DataFrame) -> list[str]:
+    return catalog["title"].fillna("").astype(str).tolist()
 
 
 def model_dir(workspace: Workspace, model_id: str | None) -> Path:
@@ -255,7 +259,10 @@ def find_mislabels(config: Config, workspace: Workspace, out: Path, progress: bo
     labelled = labelled_inputs(config, workspace, workspace.load_catalog(), progress)
     catalog, inputs, tree = labelled.catalog, labelled.inputs, labelled.tree
     groups = group_column(catalog, each_row_alone=True)
-    probabilities = out_of_fold_probabilities(inputs, tree, train_settings(config), groups, config.classify.folds)
+    titles = _titles(catalog) if config.classify.title_ngrams else None
+    probabilities = out_of_fold_probabilities(
+        inputs, tree, train_settings(config), groups, config.classify.folds, progress, titles
+    )
     ranked = rank_mislabels(probabilities, inputs.codes[:, -1], tree)
     ranked.insert(0, "product_id", catalog["product_id"].to_numpy()[ranked["row"]])
     ranked.insert(1, "title", catalog["title"].to_numpy()[ranked["row"]])
@@ -277,7 +284,10 @@ def place_run_proposals(config: Config, workspace: Workspace, run_id: str, progr
     catalog, inputs, tree = labelled.catalog, labelled.inputs, labelled.tree
     groups = group_column(catalog, each_row_alone=True)
     settings = config.classify
-    probabilities = out_of_fold_probabilities(inputs, tree, train_settings(config), groups, settings.folds, progress)
+    titles = _titles(catalog) if settings.title_ngrams else None
+    probabilities = out_of_fold_probabilities(
+        inputs, tree, train_settings(config), groups, settings.folds, progress, titles
+    )
     frame = pd.DataFrame(probabilities, index=catalog["product_id"].astype(str), columns=tree.classes[-1])
     proposals = run.tree
     place_proposals(proposals, run.assignments, frame, settings.placement_confidence, settings.placement_majority)
