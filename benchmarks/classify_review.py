@@ -21,9 +21,10 @@ from benchmarks.common import REPO, WORKSPACE, markdown_table, write_section
 from discover.classify.crossgroup import leave_one_group_out
 from discover.classify.data import grouped_splits
 from discover.classify.mislabels import out_of_fold_probabilities
+from discover.classify.ngrams import TitleNgrams
 from discover.classify.placement import MISLABELLED, place_proposals
 from discover.classify.stage import labelled_inputs, train_settings
-from discover.classify.train import fit_classifier, predict, score_predictions
+from discover.classify.train import Inputs, fit_classifier, predict, score_predictions
 from discover.cluster.stage import propose_subcategories
 from discover.config import load_config
 from discover.data.ingest import ingest
@@ -66,7 +67,10 @@ def placement_table(config, workspace: Workspace) -> tuple[pd.DataFrame, str]:
     labelled = labelled_inputs(config, workspace, misfiled, True, levels=config.discovery.level)
     settings = train_settings(config)
     groups = labelled.catalog["group"].to_numpy()
-    oof = out_of_fold_probabilities(labelled.inputs, labelled.tree, settings, groups, config.classify.folds)
+    titles = labelled.catalog["title"].fillna("").astype(str).tolist()
+    oof = out_of_fold_probabilities(
+        labelled.inputs, labelled.tree, settings, groups, config.classify.folds, titles=titles
+    )
     ids = labelled.catalog["product_id"].astype(str)
     probabilities = pd.DataFrame(oof, index=ids, columns=labelled.tree.classes[-1])
     moved_ids = catalog["product_id"].to_numpy()[moved["row"]].astype(str)
@@ -109,6 +113,9 @@ def logo_table(config, workspace: Workspace) -> pd.DataFrame:
     inputs, tree, catalog = labelled.inputs, labelled.tree, labelled.catalog
     groups, settings = catalog["group"].to_numpy(), train_settings(config)
     splits = grouped_splits(inputs.codes[:, -1], groups, seed=config.seed)
+    titles = catalog["title"].fillna("").astype(str).tolist()
+    grams = TitleNgrams().fit([titles[i] for i in splits.train])
+    inputs = Inputs(inputs.image, inputs.text, inputs.codes, grams.transform(titles))
     model = fit_classifier(inputs.take(splits.train), tree, settings, inputs.take(splits.validation))
     scores = score_predictions(tree, inputs.codes[splits.test], predict(model, inputs.take(splits.test)))
     baseline = {
@@ -119,7 +126,7 @@ def logo_table(config, workspace: Workspace) -> pd.DataFrame:
         "leaf macro-F1": scores["leaf_macro_f1"],
         "with a class unseen in training": 0.0,
     }
-    held = leave_one_group_out(inputs, tree, settings, catalog["gender"].to_numpy(), groups)
+    held = leave_one_group_out(inputs, tree, settings, catalog["gender"].to_numpy(), groups, titles=titles)
     return pd.concat([pd.DataFrame([baseline]), held], ignore_index=True)
 
 
@@ -134,13 +141,13 @@ def main() -> None:
     settings = config.classify
     body = (
         f"**New subtype or mislabelled?** {note} Out-of-fold ({settings.folds} grouped folds, {settings.fusion} "
-        f"fusion) over the existing categories at level {config.discovery.level}; a product is placed where "
-        f"p ≥ confidence, a proposal is called mislabelled when ≥ {settings.placement_majority:.0%} of its "
-        "clustered products are placed in one other category.\n\n"
+        f"fusion + title n-grams) over the existing categories at level {config.discovery.level}; a product is "
+        f"placed where p ≥ confidence, a proposal is called mislabelled when ≥ {settings.placement_majority:.0%} "
+        "of its clustered products are placed in one other category.\n\n"
         + markdown_table(placements, "{:.3f}")
         + "\n\n**Leave one group out** (domain: `gender`; fashion-small has no shop column), "
-        f"{settings.fusion} fusion, hierarchical heads over the three levels, frozen cached vectors:\n\n"
-        + markdown_table(logo, "{:.4f}")
+        f"{settings.fusion} fusion, hierarchical heads over the three levels, frozen cached vectors and the titles' "
+        "n-grams (each model's vocabulary from its training domains):\n\n" + markdown_table(logo, "{:.4f}")
     )
     write_section("classify_review", "Classifier beside discovery: placements and held-out domains", body)
 

@@ -9,11 +9,14 @@ other domains never show cannot be predicted; the table says how many test produ
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
 from discover.classify.data import grouped_splits
 from discover.classify.labels import LabelTree
+from discover.classify.ngrams import TitleNgrams
 from discover.classify.train import Inputs, TrainSettings, fit_classifier, predict, score_predictions
 
 
@@ -25,11 +28,13 @@ def leave_one_group_out(
     groups: np.ndarray | None = None,
     min_size: int = 50,
     progress: bool = False,
+    titles: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """One row per domain of at least `min_size` products: its scores when held out.
 
     `groups` (e.g. image hashes) keep near-duplicates on one side of the validation split
-    used for early stopping inside the training domains.
+    used for early stopping inside the training domains. With `titles`, the models read the
+    titles' n-grams too, their vocabulary learnt from the training domains' titles only.
     """
     domains = np.asarray(domains).astype(str)
     groups = np.arange(len(domains)) if groups is None else np.asarray(groups)
@@ -41,6 +46,9 @@ def leave_one_group_out(
         rest = np.flatnonzero(domains != domain)
         inner = grouped_splits(inputs.codes[rest, -1], groups[rest], test_size=0.1, validation_size=0.05, seed=0)
         train, validation = rest[np.r_[inner.train, inner.test]], rest[inner.validation]
+        if titles is not None:
+            grams = TitleNgrams().fit([titles[i] for i in train])
+            inputs = Inputs(inputs.image, inputs.text, inputs.codes, grams.transform(titles))
         model = fit_classifier(inputs.take(train), tree, settings, inputs.take(validation), progress)
         scores = score_predictions(tree, inputs.codes[held], predict(model, inputs.take(held)))
         unseen = ~np.isin(inputs.codes[held, -1], inputs.codes[train, -1])

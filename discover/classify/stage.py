@@ -316,8 +316,9 @@ def cross_evaluate(config: Config, workspace: Workspace, column: str, progress: 
     catalog = labelled.catalog
     domains = domains_of(catalog, column)
     groups = group_column(catalog)
+    titles = _titles(catalog) if config.classify.title_ngrams else None
     table = leave_one_group_out(
-        labelled.inputs, labelled.tree, train_settings(config), domains, groups, progress=progress
+        labelled.inputs, labelled.tree, train_settings(config), domains, groups, progress=progress, titles=titles
     )
     write_json(
         workspace.root / "classify" / f"by-{column}" / "metrics.json",
