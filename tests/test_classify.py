@@ -46,8 +46,8 @@ def test_teacher_forcing_masks_by_the_true_parent_and_without_it_by_the_predicte
     assert {tree.classes[1][i] for i in allowed(free)} == {"A > a1", "A > a2"}  # A scored highest
     model = MultimodalClassifier(tree, 6, 4, fusion="concat", dim=8)
     image, text, codes = torch.randn(6, 6), torch.randn(6, 4), torch.as_tensor(tree.encode(PATHS))
-    with_forcing = _loss(model, image, text, None, codes, TrainSettings(teacher_forcing=True), None)
-    without = _loss(model, image, text, None, codes, TrainSettings(teacher_forcing=False), None)
+    with_forcing = _loss(model, image, text, codes, TrainSettings(teacher_forcing=True), None)
+    without = _loss(model, image, text, codes, TrainSettings(teacher_forcing=False), None)
     assert torch.isfinite(with_forcing) and torch.isfinite(without) and with_forcing != without
 
 

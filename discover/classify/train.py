@@ -72,7 +72,9 @@ class Inputs:
         return None if self.ngrams is None else as_bag(self.ngrams[rows])
 
 
-def _loss(model: MultimodalClassifier, image, text, ngrams, codes, settings: TrainSettings, weights) -> torch.Tensor:
+def _loss(
+    model: MultimodalClassifier, image, text, codes, settings: TrainSettings, weights, ngrams: NgramBag | None = None
+) -> torch.Tensor:
     """Cross-entropy at every level (masked by the true or the predicted parent), plus each
     modality's own loss in late fusion."""
     logits = model(image, text, ngrams)
@@ -122,7 +124,7 @@ def fit_classifier(
         model.train()
         for batch in torch.randperm(len(codes), generator=generator).split(settings.batch_size):
             ngrams = train.bag(batch.numpy())
-            loss = _loss(model, image[batch], text[batch], ngrams, codes[batch], settings, weights)
+            loss = _loss(model, image[batch], text[batch], codes[batch], settings, weights, ngrams)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
