@@ -31,8 +31,7 @@ from benchmarks.common import REPO, WORKSPACE, markdown_table, write_section
 from discover.classify.data import grouped_splits
 from discover.classify.labels import LabelTree
 from discover.classify.mislabels import out_of_fold_probabilities, precision_recall_at_k, rank_mislabels
-from discover.classify.ngrams import TitleNgrams
-from discover.classify.stage import labelled_inputs, train_settings
+from discover.classify.stage import catalog_titles, labelled_inputs, train_settings
 from discover.classify.train import Inputs, Predictions, fit_classifier, predict, score_predictions
 from discover.config import load_config
 from discover.data.ingest import ingest
@@ -127,10 +126,8 @@ def main() -> None:
     groups = catalog["group"].to_numpy()
     splits = grouped_splits(inputs.codes[:, -1], groups, seed=config.seed)
     truth = inputs.codes[splits.test]
-    titles = catalog["title"].fillna("").astype(str)
-    dense = Inputs(inputs.image, inputs.text, inputs.codes)
-    with_ngrams = Inputs(inputs.image, inputs.text, inputs.codes)
-    with_ngrams.ngrams = TitleNgrams().fit(titles.iloc[splits.train].tolist()).transform(titles.tolist())
+    titles = catalog_titles(catalog)
+    dense, (with_ngrams, _) = inputs, inputs.with_title_ngrams(titles, splits.train)
     rows, predictions = [], {}
     for fusion, head, ngrams in MODELS:
         started = time.perf_counter()
@@ -154,7 +151,7 @@ def main() -> None:
         }
     )
     started = time.perf_counter()
-    ngrams = title_ngram_baseline(catalog["title"].fillna("").tolist(), inputs, tree, splits.train, splits.test)
+    ngrams = title_ngram_baseline(titles, inputs, tree, splits.train, splits.test)
     rows.append(
         {
             "model": "linear SVM, title word + char n-grams + photo + MiniLM (flat)",
@@ -174,7 +171,7 @@ def main() -> None:
     settings = train_settings(config)
     settings.epochs = 20
     noisy_inputs = Inputs(inputs.image, inputs.text, tree.ancestors(noisy))
-    probabilities = out_of_fold_probabilities(noisy_inputs, tree, settings, groups, folds=5, titles=titles.tolist())
+    probabilities = out_of_fold_probabilities(noisy_inputs, tree, settings, groups, folds=5, titles=titles)
     ranked = rank_mislabels(probabilities, noisy, tree)
     precision, recall = precision_recall_at_k(ranked["row"].to_numpy(), flipped, len(flipped))
     body = (

@@ -21,10 +21,9 @@ from benchmarks.common import REPO, WORKSPACE, markdown_table, write_section
 from discover.classify.crossgroup import leave_one_group_out
 from discover.classify.data import grouped_splits
 from discover.classify.mislabels import out_of_fold_probabilities
-from discover.classify.ngrams import TitleNgrams
 from discover.classify.placement import MISLABELLED, place_proposals
-from discover.classify.stage import labelled_inputs, train_settings
-from discover.classify.train import Inputs, fit_classifier, predict, score_predictions
+from discover.classify.stage import catalog_titles, labelled_inputs, train_settings
+from discover.classify.train import fit_classifier, predict, score_predictions
 from discover.cluster.stage import propose_subcategories
 from discover.config import load_config
 from discover.data.ingest import ingest
@@ -67,7 +66,7 @@ def placement_table(config, workspace: Workspace) -> tuple[pd.DataFrame, str]:
     labelled = labelled_inputs(config, workspace, misfiled, True, levels=config.discovery.level)
     settings = train_settings(config)
     groups = labelled.catalog["group"].to_numpy()
-    titles = labelled.catalog["title"].fillna("").astype(str).tolist()
+    titles = catalog_titles(labelled.catalog)
     oof = out_of_fold_probabilities(
         labelled.inputs, labelled.tree, settings, groups, config.classify.folds, titles=titles
     )
@@ -113,9 +112,8 @@ def logo_table(config, workspace: Workspace) -> pd.DataFrame:
     inputs, tree, catalog = labelled.inputs, labelled.tree, labelled.catalog
     groups, settings = catalog["group"].to_numpy(), train_settings(config)
     splits = grouped_splits(inputs.codes[:, -1], groups, seed=config.seed)
-    titles = catalog["title"].fillna("").astype(str).tolist()
-    grams = TitleNgrams().fit([titles[i] for i in splits.train])
-    inputs = Inputs(inputs.image, inputs.text, inputs.codes, grams.transform(titles))
+    titles = catalog_titles(catalog)
+    inputs, _ = inputs.with_title_ngrams(titles, splits.train)
     model = fit_classifier(inputs.take(splits.train), tree, settings, inputs.take(splits.validation))
     scores = score_predictions(tree, inputs.codes[splits.test], predict(model, inputs.take(splits.test)))
     baseline = {

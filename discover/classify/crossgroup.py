@@ -16,7 +16,6 @@ import pandas as pd
 
 from discover.classify.data import grouped_splits
 from discover.classify.labels import LabelTree
-from discover.classify.ngrams import TitleNgrams
 from discover.classify.train import Inputs, TrainSettings, fit_classifier, predict, score_predictions
 
 
@@ -46,11 +45,9 @@ def leave_one_group_out(
         rest = np.flatnonzero(domains != domain)
         inner = grouped_splits(inputs.codes[rest, -1], groups[rest], test_size=0.1, validation_size=0.05, seed=0)
         train, validation = rest[np.r_[inner.train, inner.test]], rest[inner.validation]
-        if titles is not None:
-            grams = TitleNgrams().fit([titles[i] for i in train])
-            inputs = Inputs(inputs.image, inputs.text, inputs.codes, grams.transform(titles))
-        model = fit_classifier(inputs.take(train), tree, settings, inputs.take(validation), progress)
-        scores = score_predictions(tree, inputs.codes[held], predict(model, inputs.take(held)))
+        used = inputs if titles is None else inputs.with_title_ngrams(titles, train)[0]
+        model = fit_classifier(used.take(train), tree, settings, used.take(validation), progress)
+        scores = score_predictions(tree, inputs.codes[held], predict(model, used.take(held)))
         unseen = ~np.isin(inputs.codes[held, -1], inputs.codes[train, -1])
         rows.append(
             {

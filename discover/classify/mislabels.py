@@ -16,7 +16,6 @@ import pandas as pd
 from sklearn.model_selection import GroupKFold
 
 from discover.classify.labels import LabelTree
-from discover.classify.ngrams import TitleNgrams
 from discover.classify.train import Inputs, TrainSettings, fit_classifier, predict
 
 
@@ -37,11 +36,9 @@ def out_of_fold_probabilities(
     probabilities = np.zeros((len(inputs.image), tree.sizes()[-1]), dtype=np.float32)
     splitter = GroupKFold(n_splits=folds, shuffle=True, random_state=settings.seed)
     for train, held in splitter.split(inputs.image, groups=groups):
-        if titles is not None:
-            grams = TitleNgrams().fit([titles[i] for i in train])
-            inputs = Inputs(inputs.image, inputs.text, inputs.codes, grams.transform(titles))
-        model = fit_classifier(inputs.take(train), tree, settings, progress=progress)
-        probabilities[held] = predict(model, inputs.take(held)).leaf_probabilities
+        fold = inputs if titles is None else inputs.with_title_ngrams(titles, train)[0]
+        model = fit_classifier(fold.take(train), tree, settings, progress=progress)
+        probabilities[held] = predict(model, fold.take(held)).leaf_probabilities
     return probabilities
 
 

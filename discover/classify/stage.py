@@ -153,10 +153,8 @@ def train(config: Config, workspace: Workspace, progress: bool = True) -> Traine
     splits = grouped_splits(inputs.codes[:, -1], groups, settings.test_size, settings.validation_size, config.seed)
     train_rows = undersample(inputs.codes[:, -1], splits.train, settings.max_per_class, config.seed)
     grams = None
-    if settings.title_ngrams:  # the vocabulary and idf come from the training titles alone
-        titles = _titles(catalog)
-        grams = TitleNgrams().fit([titles[i] for i in train_rows])
-        inputs.ngrams = grams.transform(titles)
+    if settings.title_ngrams:
+        inputs, grams = inputs.with_title_ngrams(catalog_titles(catalog), train_rows)
     model = fit_classifier(
         inputs.take(train_rows), tree, train_settings(config), inputs.take(splits.validation), progress
     )
@@ -190,10 +188,11 @@ def saved_ngrams(directory: Path, model: MultimodalClassifier, catalog: pd.DataF
     path = directory / NGRAMS_FILE
     if not path.exists():
         raise WorkspaceError(f"{path}: missing; the classifier was trained with title n-grams, train it again")
-    return TitleNgrams.load(path).transform(_titles(catalog))
+    return TitleNgrams.load(path).transform(catalog_titles(catalog))
 
 
-def _titles(catalog: pd.DataFrame) -> list[str]:
+def catalog_titles(catalog: pd.DataFrame) -> list[str]:
+    """Every product's title as text (a missing one is empty: ingest has reported it)."""
     return catalog["title"].fillna("").astype(str).tolist()
 
 
@@ -259,7 +258,7 @@ def find_mislabels(config: Config, workspace: Workspace, out: Path, progress: bo
     labelled = labelled_inputs(config, workspace, workspace.load_catalog(), progress)
     catalog, inputs, tree = labelled.catalog, labelled.inputs, labelled.tree
     groups = group_column(catalog, each_row_alone=True)
-    titles = _titles(catalog) if config.classify.title_ngrams else None
+    titles = catalog_titles(catalog) if config.classify.title_ngrams else None
     probabilities = out_of_fold_probabilities(
         inputs, tree, train_settings(config), groups, config.classify.folds, progress, titles
     )
@@ -284,7 +283,7 @@ def place_run_proposals(config: Config, workspace: Workspace, run_id: str, progr
     catalog, inputs, tree = labelled.catalog, labelled.inputs, labelled.tree
     groups = group_column(catalog, each_row_alone=True)
     settings = config.classify
-    titles = _titles(catalog) if settings.title_ngrams else None
+    titles = catalog_titles(catalog) if settings.title_ngrams else None
     probabilities = out_of_fold_probabilities(
         inputs, tree, train_settings(config), groups, settings.folds, progress, titles
     )
@@ -316,7 +315,7 @@ def cross_evaluate(config: Config, workspace: Workspace, column: str, progress: 
     catalog = labelled.catalog
     domains = domains_of(catalog, column)
     groups = group_column(catalog)
-    titles = _titles(catalog) if config.classify.title_ngrams else None
+    titles = catalog_titles(catalog) if config.classify.title_ngrams else None
     table = leave_one_group_out(
         labelled.inputs, labelled.tree, train_settings(config), domains, groups, progress=progress, titles=titles
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,7 @@ from tqdm.auto import tqdm
 
 from discover.classify.labels import LabelTree
 from discover.classify.model import MultimodalClassifier, NgramBag
-from discover.classify.ngrams import as_bag
+from discover.classify.ngrams import TitleNgrams, as_bag
 from discover.evaluate.metrics import expected_calibration_error, hierarchical_prf
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,12 @@ class Inputs:
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.as_tensor(self.image, dtype=torch.float32), torch.as_tensor(self.text, dtype=torch.float32)
+
+    def with_title_ngrams(self, titles: Sequence[str], train_rows: np.ndarray) -> tuple[Inputs, TitleNgrams]:
+        """These inputs with every title's n-grams, in a vocabulary learnt from `train_rows`
+        alone (so held-out titles teach it nothing), and that vectoriser."""
+        grams = TitleNgrams().fit([titles[i] for i in train_rows])
+        return Inputs(self.image, self.text, self.codes, grams.transform(titles)), grams
 
     def bag(self, rows: np.ndarray | slice) -> NgramBag | None:
         """The n-grams of `rows` as EmbeddingBag input, or None without n-grams."""
