@@ -238,7 +238,8 @@ class ClassifyConfig(_Strict):
     learning_rate: float = Field(2e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)
     teacher_forcing: bool = True
-    class_weights: bool = True
+    class_weights: bool = False  # inverse-frequency loss weights; off: logit adjustment serves the rare classes
+    logit_adjustment: float = Field(0.5, ge=0)  # τ: predictions subtract τ·log(class prior); 0 turns it off
     patience: int = Field(6, ge=1)
     max_per_class: int | None = Field(None, ge=1)  # under-sampling cap on training rows per leaf class
     test_size: float = Field(0.2, gt=0, lt=1)

@@ -1,5 +1,6 @@
 """The supervised classifier: masking, fusion modules, sampling, and a real train/evaluate/predict."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from safetensors.torch import load_file, save_file
 
 from discover.classify.data import grouped_splits, undersample
 from discover.classify.fusion import FUSIONS, create_fusion
@@ -15,7 +17,7 @@ from discover.classify.labels import LabelTree
 from discover.classify.mislabels import out_of_fold_probabilities, rank_mislabels
 from discover.classify.model import MultimodalClassifier
 from discover.classify.ngrams import TitleNgrams
-from discover.classify.train import Inputs, TrainSettings, _loss, evaluate_classifier, fit_classifier
+from discover.classify.train import Inputs, TrainSettings, _loss, evaluate_classifier, fit_classifier, predict
 from discover.cli import main
 from tests.conftest import config_dict, fashion_rows, write_catalog
 
@@ -125,6 +127,54 @@ def test_the_mislabel_finder_reads_the_type_word_of_the_titles():
     probabilities = out_of_fold_probabilities(inputs, tree, settings, np.arange(600), folds=3, titles=titles)
     found = rank_mislabels(probabilities, registered, tree)["row"].to_numpy()[: len(flipped)]
     assert len(set(found) & set(flipped)) / len(flipped) > 0.7  # the dense vectors alone are noise here: ~0
+
+
+def _rare_sibling(n_common: int, n_rare: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two sibling leaves whose photos overlap (unit Gaussians one apart on every axis); labels first."""
+    rng = np.random.default_rng(seed)
+    labels = np.r_[np.zeros(n_common, dtype=int), np.ones(n_rare, dtype=int)]
+    return labels, rng.normal(size=(len(labels), 8)).astype(np.float32) + labels[:, None]
+
+
+def test_logit_adjustment_gives_a_rare_sibling_back_its_recall(tmp_path: Path):
+    tree = LabelTree.from_paths([("Shoes", "Casual"), ("Shoes", "Heels")])
+    labels, photos = _rare_sibling(1900, 100, seed=0)
+    settings = TrainSettings(epochs=15, dim=16, seed=0, logit_adjustment=1.0)
+    model = fit_classifier(Inputs(photos, photos[:, :2] * 0, tree.ancestors(labels)), tree, settings)
+    test_labels, test_photos = _rare_sibling(500, 500, seed=1)  # balanced: both classes matter equally
+    test = Inputs(test_photos, test_photos[:, :2] * 0, tree.ancestors(test_labels))
+
+    def rare_recall_and_balanced_accuracy(tau: float) -> tuple[float, float]:
+        model.settings["logit_adjustment"] = tau
+        leaf = predict(model, test).paths[:, -1]
+        recalls = [np.mean(leaf[test_labels == c] == c) for c in (0, 1)]
+        return recalls[1], float(np.mean(recalls))
+
+    plain, adjusted = rare_recall_and_balanced_accuracy(0.0), rare_recall_and_balanced_accuracy(1.0)
+    # Bayes: balanced accuracy ≈ 0.92 with the adjustment; without it the prior (19:1) drags the rare class down
+    assert adjusted[0] > plain[0] + 0.15
+    assert adjusted[1] > plain[1] + 0.03
+    model.save(tmp_path / "model", {})
+    reloaded, _ = MultimodalClassifier.load(tmp_path / "model")
+    assert (predict(reloaded, test).paths == predict(model, test).paths).all()  # priors travel with the model
+
+
+def test_a_model_saved_before_logit_adjustment_loads_and_predicts_as_before(tmp_path: Path):
+    tree = LabelTree.from_paths(PATHS)
+    old = MultimodalClassifier(tree, 6, 4, fusion="gated", dim=8).eval()
+    old.save(tmp_path / "old", {})
+    state = load_file(str(tmp_path / "old" / "model.safetensors"))
+    save_file({k: v for k, v in state.items() if k != "leaf_log_prior"}, str(tmp_path / "old" / "model.safetensors"))
+    meta = json.loads((tmp_path / "old" / "model.json").read_text())
+    meta["settings"].pop("logit_adjustment")  # as the older model.json files were written
+    (tmp_path / "old" / "model.json").write_text(json.dumps(meta))
+    reloaded, _ = MultimodalClassifier.load(tmp_path / "old")
+    image, text = torch.randn(20, 6), torch.randn(20, 4)
+    assert torch.equal(reloaded.predict_paths(image, text), old.predict_paths(image, text))
+    state["heads.heads.0.weight"] = torch.zeros(3, 3)
+    save_file(state, str(tmp_path / "old" / "model.safetensors"))
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        MultimodalClassifier.load(tmp_path / "old")
 
 
 def test_every_class_is_trained_on_before_it_is_tested():

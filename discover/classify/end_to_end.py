@@ -23,6 +23,7 @@ from safetensors.torch import load_file, save_file
 from discover.classify.data import grouped_splits, imbalance_report, undersample
 from discover.classify.finetune import EndToEndClassifier, FineTuneSettings, Products, evaluate_end_to_end
 from discover.classify.labels import LabelTree
+from discover.classify.model import load_weights
 from discover.classify.train import TrainSettings
 from discover.config import Config
 from discover.data.images import IMAGE_PROBLEMS
@@ -97,7 +98,7 @@ def load(directory: Path) -> tuple[EndToEndClassifier, dict[str, Any]]:
     # Every weight is in model.safetensors: clip towers are built bare (no checkpoint, no network) and filled.
     tuning = FineTuneSettings(**meta["fine_tune"] | {"clip_pretrained": None})
     model = EndToEndClassifier(LabelTree.from_dict(meta["labels"]), TrainSettings(**meta["train_settings"]), tuning)
-    model.load_state_dict(load_file(str(directory / "model.safetensors")))
+    load_weights(model, load_file(str(directory / "model.safetensors")))
     model.eval()
     return model, meta
 

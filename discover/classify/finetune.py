@@ -195,7 +195,14 @@ class EndToEndClassifier(nn.Module):
         self.image = ImageEncoder(tuning.image_encoder, tuning.image_strategy, tuning.top_blocks, clip)
         self.text = text_encoder(tuning, clip)  # after the image encoder: it takes the image tower out
         self.classifier = MultimodalClassifier(
-            tree, self.image.dim, self.text.dim, settings.fusion, settings.head, settings.dim, settings.dropout
+            tree,
+            self.image.dim,
+            self.text.dim,
+            settings.fusion,
+            settings.head,
+            settings.dim,
+            settings.dropout,
+            logit_adjustment=settings.logit_adjustment,
         )
 
     def vectors(self, pixels: torch.Tensor, tokens: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -246,6 +253,7 @@ def fine_tune(
     """Train encoders and heads within `tuning.minutes`; keep the epoch with the best validation hF1."""
     torch.manual_seed(settings.seed)
     model = EndToEndClassifier(tree, settings, tuning)
+    model.classifier.set_class_prior(train.codes[:, -1])
     heads = torch.optim.AdamW(model.classifier.parameters(), settings.learning_rate, weight_decay=settings.weight_decay)
     encoders = model.encoder_parameters()
     tune = torch.optim.AdamW(encoders, tuning.encoder_learning_rate) if encoders else None

@@ -3,7 +3,12 @@ safetensors beside a JSON file with the label tree, the settings and the embedde
 
 With title n-grams (discover.classify.ngrams), a linear map from the sparse n-gram row to
 every level's logits is added to the heads' logits: the n-grams vote beside the fused
-dense vectors rather than through them, like a linear model on the titles trained jointly."""
+dense vectors rather than through them, like a linear model on the titles trained jointly.
+
+Logit adjustment (Menon et al., "Long-tail learning via logit adjustment", 2021): at
+prediction the leaf logits lose τ·log(the leaf's share of the training rows), so a rare leaf
+is not out-voted by a frequent sibling for being rare. Training is untouched; the priors
+are buffers saved with the model, and τ = 0 turns it off."""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -31,6 +37,14 @@ def _grouped_log_softmax(logits: torch.Tensor, groups: torch.Tensor, count: int)
     shifted = (logits - peak[:, groups]).exp()
     total = torch.zeros((len(logits), count)).index_add(1, groups, shifted)
     return logits - peak[:, groups] - total[:, groups].log()
+
+
+def load_weights(module: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load `state` strictly, except that a model saved before logit adjustment existed has no
+    class priors: those stay zero, so it predicts as it did when it was saved."""
+    fit = module.load_state_dict(state, strict=False)
+    if fit.unexpected_keys or any(not key.endswith("leaf_log_prior") for key in fit.missing_keys):
+        module.load_state_dict(state)  # strict: raises with the names of what does not fit
 
 
 class MultimodalClassifier(nn.Module):
@@ -54,16 +68,24 @@ class MultimodalClassifier(nn.Module):
         dim: int = 256,
         dropout: float = 0.2,
         ngram_features: int = 0,
+        logit_adjustment: float = 0.0,
     ) -> None:
         super().__init__()
         if head not in ("hierarchical", "flat"):
             raise ValueError(f"head must be 'hierarchical' or 'flat', got {head!r}")
         self.tree, self.head_kind = tree, head
-        self.settings = {"fusion": fusion, "head": head, "dim": dim, "dropout": dropout}
+        self.settings = {
+            "fusion": fusion,
+            "head": head,
+            "dim": dim,
+            "dropout": dropout,
+            "logit_adjustment": logit_adjustment,
+        }
         self.dims = {"image_dim": image_dim, "text_dim": text_dim, "ngram_features": ngram_features}
         self.fusion = create_fusion(fusion, image_dim, text_dim, dim, dropout=dropout, level_sizes=tuple(tree.sizes()))
         self.heads = HierarchicalHeads(dim, tree) if head == "hierarchical" else FlatHead(dim, tree)
         self.level_sizes = tree.sizes() if head == "hierarchical" else [tree.sizes()[-1]]
+        self.register_buffer("leaf_log_prior", torch.zeros(self.level_sizes[-1]))  # set by set_class_prior
         self.ngrams = None
         if ngram_features:
             # starts at zero: training begins from the dense model and lets the n-grams earn their say
@@ -84,9 +106,32 @@ class MultimodalClassifier(nn.Module):
         votes = self.ngrams(indices, offsets, per_sample_weights=values * NGRAM_SCALE)
         return [level + vote for level, vote in zip(logits, votes.split(self.level_sizes, dim=1), strict=True)]
 
+    def set_class_prior(self, leaves: np.ndarray) -> None:
+        """Each leaf's log share of the training rows (`leaves`: their leaf codes), for logit
+        adjustment. A leaf absent from them gets the largest prior: no boost for a class the
+        model never saw."""
+        counts = np.bincount(leaves, minlength=self.level_sizes[-1]).astype(np.float64)
+        log_prior = np.log(np.maximum(counts, 1) / counts.sum())
+        log_prior[counts == 0] = log_prior[counts > 0].max()
+        self.leaf_log_prior.copy_(torch.as_tensor(log_prior, dtype=torch.float32))
+
+    def adjusted_logits(
+        self, image: torch.Tensor, text: torch.Tensor, ngrams: NgramBag | None = None
+    ) -> list[torch.Tensor]:
+        """The logits predictions are made from: the leaf level's less τ·log prior of each leaf.
+
+        Only the leaves: the long tail lives there, while the upper levels' classes are large
+        and a mistake there costs every level below it (adjusting them too cost hF1 on a
+        tuning split)."""
+        tau = self.settings["logit_adjustment"]
+        logits = self(image, text, ngrams)
+        if tau:
+            logits[-1] = logits[-1] - tau * self.leaf_log_prior
+        return logits
+
     def leaf_log_probs(self, image: torch.Tensor, text: torch.Tensor, ngrams: NgramBag | None = None) -> torch.Tensor:
         """log p(leaf) for every leaf: the sum of log p(class | parent) along its path."""
-        logits = self(image, text, ngrams)
+        logits = self.adjusted_logits(image, text, ngrams)
         if self.head_kind == "flat":
             return logits[0].log_softmax(dim=1)
         total = logits[0].log_softmax(dim=1)
@@ -98,7 +143,7 @@ class MultimodalClassifier(nn.Module):
 
     def predict_paths(self, image: torch.Tensor, text: torch.Tensor, ngrams: NgramBag | None = None) -> torch.Tensor:
         """n × depth class indices: masked level by level (hierarchical), or the best leaf's path (flat)."""
-        logits = self(image, text, ngrams)
+        logits = self.adjusted_logits(image, text, ngrams)
         if self.head_kind == "flat":
             leaves = logits[0].argmax(dim=1).numpy()
             return torch.as_tensor(self.tree.ancestors(leaves))
@@ -118,6 +163,6 @@ class MultimodalClassifier(nn.Module):
             raise WorkspaceError(f"{directory}: no trained classifier; run `discover classify train` first")
         meta = json.loads((directory / "model.json").read_text(encoding="utf-8"))
         model = cls(LabelTree.from_dict(meta["labels"]), **meta["dims"], **meta["settings"])
-        model.load_state_dict(load_file(str(directory / "model.safetensors")))
+        load_weights(model, load_file(str(directory / "model.safetensors")))
         model.eval()
         return model, meta

@@ -43,6 +43,7 @@ class TrainSettings:
     weight_decay: float = 1e-4
     teacher_forcing: bool = True
     class_weights: bool = False
+    logit_adjustment: float = 0.0  # τ: predictions subtract τ·log(class prior) at every level
     patience: int = 6
     seed: int = 0
 
@@ -116,7 +117,9 @@ def fit_classifier(
         settings.dim,
         settings.dropout,
         ngram_features,
+        settings.logit_adjustment,
     )
+    model.set_class_prior(train.codes[:, -1])  # before training: early stopping scores adjusted predictions
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     image, text = train.tensors()
     codes = torch.as_tensor(train.codes, dtype=torch.long)
