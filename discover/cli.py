@@ -14,6 +14,7 @@ from pathlib import Path
 
 from discover.config import DATA_ENV, Config, FineTuneConfig, load_config
 from discover.errors import DiscoverError
+from discover.memory import keep_freed_memory
 from discover.workspace import Workspace
 
 log = logging.getLogger("discover")
@@ -312,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    keep_freed_memory()  # every command that runs torch on CPU is faster for it
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -20,6 +20,7 @@ from discover.config import EmbedConfig, RayConfig
 from discover.embed.base import Embedder
 from discover.embed.cache import Computed
 from discover.engine import import_ray
+from discover.memory import keep_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class EmbedActor:
     """
 
     def __init__(self, make_embedder: Callable[[], Embedder], batch_size: int, torch_threads: int) -> None:
+        keep_freed_memory()
         torch.set_num_threads(torch_threads)
         self.embedder = make_embedder()
         self.batch_size = batch_size

@@ -30,6 +30,7 @@ from discover.embed.cache import (
 from discover.embed.corpus import CorpusSvdEmbedder
 from discover.embed.fuse import fuse_views
 from discover.embed.on_ray import compute_on_ray
+from discover.memory import keep_freed_memory
 from discover.tree import known_labels
 from discover.workspace import Workspace
 
@@ -185,6 +186,7 @@ def embed_modality(
 
 def embed_catalog(config: Config, workspace: Workspace, progress: bool = True) -> Features:
     """Embed every configured view (image, text, words) of the workspace's catalog and fuse them."""
+    keep_freed_memory()
     torch.set_num_threads(config.embed.torch_threads or os.cpu_count() or 1)
     catalog = workspace.load_catalog()
     parts = []
