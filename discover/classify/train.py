@@ -43,7 +43,7 @@ class TrainSettings:
     weight_decay: float = 1e-4
     teacher_forcing: bool = True
     class_weights: bool = False
-    logit_adjustment: float = 0.0  # τ: predictions subtract τ·log(class prior) at every level
+    logit_adjustment: float = 0.0  # τ: predictions subtract τ·log(leaf prior) from the leaf logits only
     patience: int = 6
     seed: int = 0
 
