@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from discover.errors import EmbedError
+from discover.photos import letterbox  # noqa: F401  (re-exported: the embedders import it from here)
 
 
 def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -65,15 +66,6 @@ class Embedder(ABC):
 
     def embed_texts(self, texts: Sequence[str], batch_size: int = 64, progress: bool = True) -> EmbedOutcome:
         raise EmbedError(f"{self.name} does not embed texts")
-
-
-def letterbox(image: Image.Image, size: int) -> Image.Image:
-    """Pad to a white square, then resize: product photos keep their shape and background."""
-    image = image.convert("RGB")
-    side = max(image.size)
-    canvas = Image.new("RGB", (side, side), (255, 255, 255))
-    canvas.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
-    return canvas.resize((size, size), Image.Resampling.BICUBIC)
 
 
 class _ImageFiles(Dataset):

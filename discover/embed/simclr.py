@@ -32,7 +32,7 @@ class SimCLREmbedder(EfficientNetLite0):
             raise EmbedError(f"simclr: {checkpoint} holds no `backbone` weights")
         self.model = EfficientNet.from_name("efficientnet-lite0")
         self.model.load_state_dict(state["backbone"])
-        self.model.eval()
+        self.model = self.model.eval().to(memory_format=torch.channels_last)
 
     @property
     def fingerprint(self) -> str:
