@@ -110,7 +110,9 @@ def cmd_classify(args: argparse.Namespace) -> None:
         update = {"image_strategy": args.fine_tune, "text_strategy": args.fine_tune, "minutes": args.minutes}
         tuning = config.classify.fine_tune or FineTuneConfig()
         config.classify.fine_tune = tuning.model_copy(update={k: v for k, v in update.items() if v})
-    if args.action == "train":
+    if args.action == "tune-image":
+        _tune_image(stage, config, workspace, args)
+    elif args.action == "train":
         trained = stage.train(config, workspace)
         print(trained.imbalance.head(5).to_string(float_format=lambda v: f"{v:.3f}"))
         print(stage.format_classify_metrics(trained.metrics))
@@ -135,6 +137,20 @@ def cmd_classify(args: argparse.Namespace) -> None:
         ranked = stage.find_mislabels(config, workspace, _out(args))
         print(ranked.head(20).drop(columns=["row"]).to_string(index=False))
         print(f"mislabel candidates {_out(args)}  ({int(ranked['flagged'].sum()):,} flagged)")
+
+
+def _tune_image(stage, config: Config, workspace: Workspace, args: argparse.Namespace) -> None:
+    from discover.classify.image_tuning import ImageTuning
+
+    size = config.embed.image.image_size if config.embed.image else ImageTuning.image_size
+    tuning = ImageTuning(seed=config.seed, image_size=size, **({"epochs": args.epochs} if args.epochs else {}))
+    if args.pack:
+        pack = stage.tune_image(config, workspace, tuning, args.device, pack=Path(args.pack))
+        print(f"pack       {pack}  (on a GPU machine: python -m discover.classify.image_tuning {pack} --out FILE)")
+        return
+    out = stage.tune_image(config, workspace, tuning, args.device)
+    print(f"image encoder {out}")
+    print(f"use it: embed.image: {{name: efficientnet-lite0, image_size: {tuning.image_size}, checkpoint: {out}}}")
 
 
 def _print_placements(stage, config: Config, workspace: Workspace, run_id: str) -> None:
@@ -288,7 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = add("pretrain", cmd_pretrain, "SimCLR self-supervised refinement of the image backbone")
     sub.add_argument("--minutes", type=float, help="time budget; overrides pretrain.minutes")
     sub = add("classify", cmd_classify, "the supervised multimodal hierarchical classifier", config=False)
-    sub.add_argument("action", choices=["train", "evaluate", "predict", "find-mislabels", "place-proposals"])
+    sub.add_argument(
+        "action", choices=["train", "evaluate", "predict", "find-mislabels", "place-proposals", "tune-image"]
+    )
     sub.add_argument("config", help="YAML run config, e.g. configs/fashion-small.yaml")
     sub.add_argument("--model", help="model id under models/classify (default: the newest)")
     sub.add_argument("--catalog", help="predict: a catalog file of new products, mapped like the config's")
@@ -301,6 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="train: fine-tune both encoders end to end at this strategy (overrides classify.fine_tune's)",
     )
     sub.add_argument("--minutes", type=float, help="train --fine-tune: the time budget (overrides fine_tune.minutes)")
+    sub.add_argument("--device", default="cpu", help="tune-image: torch device (cuda on a GPU machine)")
+    sub.add_argument("--epochs", type=int, help="tune-image: epochs (default 4)")
+    sub.add_argument("--pack", help="tune-image: write the photos and labels to this folder for another machine")
     sub = add("explore", cmd_explore, "start the Streamlit explorer on 127.0.0.1", config=False)
     sub.add_argument("--port", type=int, default=8501)
     sub = commands.add_parser("fetch-sample", help="download the public fashion-small sample (network)")

@@ -14,7 +14,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,9 @@ from discover.data.catalog import MISSING_LEVEL
 from discover.errors import ConfigError, WorkspaceError
 from discover.vectors import l2_normalise
 from discover.workspace import Workspace, write_csv, write_json, write_text
+
+if TYPE_CHECKING:
+    from discover.classify.image_tuning import ImageTuning
 
 log = logging.getLogger(__name__)
 NGRAMS_FILE = "ngrams.json"  # beside model.safetensors: the n-gram vocabulary and idf weights
@@ -336,3 +339,53 @@ def format_classify_metrics(metrics: dict) -> str:
         f"leaf macro-F1 {metrics['leaf_macro_f1']:.4f}   ECE {metrics['ece']:.4f}   test products {metrics['n']:,}",
     ]
     return "\n".join(lines)
+
+
+def tune_image(
+    config: Config,
+    workspace: Workspace,
+    tuning: ImageTuning,
+    device: str,
+    pack: Path | None = None,
+    progress: bool = True,
+) -> Path:
+    """Tune the image encoder on the training split's photos (early stop on validation) and
+    save it under ``models/``; with `pack`, only write the folder another machine tunes from.
+
+    The split is `classify train`'s (same seed and sizes), so a classifier trained on vectors
+    of the tuned encoder is still scored on photos the encoder never learnt from.
+    """
+    from discover.classify.image_tuning import read_photos, save_encoder, tune_image_encoder, write_pack
+
+    catalog = workspace.load_catalog()
+    paths, complete = label_paths(catalog, config)
+    catalog = catalog[complete].reset_index(drop=True)
+    tree = LabelTree.from_paths([p for p, ok in zip(paths, complete, strict=True) if ok])
+    codes = tree.encode([p for p, ok in zip(paths, complete, strict=True) if ok])
+    settings = config.classify
+    groups = group_column(catalog)
+    splits = grouped_splits(codes[:, -1], groups, settings.test_size, settings.validation_size, config.seed)
+    photos, leaves, classes = catalog["image_path"].astype(str).to_numpy(), codes[:, -1], tree.sizes()[-1]
+    if pack is not None:
+        rows = np.r_[splits.train, splits.validation]
+        names = ["train"] * len(splits.train) + ["validation"] * len(splits.validation)
+        ids = catalog["product_id"].astype(str).to_numpy()[rows].tolist()
+        return write_pack(pack, ids, photos[rows].tolist(), leaves[rows], names, classes)
+    payload = json.dumps([asdict(tuning), tree.classes[-1], len(catalog), config.seed], sort_keys=True)
+    out = workspace.models_dir / f"image-encoder-{hashlib.sha1(payload.encode()).hexdigest()[:8]}.safetensors"
+    if out.exists():  # written atomically, so it is whole: the same settings on the same rows made it
+        log.info("tune image: %s already tuned with these settings; delete it to tune again", out)
+        return out
+    train_pixels, train_ok = read_photos(photos[splits.train].tolist(), tuning.image_size)
+    val_pixels, val_ok = read_photos(photos[splits.validation].tolist(), tuning.image_size)
+    tuned = tune_image_encoder(
+        train_pixels[train_ok],
+        leaves[splits.train][train_ok],
+        val_pixels[val_ok],
+        leaves[splits.validation][val_ok],
+        classes,
+        tuning,
+        device,
+        progress=progress,
+    )
+    return save_encoder(tuned, out, tuning, {"device": device, "train_rows": int(train_ok.sum())})
