@@ -10,7 +10,14 @@ import torch
 import yaml
 from PIL import Image
 
-from discover.classify.image_tuning import ImageTuning, _augment, read_photos, tune_from_pack
+from discover.classify.image_tuning import (
+    ImageTuning,
+    _augment,
+    read_pack,
+    read_photos,
+    tune_from_pack,
+    write_pack,
+)
 from discover.cli import main
 from discover.embed.efficientnet import EfficientNetLite0
 from discover.errors import EmbedError
@@ -25,6 +32,21 @@ def test_an_unreadable_photo_is_marked_and_the_others_are_read(tmp_path: Path):
     assert pixels.shape == (3, 3, 32, 32) and pixels.dtype == torch.uint8
     assert ok.tolist() == [True, False, True]
     assert torch.equal(pixels[0], pixels[2]) and not torch.equal(pixels[0], pixels[1])
+
+
+def test_a_pack_leaves_out_a_product_whose_photo_is_gone_and_keeps_the_rest(tmp_path: Path):
+    good = str(FASHION / fashion_rows(1, seed=2)["image"].iloc[0])
+    write_pack(
+        tmp_path / "pack",
+        ["a", "b", "c"],
+        [good, str(tmp_path / "gone.jpg"), good],
+        np.array([0, 1, 0]),
+        ["train", "train", "validation"],
+        classes=2,
+    )
+    (parts, classes) = read_pack(tmp_path / "pack")
+    assert classes == 2 and parts["train"][1].tolist() == [0] and parts["validation"][1].tolist() == [0]
+    assert all(Path(p).is_file() for p in parts["train"][0] + parts["validation"][0])
 
 
 def test_augmentation_mirrors_and_shifts_over_white_and_keeps_the_photo():

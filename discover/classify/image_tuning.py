@@ -223,10 +223,15 @@ def write_pack(
     with open(pack / PACK_ROWS, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["file", "leaf", "split", "classes", "product_id"])
+        missing = 0
         for number, (product, photo, leaf, split) in enumerate(zip(ids, photos, leaves, splits, strict=True)):
+            if not photo or not Path(photo).is_file():  # ingest reported it; the others still travel
+                missing += 1
+                continue
             name = f"{number}{Path(photo).suffix.lower()}"
             shutil.copyfile(photo, folder / name)
             writer.writerow([name, int(leaf), split, classes, product])
+    log.info("pack %s: %d photos, %d products without a photo left out", pack, len(photos) - missing, missing)
     return pack
 
 
