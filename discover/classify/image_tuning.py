@@ -247,13 +247,27 @@ def read_pack(pack: Path) -> tuple[dict[str, tuple[list[str], np.ndarray]], int]
     return {k: (paths, np.array(leaves)) for k, (paths, leaves) in parts.items()}, classes
 
 
-def tune_from_pack(pack: Path, out: Path, tuning: ImageTuning, device: str, weights: str | None) -> TunedEncoder:
-    parts, classes = read_pack(pack)
-    (train_paths, train_leaves), (val_paths, val_leaves) = parts["train"], parts["validation"]
+def tune_on_photos(
+    train: tuple[list[str], np.ndarray],
+    validation: tuple[list[str], np.ndarray],
+    classes: int,
+    tuning: ImageTuning,
+    device: str,
+    weights: str | None = None,
+    progress: bool = True,
+) -> TunedEncoder:
+    """Read the (photo paths, leaves) of both splits, drop unreadable photos (counted), tune."""
+    (train_paths, train_leaves), (val_paths, val_leaves) = train, validation
     train_pixels, ok = read_photos(train_paths, tuning.image_size, workers=8)
     val_pixels, val_ok = read_photos(val_paths, tuning.image_size, workers=8)
-    log.info("pack %s: %d training and %d validation photos, %d leaves", pack, ok.sum(), val_ok.sum(), classes)
-    tuned = tune_image_encoder(
+    log.info(
+        "tune image: %d training and %d validation photos, %d unreadable left out, %d leaves",
+        ok.sum(),
+        val_ok.sum(),
+        (~ok).sum() + (~val_ok).sum(),
+        classes,
+    )
+    return tune_image_encoder(
         train_pixels[torch.from_numpy(ok)],
         train_leaves[ok],
         val_pixels[torch.from_numpy(val_ok)],
@@ -262,7 +276,14 @@ def tune_from_pack(pack: Path, out: Path, tuning: ImageTuning, device: str, weig
         tuning,
         device,
         weights,
-        progress=sys.stderr.isatty(),
+        progress=progress,
+    )
+
+
+def tune_from_pack(pack: Path, out: Path, tuning: ImageTuning, device: str, weights: str | None) -> TunedEncoder:
+    parts, classes = read_pack(pack)
+    tuned = tune_on_photos(
+        parts["train"], parts["validation"], classes, tuning, device, weights, progress=sys.stderr.isatty()
     )
     save_encoder(tuned, out, tuning, {"pack": str(pack), "device": device})
     return tuned

@@ -355,13 +355,14 @@ def tune_image(
     The split is `classify train`'s (same seed and sizes), so a classifier trained on vectors
     of the tuned encoder is still scored on photos the encoder never learnt from.
     """
-    from discover.classify.image_tuning import read_photos, save_encoder, tune_image_encoder, write_pack
+    from discover.classify.image_tuning import save_encoder, tune_on_photos, write_pack
 
     catalog = workspace.load_catalog()
     paths, complete = label_paths(catalog, config)
     catalog = catalog[complete].reset_index(drop=True)
-    tree = LabelTree.from_paths([p for p, ok in zip(paths, complete, strict=True) if ok])
-    codes = tree.encode([p for p, ok in zip(paths, complete, strict=True) if ok])
+    kept = [p for p, ok in zip(paths, complete, strict=True) if ok]
+    tree = LabelTree.from_paths(kept)
+    codes = tree.encode(kept)
     settings = config.classify
     groups = group_column(catalog)
     splits = grouped_splits(codes[:, -1], groups, settings.test_size, settings.validation_size, config.seed)
@@ -376,16 +377,12 @@ def tune_image(
     if out.exists():  # written atomically, so it is whole: the same settings on the same rows made it
         log.info("tune image: %s already tuned with these settings; delete it to tune again", out)
         return out
-    train_pixels, train_ok = read_photos(photos[splits.train].tolist(), tuning.image_size)
-    val_pixels, val_ok = read_photos(photos[splits.validation].tolist(), tuning.image_size)
-    tuned = tune_image_encoder(
-        train_pixels[train_ok],
-        leaves[splits.train][train_ok],
-        val_pixels[val_ok],
-        leaves[splits.validation][val_ok],
+    tuned = tune_on_photos(
+        (photos[splits.train].tolist(), leaves[splits.train]),
+        (photos[splits.validation].tolist(), leaves[splits.validation]),
         classes,
         tuning,
         device,
         progress=progress,
     )
-    return save_encoder(tuned, out, tuning, {"device": device, "train_rows": int(train_ok.sum())})
+    return save_encoder(tuned, out, tuning, {"device": device})
