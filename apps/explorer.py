@@ -13,7 +13,7 @@ import hashlib
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +23,7 @@ import streamlit as st
 from discover.classify import placement
 from discover.curate import lookup, mislabel_candidates, proposal_map, views
 from discover.curate.apply import apply_decisions, taxonomy_diff
+from discover.curate.background import DaemonExecutor
 from discover.curate.split_preview import preview_split, warm_up
 from discover.curate.store import CurationStore
 from discover.errors import DiscoverError
@@ -37,10 +38,11 @@ st.set_page_config(page_title="discover explorer", layout="wide")
 
 
 @st.cache_resource(show_spinner=False)
-def compiler_warm_up(_after: Future) -> Future:
+def compiler_warm_up(_after: Future, largest_node: int) -> Future:
     """Once per server: compile the clustering code in the background while the curator reads,
-    once the first run's features are in (the two at once on 2 cores slowed the first pages)."""
-    return background().submit(lambda: (wait([_after]), warm_up()))
+    once the first run's features are in (the two at once on 2 cores slowed the first pages);
+    what a node of `largest_node` products needs, no more."""
+    return background().submit(lambda: (wait([_after]), warm_up(largest_node)))
 
 
 def workspace_root() -> str:
@@ -58,9 +60,10 @@ def load_run(root: str, run_id: str, stamp: float) -> RunData:
 
 
 @st.cache_resource(show_spinner=False)
-def background() -> ThreadPoolExecutor:
-    """The server's thread for work the curator should not wait for: features, then compiling."""
-    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="discover")
+def background() -> DaemonExecutor:
+    """The server's threads for work the curator should not wait for: features, then compiling
+    (daemon threads: stopping the server never waits for them)."""
+    return DaemonExecutor(max_workers=2)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -102,7 +105,8 @@ if not runs:
 run_id = st.sidebar.selectbox("Run", runs, key="run")
 stamp = (workspace.run_dir(run_id) / "tree.json").stat().st_mtime
 run = load_run(root, run_id, stamp)
-compiler_warm_up(features_loader(root, run_id, stamp))  # both start while the curator reads
+largest_parent = max((n.size for n in run.tree.parents_with_proposals()), default=0)  # a merge stays within it
+compiler_warm_up(features_loader(root, run_id, stamp), largest_parent)  # both start while the curator reads
 store = CurationStore(workspace.curation_path)
 decisions = store.decisions(run_id)
 tree, assignments, skipped = curated_run(root, run_id, stamp, decisions[-1].id if decisions else 0, decisions)

@@ -216,7 +216,9 @@ def run_in_own_group(command: list[str]) -> int:
     child = subprocess.Popen(command, start_new_session=True, preexec_fn=_die_with_parent)  # noqa: PLW1509
 
     def stop(signum: int, _frame: object) -> None:
-        _stop_group(child)
+        # only leave child.wait() here: stopping the group from inside the handler waited on
+        # the child while the interrupted wait held its lock, so every stop took the 15 s of
+        # both grace periods; `finally` stops it once that wait has let go
         raise SystemExit(128 + signum)
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}

@@ -1,5 +1,8 @@
 """CascadeClusterer as a scikit-learn estimator: recursion, swappable parts, every product kept."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -144,3 +147,23 @@ def test_the_2d_map_is_the_same_with_parents_in_parallel():
     two = plot_coordinates(X, parent_ids, DiscoveryConfig(n_jobs=2), seed=0)
     np.testing.assert_array_equal(one, two)
     assert np.ptp(one, axis=0).min() > 0  # a real layout, not zeros
+
+
+_REDUCE = """
+import hashlib
+import numpy as np
+import umap.umap_
+from discover.cluster.reduce import UmapReducer
+X = np.random.default_rng(3).normal(size=(300, 12)).astype(np.float32)
+embedding = UmapReducer(random_state=0).fit_transform(X)
+print(sum(umap.umap_.smooth_knn_dist.stats.cache_hits.values()), hashlib.sha1(embedding.tobytes()).hexdigest())
+"""
+
+
+def test_umap_kernels_compiled_in_one_process_are_loaded_by_the_next_with_the_same_result():
+    runs = [
+        subprocess.run([sys.executable, "-c", _REDUCE], capture_output=True, text=True, check=True).stdout.split()
+        for _ in range(2)
+    ]
+    assert int(runs[1][0]) > 0, "the second process loads UMAP's compiled kernels from numba's file cache"
+    assert runs[0][1] == runs[1][1]

@@ -53,6 +53,9 @@ class UmapReducer(BaseEstimator, TransformerMixin):
             return self
         import umap
 
+        from discover.numba_cache import cache_kernels
+
+        cache_kernels("umap")  # compiled once per installation, not once per process
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # n_jobs=1 with a seed is the point; umap warns about it
             model = umap.UMAP(

@@ -52,16 +52,22 @@ class SplitPreview:
 PREVIEW_EPOCHS = 200  # UMAP's default is 500 below 10,000 rows; a preview the curator judges needs fewer
 
 
-def warm_up() -> None:
-    """Compile UMAP's, NN-descent's and HDBSCAN's numba code on a tiny problem, so that the
-    first preview a curator asks for does not wait for the compiler (the explorer calls this
-    in a thread)."""
+EXACT_NEIGHBOURS_BELOW = 4096  # UMAP finds neighbours exactly below this many rows, by NN-descent above
+
+
+def warm_up(largest_node: int = EXACT_NEIGHBOURS_BELOW) -> None:
+    """Compile UMAP's and HDBSCAN's numba code on a tiny problem, so that the first preview a
+    curator asks for does not wait for the compiler (the explorer calls this in a thread).
+
+    NN-descent, which UMAP uses from `EXACT_NEIGHBOURS_BELOW` rows, is compiled too only when
+    a node of the run (`largest_node` products) is that large: it is about 55 of the 80 s on
+    2 cores, and a run whose parents are all smaller never needs it.
+    """
     X = np.random.default_rng(0).normal(size=(120, 8)).astype(np.float32)
     clusterer = build_clusterer(DiscoveryConfig(), 0)
     clusterer.set_params(min_split_size=4, min_silhouette=-1).fit(X, [("warm",)] * 120)
-    # UMAP finds neighbours exactly below 4,096 rows and by NN-descent above: compile that too
-    # (about 80 s on 2 cores, which the first split of a large proposal would otherwise wait for)
-    clone(clusterer.reducer).set_params(force_approximation=True, n_epochs=10).fit(X)
+    if largest_node >= EXACT_NEIGHBOURS_BELOW:
+        clone(clusterer.reducer).set_params(force_approximation=True, n_epochs=10).fit(X)
 
 
 def preview_split(
