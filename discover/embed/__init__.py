@@ -7,7 +7,17 @@ content hash so nothing is embedded twice; `fuse` weights and concatenates modal
 SimCLR on the catalog's own photos.
 """
 
-from discover.embed import clip, efficientnet, known_levels, minilm, simclr, tfidf  # noqa: F401  (registration)
-from discover.embed.base import Embedder, available, create_embedder
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["Embedder", "available", "create_embedder"]
+
+
+def __getattr__(name: str) -> Any:
+    """The registry on first use (PEP 562): reading cached vectors never imports torch."""
+    if name in __all__:
+        from discover.embed import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

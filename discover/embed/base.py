@@ -8,6 +8,7 @@ only when they would come out the same.
 from __future__ import annotations
 
 import hashlib
+import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -134,12 +135,24 @@ def register(name: str) -> Callable[[EmbedderFactory], EmbedderFactory]:
     return decorate
 
 
+_BUILT_IN = ("clip", "efficientnet", "known_levels", "minilm", "simclr", "tfidf")
+
+
+def _register_built_in() -> None:
+    """Import the built-in embedders (each registers itself) when one is first asked for, so
+    that what only reads cached vectors (the explorer, export) never imports torch."""
+    for module in _BUILT_IN:
+        importlib.import_module(f"discover.embed.{module}")
+
+
 def available() -> list[str]:
+    _register_built_in()
     return sorted(_REGISTRY)
 
 
 def create_embedder(name: str, modality: str, **params: object) -> Embedder:
     """Build the embedder called `name` for `modality` (``"image"`` or ``"text"``)."""
+    _register_built_in()
     if name not in _REGISTRY:
         raise EmbedError(f"unknown embedder `{name}`; available: {', '.join(available())}")
     return _REGISTRY[name](modality=modality, **params)
