@@ -177,6 +177,22 @@ def test_a_brands_product_line_is_never_a_name_but_a_type_one_brand_sells_is() -
     assert "enticer" not in named[0].name.lower() and named[0].name.endswith("Watch")
 
 
+def test_a_type_word_always_said_with_the_same_type_telling_neighbour_is_named_with_it() -> None:
+    titles, known, _ = synthetic_titles(600, seed=4)
+    lacquer = [f"{b} {c} nail lacquer" for b in BRANDS for c in ("red", "pink")] * 3
+    polish = [f"{b} {c} nail polish" for b in BRANDS for c in ("red", "pink")] * 3
+    cutters = [f"{b} steel nail cutter" for b in BRANDS]  # filed in a large category: "nail" tells less
+    rings = [f"{b} {c} men ring" for b in BRANDS for c in ("silver", "gold")] * 2  # "men": in every category
+    bangles = [f"{b} women gold bangle" for b in BRANDS] * 4
+    model = WordConcentration().fit(
+        titles + lacquer + polish + cutters + rings + bangles,
+        known + ["nails"] * 48 + [known[0]] * 4 + ["jewel"] * 32,
+    )
+    assert model.weights_["nail"] < model.weights_["lacquer"]
+    assert [n.name for n in name_siblings([lacquer, polish], known=model)] == ["Nail Lacquer", "Nail Polish"]
+    assert name_siblings([rings, bangles], known=model)[0].name == "Ring"
+
+
 def sibling_world(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Three parents of two types each. Axis 0 tells types apart in every parent; axes 1-3
     (colour, say) vary far more inside every type. Parent "c" has no known leaves."""

@@ -17,7 +17,7 @@ word that names a brand's product line ("Enticer", found after "Casio" only).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from discover.words import WordConcentration
 
 MAX_WORDS = 3
 CANDIDATES = 20
+SAME_TITLES = 0.9  # a phrase said this often with one neighbouring word gives way to the pair
 BRAND_SHARE = 0.5  # a proposal whose titles share one brand-end word this often is flagged
 
 
@@ -65,6 +66,27 @@ def _names_a_line(phrase: tuple[str, ...], known: WordConcentration | None) -> b
     return known is not None and any(word in known.line_words_ for word in phrase)
 
 
+def _prefer_longer(scores: dict[tuple[str, ...], float], count: Counter, telling: Callable[[str], bool]) -> None:
+    """Where a one-word candidate is nearly always said with the same neighbouring word, and
+    that word is `telling` of type, the pair takes its place and its score: "Nail Lacquer",
+    not "Lacquer"; but "Ring", never "Men Ring"."""
+    own = dict(scores)
+    for phrase in own:
+        if len(phrase) > 1 or own[phrase] <= 0:  # a pair already says which kind ("Formal Shoes")
+            continue
+        longer = [
+            p
+            for p in own
+            if len(p) == 2
+            and own[p] > 0
+            and count[p] >= SAME_TITLES * count[phrase]
+            and ((p[1:] == phrase and telling(p[0])) or (p[:-1] == phrase and telling(p[-1])))
+        ]
+        if longer:
+            best = max(longer, key=lambda p: (count[p], own[p], p))
+            scores[best], scores[phrase] = max(scores[best], own[phrase]), 0.0
+
+
 def ranked_phrases(
     titles_by_child: Sequence[Sequence[Sequence[str]]], known: WordConcentration | None = None
 ) -> list[list[str]]:
@@ -76,6 +98,12 @@ def ranked_phrases(
         ['Sports Shoes', 'Formal Shoes']
     """
     tallies = [_Tally(titles, known) for titles in titles_by_child]
+    single = [w for term, w in known.weights_.items() if isinstance(term, str)] if known is not None else []
+    typical = float(np.median(single)) if single else 0.0
+
+    def telling(word: str) -> bool:  # more telling of type than the catalog's typical word
+        return known is None or known.weights_.get(word, 0.0) >= typical
+
     total_count = sum((t.count for t in tallies), Counter())
     total_titles = sum(t.titles for t in tallies)
     ranked = []
@@ -89,6 +117,7 @@ def ranked_phrases(
             tf_rest = (total_count[phrase] - count) / rest_titles
             position = tally.position[phrase] / count
             scores[phrase] = tf * np.log1p(tf / (tf_rest + 0.01)) * _type_weight(phrase, known) * position
+        _prefer_longer(scores, tally.count, telling)
         best = sorted((p for p in scores if scores[p] > 0), key=lambda p: (-scores[p], -len(p), p))[:CANDIDATES]
         ranked.append([" ".join(best_phrase).title() for best_phrase in best])
     return ranked
