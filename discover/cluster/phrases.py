@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from discover.words import WordConcentration
 
@@ -101,8 +102,8 @@ def ranked_phrases(
     single = [w for term, w in known.weights_.items() if isinstance(term, str)] if known is not None else []
     typical = float(np.median(single)) if single else 0.0
 
-    def telling(word: str) -> bool:  # more telling of type than the catalog's typical word
-        return known is None or known.weights_.get(word, 0.0) >= typical
+    def telling(word: str) -> bool:  # more telling of type than the catalog's typical word, and not "by"
+        return word not in ENGLISH_STOP_WORDS and (known is None or known.weights_.get(word, 0.0) >= typical)
 
     total_count = sum((t.count for t in tallies), Counter())
     total_titles = sum(t.titles for t in tallies)
