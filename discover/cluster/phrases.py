@@ -71,21 +71,21 @@ def _prefer_longer(scores: dict[tuple[str, ...], float], count: Counter, telling
     """Where a one-word candidate is nearly always said with the same neighbouring word, and
     that word is `telling` of type, the pair takes its place and its score: "Nail Lacquer",
     not "Lacquer"; but "Ring", never "Men Ring"."""
+    pairs: dict[tuple[str, ...], list[tuple[str, ...]]] = {}  # word → its pairs with a telling neighbour
+    for pair in (p for p in scores if len(p) == 2 and scores[p] > 0):
+        first, second = pair
+        if telling(first):
+            pairs.setdefault((second,), []).append(pair)
+        if telling(second):
+            pairs.setdefault((first,), []).append(pair)
     own = dict(scores)
-    for phrase in own:
-        if len(phrase) > 1 or own[phrase] <= 0:  # a pair already says which kind ("Formal Shoes")
+    for word, candidates in pairs.items():
+        if own.get(word, 0.0) <= 0:  # only one-word names take a neighbour: a pair already says which kind
             continue
-        longer = [
-            p
-            for p in own
-            if len(p) == 2
-            and own[p] > 0
-            and count[p] >= SAME_TITLES * count[phrase]
-            and ((p[1:] == phrase and telling(p[0])) or (p[:-1] == phrase and telling(p[-1])))
-        ]
+        longer = [p for p in candidates if count[p] >= SAME_TITLES * count[word]]
         if longer:
             best = max(longer, key=lambda p: (count[p], own[p], p))
-            scores[best], scores[phrase] = max(scores[best], own[phrase]), 0.0
+            scores[best], scores[word] = max(scores[best], own[word]), 0.0
 
 
 def ranked_phrases(

@@ -1,8 +1,8 @@
 """Work the explorer does while the curator reads, on threads that never delay its exit.
 
 `concurrent.futures.ThreadPoolExecutor` joins its threads when the interpreter exits, so a
-Streamlit server told to stop while it compiled the clustering code in the background
-waited for the compiler (until `discover explore` killed it 10 s later). These workers are
+Streamlit server told to stop while it compiles the clustering code in the background would
+wait for the compiler (or for `discover explore`'s SIGKILL 10 s later). These workers are
 daemon threads: a stopping server drops what they were doing, which is only ever a warm-up
 or a cache load that the next start redoes.
 """
