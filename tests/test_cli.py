@@ -2,6 +2,7 @@
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -50,3 +51,15 @@ def test_ingest_prints_report_and_workspace(small_catalog: Path, tmp_path: Path)
     assert result.returncode == 0, result.stderr
     assert "120 in, 120 out, 0 dropped" in result.stdout
     assert str(tmp_path / "ws") in result.stdout
+
+
+def test_a_config_loads_without_importing_the_models():
+    """A typo in a config is reported in about a second: checking the embedder names does not
+    import torch or the model libraries (which took ~10 s on 2 cores on every command)."""
+    probe = (
+        "import sys; from discover.config import load_config; "
+        "load_config('configs/fashion-small.yaml'); "
+        "print(sorted(m for m in ('torch', 'sentence_transformers', 'open_clip') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True)
+    assert done.stdout.strip() == "[]"

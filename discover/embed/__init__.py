@@ -15,9 +15,13 @@ __all__ = ["Embedder", "available", "create_embedder"]
 
 
 def __getattr__(name: str) -> Any:
-    """The registry on first use (PEP 562): reading cached vectors never imports torch."""
-    if name in __all__:
+    """Imported on first use (PEP 562): loading a config or reading cached vectors never imports torch."""
+    if name in ("available", "create_embedder"):
+        from discover.embed import registry
+
+        return getattr(registry, name)
+    if name == "Embedder":
         from discover.embed import base
 
-        return getattr(base, name)
+        return base.Embedder
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

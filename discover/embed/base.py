@@ -8,7 +8,6 @@ only when they would come out the same.
 from __future__ import annotations
 
 import hashlib
-import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from discover.embed.registry import available, create_embedder, register  # noqa: F401  (re-exported)
 from discover.errors import EmbedError
 from discover.photos import letterbox  # noqa: F401  (re-exported: the embedders import it from here)
 
@@ -119,40 +119,3 @@ class TorchImageEmbedder(Embedder):
                 failed.update({int(i): e for i, e in zip(indexes.tolist(), errors, strict=True) if e})
                 bar.update(len(indexes))
         return EmbedOutcome(vectors, failed)
-
-
-EmbedderFactory = Callable[..., Embedder]
-_REGISTRY: dict[str, EmbedderFactory] = {}
-
-
-def register(name: str) -> Callable[[EmbedderFactory], EmbedderFactory]:
-    """Add a constructor to the registry under the name configs use."""
-
-    def decorate(factory: EmbedderFactory) -> EmbedderFactory:
-        _REGISTRY[name] = factory
-        return factory
-
-    return decorate
-
-
-_BUILT_IN = ("clip", "efficientnet", "known_levels", "minilm", "simclr", "tfidf")
-
-
-def _register_built_in() -> None:
-    """Import the built-in embedders (each registers itself) when one is first asked for, so
-    that what only reads cached vectors (the explorer, export) never imports torch."""
-    for module in _BUILT_IN:
-        importlib.import_module(f"discover.embed.{module}")
-
-
-def available() -> list[str]:
-    _register_built_in()
-    return sorted(_REGISTRY)
-
-
-def create_embedder(name: str, modality: str, **params: object) -> Embedder:
-    """Build the embedder called `name` for `modality` (``"image"`` or ``"text"``)."""
-    _register_built_in()
-    if name not in _REGISTRY:
-        raise EmbedError(f"unknown embedder `{name}`; available: {', '.join(available())}")
-    return _REGISTRY[name](modality=modality, **params)
