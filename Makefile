@@ -24,7 +24,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4  # tests in parallel, a process per core (at most 4)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
