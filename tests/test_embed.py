@@ -207,3 +207,16 @@ def test_killed_embed_resumes_from_finished_chunks_with_the_same_result(tmp_path
     ingest(config, uninterrupted, show_progress=False)
     fresh = embed_catalog(config, uninterrupted, progress=False).parts[0]
     np.testing.assert_allclose(resumed.vectors, fresh.vectors, atol=1e-4)
+
+
+def test_every_built_in_name_is_registered_by_the_module_it_names():
+    """The config check trusts `registry.BUILT_IN` without importing the embedders; a name its
+    module does not register would pass the check and then fail after ingest."""
+    import importlib
+
+    from discover.embed import registry
+
+    for name, module in registry.BUILT_IN.items():
+        importlib.import_module(f"discover.embed.{module}")
+        assert registry._REGISTRY[name].__module__ == f"discover.embed.{module}", name
+    assert set(registry.BUILT_IN) == set(registry._REGISTRY)
