@@ -144,13 +144,18 @@ def _tune_image(stage, config: Config, workspace: Workspace, args: argparse.Name
 
     size = config.embed.image.image_size if config.embed.image else ImageTuning.image_size
     tuning = ImageTuning(seed=config.seed, image_size=size, **({"epochs": args.epochs} if args.epochs else {}))
+    folds = f" --folds {args.folds}" if args.folds > 1 else ""
     if args.pack:
-        pack = stage.tune_image(config, workspace, tuning, args.device, pack=Path(args.pack))
-        print(f"pack       {pack}  (on a GPU machine: python -m discover.classify.image_tuning {pack} --out FILE)")
+        (pack,) = stage.tune_image(config, workspace, tuning, args.device, pack=Path(args.pack))
+        print(
+            f"pack       {pack}  (on a GPU machine: python -m discover.classify.image_tuning {pack} --out FILE{folds})"
+        )
         return
-    out = stage.tune_image(config, workspace, tuning, args.device)
-    print(f"image encoder {out}")
-    print(f"use it: embed.image: {{name: efficientnet-lite0, image_size: {tuning.image_size}, checkpoint: {out}}}")
+    files = stage.tune_image(config, workspace, tuning, args.device, folds=args.folds)
+    for file in files:
+        print(f"image encoder {file}")
+    weights = f"checkpoint: {files[0]}" if len(files) == 1 else f"checkpoints: [{', '.join(map(str, files))}]"
+    print(f"use it: embed.image: {{name: efficientnet-lite0, image_size: {tuning.image_size}, {weights}}}")
 
 
 def _print_placements(stage, config: Config, workspace: Workspace, run_id: str) -> None:
@@ -324,6 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--device", default="cpu", help="tune-image: torch device (cuda on a GPU machine)")
     sub.add_argument("--epochs", type=int, help="tune-image: epochs (default 4)")
     sub.add_argument("--pack", help="tune-image: write the photos and labels to this folder for another machine")
+    sub.add_argument(
+        "--folds", type=int, default=1, help="tune-image: N cross-fitted encoders, each blind to a fold (default 1)"
+    )
     sub = add("explore", cmd_explore, "start the Streamlit explorer on 127.0.0.1", config=False)
     sub.add_argument("--port", type=int, default=8501)
     sub = commands.add_parser("fetch-sample", help="download the public fashion-small sample (network)")

@@ -89,6 +89,9 @@ class EmbedderSpec(_Strict):
     arch: str | None = None
     pretrained: str | None = None
     checkpoint: str | None = None
+    # Cross-fitted encoders (`discover classify tune-image --folds N`): each photo is embedded
+    # by the one that never trained on it (chosen from the photo's bytes).
+    checkpoints: list[str] | None = None
     components: int = Field(256, ge=2)
     power: float = Field(2.0, gt=0)  # known-level-words: concentration ** power sharpens type words
 
@@ -103,6 +106,15 @@ class EmbedderSpec(_Strict):
             hint = f"did you mean `{close[0]}`? " if close else ""
             raise ValueError(f"unknown embedder `{name}`; {hint}available: {', '.join(available())}")
         return name
+
+    @model_validator(mode="after")
+    def _one_way_to_name_weights(self) -> EmbedderSpec:
+        if self.checkpoints is not None:
+            if self.checkpoint:
+                raise ValueError("name `checkpoint` (one weights file) or `checkpoints` (cross-fitted), not both")
+            if self.name != "efficientnet-lite0" or len(self.checkpoints) < 2:
+                raise ValueError("`checkpoints` takes two or more cross-fitted efficientnet-lite0 weights files")
+        return self
 
 
 class DirectionsSpec(_Strict):
@@ -284,6 +296,8 @@ class Config(_Strict):
             for key in ("checkpoint", "pretrained"):
                 if spec and spec.get(key) and is_file_reference(spec[key]):
                     spec[key] = str(self.resolve(spec[key]))
+            if spec and spec.get("checkpoints"):
+                spec["checkpoints"] = [str(self.resolve(c)) for c in spec["checkpoints"]]
         return yaml.safe_dump(resolved, sort_keys=False)
 
     @model_validator(mode="after")

@@ -37,7 +37,13 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
 def load_backbone(weights_path: str | Path | None = None) -> EfficientNet:
     """The Lite0 network with the weights of `weights_path` (default: the shipped ImageNet ones)."""
     model = EfficientNet.from_name("efficientnet-lite0")
-    model.load_state_dict(read_weights(weights_path or shipped_weights()))
+    state = read_weights(weights_path or shipped_weights())
+    # Tuned files leave out the ImageNet classifier (_fc), which embedding never reads.
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or any(not key.startswith("_fc.") for key in missing):
+        raise RuntimeError(
+            f"{weights_path}: not EfficientNet-Lite0 weights (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
     return model.eval()
 
 

@@ -25,8 +25,9 @@ import math
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from discover.lite0 import DIM, MEAN, STD, backbone_features, load_backbone
-from discover.photos import letterbox
+from discover.photos import letterbox, photo_fold
 
 log = logging.getLogger(__name__)
 PACK_ROWS = "rows.csv"
@@ -68,6 +69,11 @@ class TunedEncoder:
     @property
     def best(self) -> dict:
         return max(self.history, key=lambda h: h["validation_accuracy"])
+
+
+def fold_file(out: Path, fold: int, folds: int) -> Path:
+    """``enc.safetensors`` → ``enc-fold0of3.safetensors``; `out` itself when not cross-fitted."""
+    return out if folds <= 1 else out.with_name(f"{out.stem}-fold{fold}of{folds}{out.suffix}")
 
 
 def read_photos(paths: list[str], size: int, workers: int = 4) -> tuple[torch.Tensor, np.ndarray]:
@@ -136,6 +142,48 @@ def _autocast(device: str) -> torch.autocast:
     return torch.autocast(kind, dtype=torch.bfloat16, enabled=kind == "cuda")
 
 
+def epochs_within(
+    budget_s: float, train_pixels: torch.Tensor, classes: int, tuning: ImageTuning, device: str, weights_path=None
+) -> int:
+    """How many epochs (at most ``tuning.epochs``, at least 1) fit in `budget_s` seconds, from
+    timing a few steps of a throwaway copy of the model on this device."""
+    model = _PhotoClassifier(classes, weights_path).to(device)
+    optimiser = torch.optim.AdamW(model.parameters(), 1e-9)
+    generator = torch.Generator().manual_seed(tuning.seed)
+    batch = train_pixels[: tuning.batch_size].to(device)
+    targets = torch.zeros(len(batch), dtype=torch.long, device=device)
+
+    def step() -> None:
+        with _autocast(device):
+            loss = nn.functional.cross_entropy(
+                model(_normalise(_augment(batch, tuning.shift, generator))).float(), targets
+            )
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+
+    for _ in range(3):  # warm-up: cuDNN picks its kernels
+        step()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    started, probes = time.perf_counter(), 10
+    for _ in range(probes):
+        step()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    per_step = (time.perf_counter() - started) / probes
+    per_epoch = per_step * max(1, len(train_pixels) // tuning.batch_size) * 1.15  # + validation
+    epochs = int(max(1, min(tuning.epochs, budget_s // per_epoch)))
+    log.info(
+        "tune image: %.1f ms a step, about %.0f s an epoch: %d epochs in %.0f s",
+        per_step * 1e3,
+        per_epoch,
+        epochs,
+        budget_s,
+    )
+    return epochs
+
+
 def tune_image_encoder(
     train_pixels: torch.Tensor,
     train_leaves: np.ndarray,
@@ -168,7 +216,7 @@ def tune_image_encoder(
 
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, rate)
     loss_of = nn.CrossEntropyLoss(label_smoothing=tuning.label_smoothing)
-    targets = torch.as_tensor(train_leaves, dtype=torch.long)
+    targets = torch.as_tensor(train_leaves, dtype=torch.long, device=train_pixels.device)
     tuned = TunedEncoder(state={})
     best = -1.0
     for epoch in range(tuning.epochs):
@@ -204,7 +252,9 @@ def save_encoder(tuned: TunedEncoder, path: Path, tuning: ImageTuning, about: di
 
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    save_file({k: v.contiguous() for k, v in tuned.state.items()}, str(partial))
+    # The ImageNet classifier (_fc) is never read when embedding: a quarter of the file.
+    kept = {k: v.contiguous() for k, v in tuned.state.items() if not k.startswith("_fc.")}
+    save_file(kept, str(partial))
     partial.replace(path)
     record = {"tuning": asdict(tuning), "history": tuned.history, "best": tuned.best, **(about or {})}
     side = path.with_name(path.name + ".json")
@@ -255,8 +305,19 @@ def tune_on_photos(
     device: str,
     weights: str | None = None,
     progress: bool = True,
-) -> TunedEncoder:
-    """Read the (photo paths, leaves) of both splits, drop unreadable photos (counted), tune."""
+    folds: int = 1,
+    budget_s: float = 0.0,
+    done: Callable[[int, TunedEncoder], object] | None = None,
+) -> list[TunedEncoder]:
+    """Read the (photo paths, leaves) of both splits, drop unreadable photos (counted), tune.
+
+    With ``folds`` > 1, cross-fitting: encoder k trains on the training photos outside fold k
+    (:func:`photo_fold`), so a product embedded by the encoder of its own fold is embedded by
+    one that never saw its photo, and the classifier trained on those vectors sees features
+    as good as the test products' get, not ones the encoder memorised. ``budget_s`` > 0 caps
+    each encoder's epochs to what fits in that many seconds on this device. ``done(fold,
+    encoder)`` is called as each one finishes, so a run cut short keeps the finished ones.
+    """
     (train_paths, train_leaves), (val_paths, val_leaves) = train, validation
     train_pixels, ok = read_photos(train_paths, tuning.image_size, workers=8)
     val_pixels, val_ok = read_photos(val_paths, tuning.image_size, workers=8)
@@ -267,26 +328,61 @@ def tune_on_photos(
         (~ok).sum() + (~val_ok).sum(),
         classes,
     )
-    return tune_image_encoder(
-        train_pixels[torch.from_numpy(ok)],
-        train_leaves[ok],
-        val_pixels[torch.from_numpy(val_ok)],
-        val_leaves[val_ok],
+    train_fold = np.array([photo_fold(path, folds) for path in train_paths])
+    if budget_s > 0:
+        share = (folds - 1) / folds if folds > 1 else 1.0
+        epochs = epochs_within(budget_s / share, train_pixels, classes, tuning, device, weights)
+        tuning = replace(tuning, epochs=epochs)
+    encoders = []
+    for fold in range(max(1, folds)):
+        keep = ok & (train_fold != fold) if folds > 1 else ok
+        if folds > 1:
+            log.info(
+                "tune image: encoder %d of %d on %d training photos (fold %d held out)",
+                fold + 1,
+                folds,
+                keep.sum(),
+                fold,
+            )
+        encoders.append(
+            tune_image_encoder(
+                train_pixels[torch.from_numpy(keep)],
+                train_leaves[keep],
+                val_pixels[torch.from_numpy(val_ok)],
+                val_leaves[val_ok],
+                classes,
+                tuning,
+                device,
+                weights,
+                progress=progress,
+            )
+        )
+        if done is not None:
+            done(fold, encoders[-1])
+    return encoders
+
+
+def tune_from_pack(
+    pack: Path, out: Path, tuning: ImageTuning, device: str, weights: str | None, folds: int = 1, budget_s: float = 0.0
+) -> list[TunedEncoder]:
+    parts, classes = read_pack(pack)
+
+    def save(fold: int, tuned: TunedEncoder) -> None:
+        about = {"pack": str(pack), "device": device, "fold": fold, "folds": folds}
+        save_encoder(tuned, fold_file(out, fold, folds), tuning, about)
+
+    return tune_on_photos(
+        parts["train"],
+        parts["validation"],
         classes,
         tuning,
         device,
         weights,
-        progress=progress,
+        sys.stderr.isatty(),
+        folds,
+        budget_s,
+        save,
     )
-
-
-def tune_from_pack(pack: Path, out: Path, tuning: ImageTuning, device: str, weights: str | None) -> TunedEncoder:
-    parts, classes = read_pack(pack)
-    tuned = tune_on_photos(
-        parts["train"], parts["validation"], classes, tuning, device, weights, progress=sys.stderr.isatty()
-    )
-    save_encoder(tuned, out, tuning, {"pack": str(pack), "device": device})
-    return tuned
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -295,13 +391,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--weights", default=None, help="starting weights file (default: the shipped ImageNet ones)")
+    parser.add_argument("--folds", type=int, default=1, help="cross-fitted encoders, each blind to one fold of photos")
+    parser.add_argument("--budget-s", type=float, default=0.0, help="seconds per encoder; fewer epochs if needed")
     for name, value in asdict(ImageTuning()).items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     tuning = ImageTuning(**{k: getattr(args, k) for k in asdict(ImageTuning())})
-    tuned = tune_from_pack(args.pack, args.out, tuning, args.device, args.weights)
-    print(json.dumps({"out": str(args.out), "best": tuned.best}))
+    encoders = tune_from_pack(args.pack, args.out, tuning, args.device, args.weights, args.folds, args.budget_s)
+    for fold, tuned in enumerate(encoders):
+        print(json.dumps({"out": str(fold_file(args.out, fold, args.folds)), "best": tuned.best}))
 
 
 if __name__ == "__main__":

@@ -348,14 +348,17 @@ def tune_image(
     device: str,
     pack: Path | None = None,
     progress: bool = True,
-) -> Path:
+    folds: int = 1,
+) -> list[Path]:
     """Tune the image encoder on the training split's photos (early stop on validation) and
     save it under ``models/``; with `pack`, only write the folder another machine tunes from.
 
     The split is `classify train`'s (same seed and sizes), so a classifier trained on vectors
-    of the tuned encoder is still scored on photos the encoder never learnt from.
+    of the tuned encoder is still scored on photos the encoder never learnt from. With
+    `folds` > 1, one cross-fitted encoder per fold (see ``tune_on_photos``), for the
+    ``checkpoints`` of ``embed.image``.
     """
-    from discover.classify.image_tuning import save_encoder, tune_on_photos, write_pack
+    from discover.classify.image_tuning import fold_file, save_encoder, tune_on_photos, write_pack
 
     catalog = workspace.load_catalog()
     paths, complete = label_paths(catalog, config)
@@ -371,18 +374,25 @@ def tune_image(
         rows = np.r_[splits.train, splits.validation]
         names = ["train"] * len(splits.train) + ["validation"] * len(splits.validation)
         ids = catalog["product_id"].astype(str).to_numpy()[rows].tolist()
-        return write_pack(pack, ids, photos[rows].tolist(), leaves[rows], names, classes)
+        return [write_pack(pack, ids, photos[rows].tolist(), leaves[rows], names, classes)]
     payload = json.dumps([asdict(tuning), tree.classes[-1], len(catalog), config.seed], sort_keys=True)
     out = workspace.models_dir / f"image-encoder-{hashlib.sha1(payload.encode()).hexdigest()[:8]}.safetensors"
-    if out.exists():  # written atomically, so it is whole: the same settings on the same rows made it
-        log.info("tune image: %s already tuned with these settings; delete it to tune again", out)
-        return out
-    tuned = tune_on_photos(
+    files = [fold_file(out, fold, folds) for fold in range(max(1, folds))]
+    if all(f.exists() for f in files):  # written atomically, so whole: the same settings on the same rows made them
+        log.info("tune image: %s already tuned with these settings; delete to tune again", ", ".join(map(str, files)))
+        return files
+
+    def save(fold: int, tuned) -> None:
+        save_encoder(tuned, files[fold], tuning, {"device": device, "fold": fold, "folds": folds})
+
+    tune_on_photos(
         (photos[splits.train].tolist(), leaves[splits.train]),
         (photos[splits.validation].tolist(), leaves[splits.validation]),
         classes,
         tuning,
         device,
         progress=progress,
+        folds=folds,
+        done=save,
     )
-    return save_encoder(tuned, out, tuning, {"device": device})
+    return files

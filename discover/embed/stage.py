@@ -83,6 +83,8 @@ def build_embedder(spec: EmbedderSpec, modality: str, config: Config) -> Embedde
         value = params.get(key)
         if value and is_file_reference(value):
             params[key] = str(config.resolve(value))
+    if params.get("checkpoints"):
+        params["checkpoints"] = [str(config.resolve(c)) for c in params["checkpoints"]]
     return create_embedder(spec.name, modality, seed=config.seed, **params)
 
 
