@@ -21,6 +21,7 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from benchmarks.classify import DEFAULT, _headline, model_name
@@ -29,7 +30,7 @@ from discover.classify import stage
 from discover.classify.data import grouped_splits
 from discover.classify.image_tuning import ImageTuning
 from discover.classify.stage import catalog_titles, labelled_inputs, train_settings
-from discover.classify.train import fit_classifier, predict, score_predictions
+from discover.classify.train import Predictions, fit_classifier, predict, score_predictions
 from discover.config import Config, load_config
 from discover.data.ingest import ingest
 from discover.workspace import Workspace
@@ -39,7 +40,9 @@ TUNING = ImageTuning(image_size=80, seed=0)
 IMAGE_ONLY = ("image-only", "hierarchical", False)
 
 
-def _rows(config: Config, workspace: Workspace, encoder: str) -> list[dict]:
+def _rows(config: Config, workspace: Workspace, encoder: str, kept: dict | None = None) -> list[dict]:
+    """Image-only and the default model on `config`'s vectors; `kept` receives the default
+    model's test predictions and what scores them (for the ensemble row)."""
     labelled = labelled_inputs(config, workspace, workspace.load_catalog(), progress=True)
     catalog, inputs, tree = labelled.catalog, labelled.inputs, labelled.tree
     splits = grouped_splits(inputs.codes[:, -1], catalog["group"].to_numpy(), seed=config.seed)
@@ -51,7 +54,10 @@ def _rows(config: Config, workspace: Workspace, encoder: str) -> list[dict]:
         settings.fusion, settings.head = fusion, head
         used = with_ngrams if ngrams else inputs
         model = fit_classifier(used.take(splits.train), tree, settings, used.take(splits.validation))
-        scores = score_predictions(tree, inputs.codes[splits.test], predict(model, used.take(splits.test)))
+        predictions = predict(model, used.take(splits.test))
+        scores = score_predictions(tree, inputs.codes[splits.test], predictions)
+        if kept is not None and (fusion, head, ngrams) == DEFAULT:
+            kept[encoder] = (tree, inputs.codes[splits.test], predictions)
         rows.append(
             {
                 "image encoder": encoder,
@@ -62,6 +68,19 @@ def _rows(config: Config, workspace: Workspace, encoder: str) -> list[dict]:
         )
         print(rows[-1])
     return rows
+
+
+def _ensemble(kept: dict, encoders: list[str]) -> dict:
+    """The default models of `encoders` together: their leaf probabilities averaged."""
+    tree, truth, _ = kept[encoders[0]]
+    leaf = np.mean([kept[e][2].leaf_probabilities for e in encoders], axis=0)
+    scores = score_predictions(tree, truth, Predictions(tree.ancestors(leaf.argmax(1)), leaf.max(1), leaf))
+    return {
+        "image encoder": " and ".join(encoders),
+        "model": "both default models, leaf probabilities averaged",
+        **_headline(scores),
+        "seconds": float("nan"),
+    }
 
 
 def _epochs(record: dict) -> str:
@@ -77,13 +96,17 @@ def _gpu_rows(config: Config, workspace: Workspace, folder: Path) -> tuple[list[
     plain = folder / "enc-all.safetensors"
     folds = sorted(folder.glob("enc-fold*of*.safetensors"))
     size = json.loads(plain.with_name(plain.name + ".json").read_text())["tuning"]["image_size"]
-    rows = _rows(config, workspace, f"ImageNet ({config.embed.image.image_size} px)")
+    kept: dict = {}
+    imagenet = f"ImageNet ({config.embed.image.image_size} px)"
+    rows = _rows(config, workspace, imagenet, kept)
     tuned = config.model_copy(deep=True)
     tuned.embed.image.checkpoint, tuned.embed.image.image_size = str(plain), size
     rows += _rows(tuned, workspace, f"tuned on all training photos ({size} px)")
     crossfit = config.model_copy(deep=True)
     crossfit.embed.image.checkpoints, crossfit.embed.image.image_size = [str(f) for f in folds], size
-    rows += _rows(crossfit, workspace, f"{len(folds)} cross-fitted, each photo by the one blind to it ({size} px)")
+    crossfitted = f"{len(folds)} cross-fitted, each photo by the one blind to it ({size} px)"
+    rows += _rows(crossfit, workspace, crossfitted, kept)
+    rows.append(_ensemble(kept, [imagenet, crossfitted]))
     record = json.loads(plain.with_name(plain.name + ".json").read_text())
     tuning = ImageTuning(**record["tuning"])
     records = [json.loads(f.with_name(f.name + ".json").read_text()) for f in folds]
