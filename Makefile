@@ -29,7 +29,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -q -n auto --maxprocesses 4  # tests in parallel, a process per core (at most 4)
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadgroup  # a process per core (at most 4); Ray tests share one
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

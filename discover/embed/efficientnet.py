@@ -70,18 +70,19 @@ class EfficientNetLite0(TorchImageEmbedder):
         self, paths: Sequence[str], batch_size: int = 64, num_workers: int = 0, progress: bool = True
     ) -> EmbedOutcome:
         """One pass per cross-fitted file over the photos of its fold (one pass in all)."""
-        if len(self.models) == 1:
+        models = getattr(self, "models", [])  # subclasses (SimCLR) bring their one model themselves
+        if len(models) <= 1:
             return super().embed_images(paths, batch_size, num_workers, progress)
-        folds = np.array([photo_fold(p, len(self.models)) for p in paths], dtype=int)
+        folds = np.array([photo_fold(p, len(models)) for p in paths], dtype=int)
         vectors = np.zeros((len(paths), self.dim), dtype=np.float32)
         failed: dict[int, str] = {}
-        for fold, model in enumerate(self.models):
+        for fold, model in enumerate(models):
             rows = np.flatnonzero(folds == fold)
             self.model = model
             part = super().embed_images([paths[r] for r in rows], batch_size, num_workers, progress)
             vectors[rows] = part.vectors
             failed.update({int(rows[i]): error for i, error in part.failed.items()})
-        self.model = self.models[0]
+        self.model = models[0]
         return EmbedOutcome(vectors, failed)
 
     def transform(self, image: Image.Image) -> torch.Tensor:
