@@ -95,7 +95,8 @@ def _gpu_rows(config: Config, workspace: Workspace, folder: Path) -> tuple[list[
     """ImageNet against the GPU-tuned encoders of `folder`: one on all training photos, and cross-fitted."""
     plain = folder / "enc-all.safetensors"
     folds = sorted(folder.glob("enc-fold*of*.safetensors"))
-    size = json.loads(plain.with_name(plain.name + ".json").read_text())["tuning"]["image_size"]
+    record = json.loads(plain.with_name(plain.name + ".json").read_text())
+    size = record["tuning"]["image_size"]
     kept: dict = {}
     imagenet = f"ImageNet ({config.embed.image.image_size} px)"
     rows = _rows(config, workspace, imagenet, kept)
@@ -107,7 +108,6 @@ def _gpu_rows(config: Config, workspace: Workspace, folder: Path) -> tuple[list[
     crossfitted = f"{len(folds)} cross-fitted, each photo by the one blind to it ({size} px)"
     rows += _rows(crossfit, workspace, crossfitted, kept)
     rows.append(_ensemble(kept, [imagenet, crossfitted]))
-    record = json.loads(plain.with_name(plain.name + ".json").read_text())
     tuning = ImageTuning(**record["tuning"])
     records = [json.loads(f.with_name(f.name + ".json").read_text()) for f in folds]
     about = (

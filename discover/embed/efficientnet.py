@@ -70,8 +70,8 @@ class EfficientNetLite0(TorchImageEmbedder):
         self, paths: Sequence[str], batch_size: int = 64, num_workers: int = 0, progress: bool = True
     ) -> EmbedOutcome:
         """One pass per cross-fitted file over the photos of its fold (one pass in all)."""
-        models = getattr(self, "models", [])  # subclasses (SimCLR) bring their one model themselves
-        if len(models) <= 1:
+        models = self.models
+        if len(models) == 1:
             return super().embed_images(paths, batch_size, num_workers, progress)
         folds = np.array([photo_fold(p, len(models)) for p in paths], dtype=int)
         vectors = np.zeros((len(paths), self.dim), dtype=np.float32)

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from efficientnet_lite_pytorch import EfficientNet
 
-from discover.embed.base import file_digest, register
+from discover.embed.base import register
 from discover.embed.efficientnet import EfficientNetLite0
 from discover.errors import EmbedError
 
@@ -26,14 +26,11 @@ class SimCLREmbedder(EfficientNetLite0):
         if not checkpoint or not Path(checkpoint).is_file():
             raise EmbedError(f"simclr: checkpoint file {checkpoint!r} not found; run `discover pretrain` first")
         self.image_size = image_size
-        self.weights_path = checkpoint
+        self.weights_path, self.weights_paths = checkpoint, [checkpoint]  # read by the parent's fingerprint
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         if "backbone" not in state:
             raise EmbedError(f"simclr: {checkpoint} holds no `backbone` weights")
         self.model = EfficientNet.from_name("efficientnet-lite0")
         self.model.load_state_dict(state["backbone"])
         self.model = self.model.eval().to(memory_format=torch.channels_last)
-
-    @property
-    def fingerprint(self) -> str:
-        return f"{self.name}-{self.image_size}px-{file_digest(self.weights_path)[:12]}"
+        self.models = [self.model]
