@@ -24,8 +24,10 @@ import pandas as pd
 from discover.tree import known_labels
 
 LINE_SHARE = 0.95  # a word found this often after one brand names that brand's product line
+UNIT_SHARE = 0.8  # a word found this often right after a number is a unit ("100 ml"), not a type
 POSITIONS = 9  # positions 0..7 from the anchor, then one bucket for the rest
 _WORD = re.compile(r"[^\W\d_][\w-]*")
+_WORD_OR_NUMBER = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_][\w-]*")
 
 Term = str | tuple[str, str]
 
@@ -68,6 +70,8 @@ class WordConcentration:
             are left out (weight 0). With a single known category every term weighs 1.
         anchor_: ``"start"`` or ``"end"``: where type words sit in these titles.
         line_words_: words that name one brand's product line, never a type.
+        unit_words_: words that nearly always follow a number ("ml" in "Perfume 100 ml"):
+            units of measure, never a type, though they sit where type words do.
         position_weights_: weight per position from the anchor (the last bucket holds the
             rest), the best position at 1.
 
@@ -106,7 +110,24 @@ class WordConcentration:
             self.weights_ = dict.fromkeys(self.weights_, 1.0)
         self._fit_positions(tokenised)
         self._fit_lines(tokenised)
+        self._fit_units(titles)
         return self
+
+    def _fit_units(self, titles: Sequence[str]) -> None:
+        """Words seen at least `min_count` times, at least `UNIT_SHARE` of them right after a
+        number: units of measure ("100 ml", "50 gm", "32 inch"), found by where they sit."""
+        seen: Counter = Counter()
+        after_number: Counter = Counter()
+        for title in titles:
+            previous = ""
+            for token in _WORD_OR_NUMBER.findall(title.lower()):
+                if not token[0].isdigit():
+                    seen[token] += 1
+                    after_number[token] += previous[:1].isdigit()
+                previous = token
+        self.unit_words_ = {
+            word for word, count in seen.items() if count >= self.min_count and after_number[word] / count >= UNIT_SHARE
+        }
 
     def _weights(self, tokenised: Sequence[Sequence[str]], labels: np.ndarray) -> tuple[np.ndarray, dict[Term, float]]:
         """The categories of `labels` and each term's concentration over them."""

@@ -177,6 +177,22 @@ def test_a_brands_product_line_is_never_a_name_but_a_type_one_brand_sells_is() -
     assert "enticer" not in named[0].name.lower() and named[0].name.endswith("Watch")
 
 
+def test_a_unit_of_measure_is_never_a_name_though_it_sits_where_types_sit() -> None:
+    titles, known, _ = synthetic_titles(600, seed=5)
+    perfume = [f"{b} {c} perfume {ml} ml" for b in BRANDS for c in ("men", "women") for ml in (50, 100)] * 2
+    deos = [f"{b} {c} deodorant {ml} ml" for b in BRANDS for c in ("men", "women") for ml in (150,)] * 2
+    packs = [f"{b} pack of {n} socks" for b in BRANDS for n in (2, 3)]  # "socks" follows a number, now and then
+    model = WordConcentration().fit(
+        titles + perfume + deos + packs + [f"{b} black socks" for b in BRANDS] * 4,
+        known + ["fragrance"] * (len(perfume) + len(deos)) + ["socks"] * (len(packs) + 4 * len(BRANDS)),
+    )
+    assert "ml" in model.unit_words_  # always right after a number
+    assert not {"socks", "perfume", "pack", "of"} & model.unit_words_
+    assert model.weights_["ml"] > 0.5  # concentrated in one known category all the same
+    named = name_siblings([perfume, deos], known=model)
+    assert [n.name for n in named] == ["Perfume", "Deodorant"]
+
+
 def test_a_type_word_always_said_with_the_same_type_telling_neighbour_is_named_with_it() -> None:
     titles, known, _ = synthetic_titles(600, seed=4)
     lacquer = [f"{b} {c} nail lacquer" for b in BRANDS for c in ("red", "pink")] * 3
@@ -289,3 +305,28 @@ def test_where_leaves_are_known_in_some_branches_a_word_keeps_what_the_shared_le
     assert mixed.weights_["sports"] == shared.weights_["sports"] > fine_only.weights_["sports"] + 0.1
     assert mixed.weights_["formal"] > 0.9 and mixed.weights_["red"] < 0.1
     assert set(mixed.categories_) == set(known)  # the finest known categories are what it reports
+
+
+def test_name_scores_tell_a_name_that_misses_the_type_from_titles_that_never_say_it() -> None:
+    import pandas as pd
+
+    from discover.evaluate.names import name_scores
+    from discover.tree import Node, SubcategoryTree
+
+    tree = SubcategoryTree()
+    parent = tree.ensure_existing(["Apparel", "Saree"])
+    for leaf, name in (("a", "Sari"), ("b", "Silk"), ("c", "Saree")):
+        tree.add(Node(f"{parent.id}/{leaf}", parent.id, "proposed", name))
+    titles = {
+        "a": ["fabindia red cotton sari"] * 4,  # the titles never say the type's own word
+        "b": ["xoxo silk saree", "xoxo silk saree", "xoxo pure silk", "xoxo silk sari"],  # they do, the name does not
+        "c": ["xoxo georgette saree"] * 4,
+    }
+    leaves = [leaf for leaf in titles for _ in titles[leaf]]
+    assignments = pd.DataFrame({"leaf_id": [f"{parent.id}/{leaf}" for leaf in leaves], "is_noise": False})
+    catalog = pd.DataFrame({"truth": "Sarees", "title": [t for leaf in titles for t in titles[leaf]]})
+    scores = name_scores(tree, assignments, catalog)
+    assert scores["proposals"] == 3
+    assert scores["type_word"] == pytest.approx(1 / 3)  # only "Saree" holds the type's word
+    assert scores["type_word_said"] == pytest.approx(2 / 3)  # "Sari"'s titles never say it
+    assert scores["title_order"] == 1.0 and scores["duplicate_siblings"] == 0

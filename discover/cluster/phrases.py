@@ -11,7 +11,8 @@ type(t) is the mean known-level concentration of its words
 (:class:`discover.words.WordConcentration`), position(t) the mean learnt weight of where it
 sits in the titles. A phrase found mostly at the brand end of the titles (the end opposite
 the type words: the first word when type words come last) is never a name, nor one with a
-word that names a brand's product line ("Enticer", found after "Casio" only).
+word that names a brand's product line ("Enticer", found after "Casio" only) or a unit of
+measure ("Ml", found after a number: "Perfume 100 ml").
 """
 
 from __future__ import annotations
@@ -63,8 +64,9 @@ def _type_weight(phrase: tuple[str, ...], known: WordConcentration | None) -> fl
     return float(np.mean([known.weights_.get(word, 0.0) for word in phrase]))
 
 
-def _names_a_line(phrase: tuple[str, ...], known: WordConcentration | None) -> bool:
-    return known is not None and any(word in known.line_words_ for word in phrase)
+def _never_a_name(phrase: tuple[str, ...], known: WordConcentration | None) -> bool:
+    """A phrase with a word of a brand's product line or a unit of measure."""
+    return known is not None and any(word in known.line_words_ or word in known.unit_words_ for word in phrase)
 
 
 def _prefer_longer(scores: dict[tuple[str, ...], float], count: Counter, telling: Callable[[str], bool]) -> None:
@@ -112,7 +114,7 @@ def ranked_phrases(
         rest_titles = max(total_titles - tally.titles, 1)
         scores = {}
         for phrase, count in tally.count.items():
-            if count < 2 or tally.at_brand[phrase] / count >= BRAND_SHARE or _names_a_line(phrase, known):
+            if count < 2 or tally.at_brand[phrase] / count >= BRAND_SHARE or _never_a_name(phrase, known):
                 continue
             tf = count / tally.titles
             tf_rest = (total_count[phrase] - count) / rest_titles

@@ -3,7 +3,10 @@
 A curator reads a name before anything else, so a name should say the product type:
 ``type_word`` is the share of scored proposals whose name holds a word of the name of
 their majority true type (stemmed: "Heels" for Heels, "Shoes" for Casual Shoes, "T-Shirt"
-for Tshirts); ``title_order`` the share whose name is a run of consecutive words of one of
+for Tshirts); ``type_word_said`` the share where such a word is in at least a quarter of
+the proposal's own titles, so a name taken from the titles could hold one: where titles call
+Sarees "Sari" and Heels "Flats", no title phrase names the type as the truth column does;
+``title_order`` the share whose name is a run of consecutive words of one of
 their own titles (never "Flop Flip"); ``duplicate_siblings`` the number of sibling groups
 where two proposals share a name.
 """
@@ -18,13 +21,16 @@ import pandas as pd
 from discover.tree import SubcategoryTree
 from discover.words import stem, words
 
+SAID = 0.25  # a type word in this share of a proposal's titles is one its name could use
+
 
 def _stems(text: str) -> set[str]:
     return {stem(w) for w in words(text)}
 
 
 def name_scores(tree: SubcategoryTree, assignments: pd.DataFrame, catalog: pd.DataFrame) -> dict[str, Any]:
-    """``type_word``, ``title_order``, ``duplicate_siblings`` and ``proposals`` scored (clustered products only)."""
+    """``type_word``, ``type_word_said``, ``title_order``, ``duplicate_siblings`` and
+    ``proposals`` scored (clustered products only)."""
     frame = pd.DataFrame(
         {
             "leaf": assignments["leaf_id"].to_numpy(),
@@ -32,14 +38,15 @@ def name_scores(tree: SubcategoryTree, assignments: pd.DataFrame, catalog: pd.Da
             "title": catalog["title"].fillna("").to_numpy(),
         }
     )[~assignments["is_noise"].to_numpy()]
-    typed, ordered, scored = 0, 0, 0
+    typed, said, ordered, scored = 0, 0, 0, 0
     for leaf, rows in frame.groupby("leaf", sort=True):
         node = tree.nodes.get(str(leaf))
         if node is None or node.kind != "proposed":
             continue
         scored += 1
-        majority = rows["truth"].value_counts().index[0]
-        typed += bool(_stems(node.name) & _stems(majority))
+        type_stems = _stems(rows["truth"].value_counts().index[0])  # of the majority type's name
+        typed += bool(_stems(node.name) & type_stems)
+        said += sum(bool(_stems(t) & type_stems) for t in rows["title"]) >= SAID * len(rows)
         phrase = " ".join(words(node.name))
         ordered += any(f" {phrase} " in f" {' '.join(words(t))} " for t in rows["title"])
     duplicates = 0
@@ -49,6 +56,7 @@ def name_scores(tree: SubcategoryTree, assignments: pd.DataFrame, catalog: pd.Da
     return {
         "proposals": scored,
         "type_word": typed / scored if scored else 0.0,
+        "type_word_said": said / scored if scored else 0.0,
         "title_order": ordered / scored if scored else 0.0,
         "duplicate_siblings": duplicates,
     }

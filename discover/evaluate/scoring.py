@@ -111,7 +111,8 @@ def format_metrics(metrics: dict[str, Any]) -> str:
     if named := metrics.get("names"):
         lines.append(
             f"names: {named['type_word']:.0%} of {named['proposals']} proposals hold a word of their majority "
-            f"type, {named['title_order']:.0%} are in their titles' word order, "
+            f"type (its titles say one in {named['type_word_said']:.0%}), {named['title_order']:.0%} are in "
+            "their titles' word order, "
             f"{named['duplicate_siblings']} sibling groups share a name"
         )
     return "\n".join(lines)
