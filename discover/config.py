@@ -5,10 +5,10 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from discover.errors import ConfigError
 
@@ -24,6 +24,15 @@ def is_file_reference(value: str) -> bool:
         [True, False, False]
     """
     return not value.startswith("hf-hub:") and bool(Path(value).suffix or "/" in value)
+
+
+def _not_zero(value: int) -> int:
+    if value == 0:
+        raise ValueError("n_jobs is a number of processes (1, 2, …) or -1 for every core, not 0")
+    return value
+
+
+Processes = Annotated[int, Field(ge=-1), AfterValidator(_not_zero)]  # -1: one per core
 
 
 class _Strict(BaseModel):
@@ -133,6 +142,9 @@ class EmbedConfig(_Strict):
     pca_components: int | None = Field(None, ge=2)
     batch_size: int = Field(64, ge=1)
     num_workers: int = Field(1, ge=0)
+    # Processes that embed on this machine (-1: one per core), each with its own model and
+    # `torch_threads` threads (default: the cores shared out); 1 embeds in this process.
+    n_jobs: Processes = 1
     torch_threads: int | None = Field(None, ge=1)
     chunk_size: int = Field(2048, ge=1)
 
@@ -174,14 +186,7 @@ class DiscoveryConfig(_Strict):
     type_merge: float = Field(0.7, ge=0, le=1)  # merge leaves whose title-type profiles agree this much (0: off)
     # merge leaves whose names say one type: the stems of their words of known-level weight ≥ this (null: off)
     name_merge: float | None = Field(0.5, gt=0, le=1)
-    n_jobs: int = Field(1, ge=-1)  # parents clustered in parallel processes; -1: every core; same result
-
-    @field_validator("n_jobs")
-    @classmethod
-    def _some_processes(cls, value: int) -> int:
-        if value == 0:
-            raise ValueError("n_jobs is a number of processes (1, 2, …) or -1 for every core, not 0")
-        return value
+    n_jobs: Processes = 1  # parents clustered in parallel processes; -1: every core; same result
 
 
 class RayConfig(_Strict):

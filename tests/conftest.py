@@ -43,6 +43,7 @@ def config_dict(catalog_dir: Path, **overrides: object) -> dict:
     raw["catalog"]["data_dir"] = str(catalog_dir)
     raw["embed"]["image"]["image_size"] = 64
     raw["embed"]["num_workers"] = 0
+    raw["embed"]["n_jobs"] = 1  # the suite already runs a process per core; tests of embed.n_jobs set it
     for dotted, value in overrides.items():
         target = raw
         *parents, last = dotted.split("__")

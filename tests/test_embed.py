@@ -134,7 +134,7 @@ def test_fusion_weights_normalised_blocks():
 
 
 def _embed(directory: Path, workspace: Workspace, **overrides):
-    config = make_config(directory, embed__image__image_size=32, embed__chunk_size=40, **overrides)
+    config = make_config(directory, **{"embed__image__image_size": 32, "embed__chunk_size": 40, **overrides})
     ingest(config, workspace, show_progress=False)
     return embed_catalog(config, workspace, progress=False)
 
@@ -175,6 +175,33 @@ def test_broken_photo_mid_batch_is_reported_and_the_others_are_embedded(tmp_path
     assert image.computed == 29
     norms = np.linalg.norm(image.vectors, axis=1)
     assert norms[11] == 0 and (np.delete(norms, 11) > 0).all()
+
+
+def test_worker_processes_embed_what_this_process_would_report_failures_and_are_stopped(tmp_path: Path):
+    import multiprocessing
+    import resource
+
+    rows = fashion_rows(600, seed=8)
+    directory = write_catalog(tmp_path / "catalog", rows).parent
+    (directory / rows["image"][300]).write_bytes(b"\xff\xd8\xff broken")  # in the second piece of the chunk
+    one = _embed(
+        directory, Workspace(tmp_path / "one"), catalog__on_invalid="keep", embed__words=None, embed__chunk_size=600
+    )
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+    two = _embed(
+        directory,
+        Workspace(tmp_path / "two"),
+        catalog__on_invalid="keep",
+        embed__words=None,
+        embed__chunk_size=600,
+        embed__n_jobs=2,
+    )
+    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime - children_before > 1  # the work ran in workers
+    assert not multiprocessing.active_children()  # and they were stopped with the stage
+    for ours, theirs in zip(one.parts, two.parts, strict=True):
+        assert (theirs.computed, theirs.failed.keys()) == (ours.computed, ours.failed.keys())
+        np.testing.assert_allclose(theirs.vectors, ours.vectors, atol=1e-4)  # one torch thread each: last bits differ
+    assert list(two.parts[0].failed) == [300] and "cannot identify" in two.parts[0].failed[300]
 
 
 def test_killed_embed_resumes_from_finished_chunks_with_the_same_result(tmp_path: Path):

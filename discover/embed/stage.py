@@ -29,6 +29,7 @@ from discover.embed.cache import (
 )
 from discover.embed.corpus import CorpusSvdEmbedder
 from discover.embed.fuse import fuse_views
+from discover.embed.in_processes import PIECE, compute_in_processes, worker_count
 from discover.embed.on_ray import compute_on_ray
 from discover.memory import keep_freed_memory
 from discover.tree import known_labels
@@ -125,9 +126,10 @@ def cached_vectors(
     missing (and caching it); the content keys. Writes no aligned array, so any catalog,
     e.g. new products to classify, can be embedded without touching the workspace's own.
 
-    With ``engine: ray`` and a `factory` that builds the embedder, the missing items are
-    embedded by Ray Data workers, each building its own; corpus embedders (tf-idf, known-level
-    words) are fitted on the whole catalog and transform it here, a sparse product."""
+    With a `factory` that builds the embedder, the missing items are embedded by workers,
+    each building its own: Ray Data workers with ``engine: ray``, else ``embed.n_jobs``
+    processes on this machine; corpus embedders (tf-idf, known-level words) are fitted on the
+    whole catalog and transform it here, a sparse product."""
     settings = config.embed
     keys = content_keys(embedder, catalog)
     paths, titles = catalog["image_path"].tolist(), catalog["title"].fillna("").tolist()
@@ -147,9 +149,13 @@ def cached_vectors(
         bar.update(len(positions))
         return outcome.vectors, {positions[i]: e for i, e in outcome.failed.items()}
 
-    if config.engine == "ray" and factory is not None and not isinstance(embedder, CorpusSvdEmbedder):
-        items = paths if embedder.modality == "image" else titles
+    items = paths if embedder.modality == "image" else titles
+    on_workers = factory is not None and not isinstance(embedder, CorpusSvdEmbedder)
+    processes = min(worker_count(settings.n_jobs), -(-n_missing // PIECE))
+    if config.engine == "ray" and on_workers:
         run_batches = compute_on_ray(factory, items, settings, config.ray, bar.update)
+    elif processes > 1 and on_workers:
+        run_batches = compute_in_processes(factory, items, settings, processes, bar.update)
     else:
         run_batches = one_batch_at_a_time(compute)
     filled = cache.fill(keys, run_batches, settings.chunk_size)
