@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from discover.config import load_config
 from discover.data.ingest import ingest
 from discover.embed.base import create_embedder
 from discover.embed.fuse import fuse
+from discover.embed.in_processes import worker_count
 from discover.embed.stage import build_embedder, embed_catalog, embed_modality
 from discover.workspace import Workspace
 
@@ -67,33 +69,45 @@ def bare_forward(embedder, paths: list[str], texts: list[str], batch_size: int) 
 
 
 def speed_rows(config) -> list[dict]:
+    """Each embedder into an empty cache; the network ones both in this process on every
+    core's thread (`embed.n_jobs: 1`) and in a worker process per core, one thread each
+    (`embed.n_jobs: -1`)."""
     rows = []
     specs = [
-        ("efficientnet-lite0", "image", {"image_size": config.embed.image.image_size}),
-        ("minilm", "text", {}),
-        ("tfidf", "text", {"components": 256}),
+        ("efficientnet-lite0", "image", {"image_size": config.embed.image.image_size}, (1, -1)),
+        ("minilm", "text", {}, (1, -1)),
+        ("tfidf", "text", {"components": 256}, (1,)),
     ]
     with tempfile.TemporaryDirectory() as tmp:
-        workspace = sample_workspace(Path(tmp), config)
-        catalog = workspace.load_catalog()
-        for name, modality, params in specs:
-            embedder = create_embedder(name, modality, **params)
-            started = time.perf_counter()
-            part = embed_modality(embedder, catalog, config, workspace, progress=False)
-            pipeline = time.perf_counter() - started
-            texts = catalog["title"].tolist()
-            bare = bare_forward(embedder, catalog["image_path"].tolist(), texts, config.embed.batch_size)
-            label = f"{name} ({modality}, {part.dim}-d)" + (", pipeline includes the fit" if name == "tfidf" else "")
-            rows.append(
-                {
-                    "embedder": label,
-                    "items": len(catalog),
-                    "pipeline items/s": len(catalog) / pipeline,
-                    "bare forward items/s": len(catalog) / bare,
-                    "overhead": f"{pipeline / bare - 1:+.0%}",
-                    "peak RSS MB": f"{peak_rss_mb():.0f}",
-                }
-            )
+        for name, modality, params, jobs in specs:
+            for n_jobs in jobs:
+                chosen = config.model_copy(deep=True)
+                chosen.embed.n_jobs = n_jobs
+                workspace = sample_workspace(Path(tmp) / f"{name}-{n_jobs}", chosen)  # an empty cache
+                catalog = workspace.load_catalog()
+                embedder = create_embedder(name, modality, **params)
+                factory = partial(create_embedder, name, modality, **params)
+                started = time.perf_counter()
+                part = embed_modality(embedder, catalog, chosen, workspace, progress=False, factory=factory)
+                pipeline = time.perf_counter() - started
+                texts = catalog["title"].tolist()
+                bare = bare_forward(embedder, catalog["image_path"].tolist(), texts, config.embed.batch_size)
+                where = "one process" if n_jobs == 1 else f"{worker_count(n_jobs)} processes"
+                label = f"{name} ({modality}, {part.dim}-d)" + (
+                    ", pipeline includes the fit" if name == "tfidf" else ""
+                )
+                rows.append(
+                    {
+                        "embedder": label,
+                        "embed.n_jobs": f"{n_jobs} ({where})",
+                        "items": len(catalog),
+                        "pipeline items/s": len(catalog) / pipeline,
+                        "bare forward items/s (one process)": len(catalog) / bare,
+                        "overhead": f"{pipeline / bare - 1:+.0%}",
+                        "peak RSS MB": f"{peak_rss_mb():.0f}",
+                    }
+                )
+                print(rows[-1], flush=True)
     return rows
 
 
@@ -149,8 +163,9 @@ def main() -> None:
     speed = pd.DataFrame(speed_rows(config))
     quality = pd.DataFrame(quality_rows(load_config(REPO / "configs" / "fashion-small.yaml")))
     body = (
-        f"Speed on {SAMPLE:,} products (empty cache; batch {config.embed.batch_size}, "
-        f"{config.embed.num_workers} loader worker, {torch.get_num_threads()} torch threads):\n\n"
+        f"Speed on {SAMPLE:,} products (empty cache for every row; batch {config.embed.batch_size}, "
+        f"{config.embed.num_workers} loader worker; one process: {torch.get_num_threads()} torch threads, "
+        "worker processes: one each):\n\n"
         + markdown_table(speed, "{:.1f}")
         + "\n\nNearest-neighbour agreement over all 35,132 products:\n\n"
         + markdown_table(quality)

@@ -130,6 +130,7 @@ def cached_vectors(
     each building its own: Ray Data workers with ``engine: ray``, else ``embed.n_jobs``
     processes on this machine; corpus embedders (tf-idf, known-level words) are fitted on the
     whole catalog and transform it here, a sparse product."""
+    keep_freed_memory()  # also when called as a library: batches' activations are not unmapped and faulted again
     settings = config.embed
     keys = content_keys(embedder, catalog)
     paths, titles = catalog["image_path"].tolist(), catalog["title"].fillna("").tolist()
@@ -194,7 +195,6 @@ def embed_modality(
 
 def embed_catalog(config: Config, workspace: Workspace, progress: bool = True) -> Features:
     """Embed every configured view (image, text, words) of the workspace's catalog and fuse them."""
-    keep_freed_memory()
     torch.set_num_threads(config.embed.torch_threads or os.cpu_count() or 1)
     catalog = workspace.load_catalog()
     parts = []
