@@ -204,6 +204,38 @@ def test_worker_processes_embed_what_this_process_would_report_failures_and_are_
     assert list(two.parts[0].failed) == [300] and "cannot identify" in two.parts[0].failed[300]
 
 
+def test_worker_processes_stop_when_the_command_is_killed_outright(tmp_path: Path):
+    import psutil
+
+    rows = fashion_rows(900, seed=9)
+    directory = write_catalog(tmp_path / "catalog", rows).parent
+    raw = config_dict(
+        directory,
+        embed__n_jobs=2,
+        embed__chunk_size=256,
+        embed__image__image_size=64,
+        embed__text=None,
+        embed__words=None,
+    )
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw))
+    workspace = Workspace(tmp_path / "ws")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "discover.cli", "embed", str(tmp_path / "c.yaml"), "--workspace", str(workspace.root)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 180
+    while time.time() < deadline and not list(workspace.embeddings_dir.glob("*.chunks/chunk-*.npz")):
+        time.sleep(0.05)
+    workers = psutil.Process(process.pid).children(recursive=True)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert len(workers) >= 2, "the workers were embedding when the command was killed"
+    gone, alive = psutil.wait_procs(workers, timeout=15)
+    assert not alive, f"worker processes outlived the killed command: {[p.pid for p in alive]}"
+
+
 def test_killed_embed_resumes_from_finished_chunks_with_the_same_result(tmp_path: Path):
     rows = fashion_rows(160, seed=7)
     directory = write_catalog(tmp_path / "catalog", rows).parent

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -37,11 +39,19 @@ def worker_count(n_jobs: int) -> int:
     return max(1, os.cpu_count() or 1) if n_jobs == -1 else max(1, n_jobs)
 
 
-def _start(make_embedder: Callable[[], Embedder], threads: int) -> None:
+def _start(make_embedder: Callable[[], Embedder], threads: int, parent: int) -> None:
     global _embedder
+    threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
     keep_freed_memory()
     torch.set_num_threads(threads)
     _embedder = make_embedder()
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    """Stop once the parent is gone: a parent killed outright cannot stop its workers itself."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def _embed(items: list[str], batch_size: int) -> tuple[np.ndarray, dict[int, str]]:
@@ -69,7 +79,9 @@ def compute_in_processes(
         if not batches:
             return
         context = multiprocessing.get_context("spawn")  # never fork a process that runs torch threads
-        with ProcessPoolExecutor(processes, context, initializer=_start, initargs=(make_embedder, threads)) as pool:
+        with ProcessPoolExecutor(
+            processes, context, initializer=_start, initargs=(make_embedder, threads, os.getpid())
+        ) as pool:
             try:
                 chunks = [_submit(pool, positions, items, embed.batch_size, on_piece) for positions in batches]
                 for positions, pieces in zip(batches, chunks, strict=True):
