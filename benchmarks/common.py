@@ -8,6 +8,7 @@ import os
 import platform
 import re
 import resource
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -69,3 +70,35 @@ def held_out(groups: pd.Series) -> pd.Series:
     """
     digest = groups.astype(str).map(lambda g: hashlib.sha1(g.encode()).digest()[0])
     return digest % 2 == 1
+
+
+def ingest_sample(config, workspace) -> None:
+    """Ingest a sample catalog a benchmark wrote (at `config.catalog.data_dir`).
+
+    `$DISCOVER_DATA` names the whole catalog for a run, and it wins over any config's
+    `data_dir`: left set, a 2,000-product sample was the whole catalog (35,132 photos
+    stacked in memory, 18 GB). It names the sample while the sample is read.
+    """
+    from discover.data.ingest import ingest
+
+    before = os.environ.get("DISCOVER_DATA")
+    os.environ["DISCOVER_DATA"] = str(config.catalog.data_dir)
+    try:
+        ingest(config, workspace, show_progress=False)
+    finally:
+        if before is None:
+            del os.environ["DISCOVER_DATA"]
+        else:
+            os.environ["DISCOVER_DATA"] = before
+
+
+def sample_catalog(catalog_dir: Path, n: int, seed: int) -> Path:
+    """`n` fashion-small products with copies of their photos (catalogs read files inside only)."""
+    styles = pd.read_csv(DATA / "styles.csv", dtype=str, keep_default_na=False)
+    rows = styles.sample(n, random_state=seed).sort_values("id", key=lambda s: s.astype(int))
+    (catalog_dir / "images").mkdir(parents=True, exist_ok=True)
+    for image in rows["image"]:
+        if (DATA / image).is_file():
+            shutil.copyfile(DATA / image, catalog_dir / image)
+    rows.to_csv(catalog_dir / "styles.csv", index=False)
+    return catalog_dir

@@ -3,7 +3,9 @@
 Speed: 2,000 fashion-small products (seeded sample). "pipeline" is the embed stage into an
 empty cache (file hashing, decode, letterbox/resize, batching, forward, chunked writes);
 "bare" is the same model's forward pass alone on tensors decoded beforehand, same batch
-size, same run. Overhead = pipeline time / bare time - 1.
+size, same run, in this process. Overhead = pipeline time / bare time - 1. The networks run
+both in this process (``embed.n_jobs: 1``, every core's thread) and in a worker process per
+core (``embed.n_jobs: -1``, one thread each), each into an empty cache.
 
 Quality: the share of products whose nearest other product (cosine) has the same
 `articleType`, over the whole catalog, for each modality and for the fusion.
@@ -20,7 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from benchmarks.common import DATA, REPO, WORKSPACE, markdown_table, peak_rss_mb, write_section
+from benchmarks.common import REPO, WORKSPACE, ingest_sample, markdown_table, peak_rss_mb, sample_catalog, write_section
 from discover.config import load_config
 from discover.data.ingest import ingest
 from discover.embed.base import create_embedder
@@ -32,15 +34,10 @@ from discover.workspace import Workspace
 SAMPLE = 2000
 
 
-def sample_workspace(root: Path, config) -> Workspace:
-    styles = pd.read_csv(DATA / "styles.csv", dtype=str, keep_default_na=False).sample(SAMPLE, random_state=0)
-    catalog_dir = root / "catalog"
-    catalog_dir.mkdir(parents=True)
-    (catalog_dir / "images").symlink_to(DATA / "images")
-    styles.to_csv(catalog_dir / "styles.csv", index=False)
-    config.catalog.data_dir = str(catalog_dir)
+def sample_workspace(root: Path, config, size: int = SAMPLE) -> Workspace:
+    config.catalog.data_dir = str(sample_catalog(root / "catalog", size, seed=0))
     workspace = Workspace(root / "ws")
-    ingest(config, workspace, show_progress=False)
+    ingest_sample(config, workspace)
     return workspace
 
 
@@ -69,21 +66,24 @@ def bare_forward(embedder, paths: list[str], texts: list[str], batch_size: int) 
 
 
 def speed_rows(config) -> list[dict]:
-    """Each embedder into an empty cache; the network ones both in this process on every
-    core's thread (`embed.n_jobs: 1`) and in a worker process per core, one thread each
-    (`embed.n_jobs: -1`)."""
+    """Each embedder into an empty cache; the networks both in this process on every core's
+    thread (`embed.n_jobs: 1`) and in a worker process per core, one thread each
+    (`embed.n_jobs: -1`, started whatever the size: `embed.workers_from: 1`), on the sample
+    and on a sample four times its size for the photos."""
     rows = []
+    image = {"image_size": config.embed.image.image_size}
     specs = [
-        ("efficientnet-lite0", "image", {"image_size": config.embed.image.image_size}, (1, -1)),
-        ("minilm", "text", {}, (1, -1)),
-        ("tfidf", "text", {"components": 256}, (1,)),
+        ("efficientnet-lite0", "image", image, (1, -1), SAMPLE),
+        ("efficientnet-lite0", "image", image, (1, -1), 4 * SAMPLE),
+        ("minilm", "text", {}, (1, -1), SAMPLE),
+        ("tfidf", "text", {"components": 256}, (1,), SAMPLE),
     ]
     with tempfile.TemporaryDirectory() as tmp:
-        for name, modality, params, jobs in specs:
+        for name, modality, params, jobs, size in specs:
             for n_jobs in jobs:
                 chosen = config.model_copy(deep=True)
-                chosen.embed.n_jobs = n_jobs
-                workspace = sample_workspace(Path(tmp) / f"{name}-{n_jobs}", chosen)  # an empty cache
+                chosen.embed.n_jobs, chosen.embed.workers_from = n_jobs, 1
+                workspace = sample_workspace(Path(tmp) / f"{name}-{size}-{n_jobs}", chosen, size)  # an empty cache
                 catalog = workspace.load_catalog()
                 embedder = create_embedder(name, modality, **params)
                 factory = partial(create_embedder, name, modality, **params)
@@ -163,7 +163,8 @@ def main() -> None:
     speed = pd.DataFrame(speed_rows(config))
     quality = pd.DataFrame(quality_rows(load_config(REPO / "configs" / "fashion-small.yaml")))
     body = (
-        f"Speed on {SAMPLE:,} products (empty cache for every row; batch {config.embed.batch_size}, "
+        f"Speed on {SAMPLE:,} products, and {4 * SAMPLE:,} for the photos (empty cache for every row; "
+        f"batch {config.embed.batch_size}, "
         f"{config.embed.num_workers} loader worker; one process: {torch.get_num_threads()} torch threads, "
         "worker processes: one each):\n\n"
         + markdown_table(speed, "{:.1f}")

@@ -20,10 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.common import DATA, REPO, held_out, markdown_table, write_section
+from benchmarks.common import DATA, REPO, held_out, ingest_sample, markdown_table, write_section
 from discover.cluster.stage import propose_subcategories
 from discover.config import load_config
-from discover.data.ingest import ingest
 from discover.embed.fuse import fuse
 from discover.embed.pretrain import pretrain
 from discover.embed.stage import build_embedder, embed_modality
@@ -70,7 +69,7 @@ def main() -> None:
         train_config.catalog.data_dir = str(train_dir)
         config.catalog.data_dir = str(eval_dir)
         workspace = Workspace(Path(tmp) / "ws")
-        ingest(config, workspace, show_progress=False)
+        ingest_sample(config, workspace)
         catalog = workspace.load_catalog()
         text = embed_modality(build_embedder(config.embed.text, "text", config), catalog, config, workspace, False)
         rows = []
@@ -90,7 +89,7 @@ def main() -> None:
                 variant = train_config.model_copy(deep=True)
                 variant.pretrain = config.pretrain.model_copy(update={"init": init, **changes})
                 train_workspace = Workspace(Path(tmp) / f"train-ws-{len(rows)}")
-                ingest(variant, train_workspace, show_progress=False)
+                ingest_sample(variant, train_workspace)
                 result = pretrain(variant, train_workspace, minutes=MINUTES)
                 spec = config.embed.image.model_copy(update={"checkpoint": str(result.best_path)})
                 note = (

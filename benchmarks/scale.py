@@ -17,7 +17,6 @@ through the local and the Ray engine in the same process.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import tempfile
 import threading
@@ -30,7 +29,7 @@ import psutil
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
-from benchmarks.common import DATA, REPO, WORKSPACE, markdown_table, write_section
+from benchmarks.common import REPO, WORKSPACE, ingest_sample, markdown_table, sample_catalog, write_section
 from discover.cluster.stage import Proposals, build_clusterer, propose_subcategories
 from discover.config import Config, RayConfig, load_config
 from discover.data.ingest import ingest
@@ -170,21 +169,9 @@ def write_scale(rows: list[dict], note: str = "") -> None:
     write_section("scale", "Scale: the cascade to a million products", body)
 
 
-def _sample_catalog(catalog_dir: Path, n: int, seed: int) -> Path:
-    """`n` fashion-small products with copies of their photos (catalogs read files inside only)."""
-    styles = pd.read_csv(DATA / "styles.csv", dtype=str, keep_default_na=False)
-    rows = styles.sample(n, random_state=seed).sort_values("id", key=lambda s: s.astype(int))
-    (catalog_dir / "images").mkdir(parents=True, exist_ok=True)
-    for image in rows["image"]:
-        if (DATA / image).is_file():
-            shutil.copyfile(DATA / image, catalog_dir / image)
-    rows.to_csv(catalog_dir / "styles.csv", index=False)
-    return catalog_dir
-
-
 def _embed_seconds(config: Config, workspace: Workspace) -> tuple[float, float, np.ndarray]:
     """(cluster start, embedding) seconds and the fused vectors, from an empty cache."""
-    ingest(config, workspace, show_progress=False)
+    ingest_sample(config, workspace)
     started = time.perf_counter()
     with engine_session(config):
         ready = time.perf_counter()
@@ -212,7 +199,7 @@ def engines(sample: int = 3000) -> None:
     configs = {name: config.model_copy(update={"embed": embed}) for name, config in configs.items()}
     rows, outputs = [], {}
     with tempfile.TemporaryDirectory() as tmp:
-        catalog_dir = _sample_catalog(Path(tmp) / "catalog", sample, base.seed)
+        catalog_dir = sample_catalog(Path(tmp) / "catalog", sample, base.seed)
         for name, config in configs.items():
             config = config.model_copy(
                 update={"catalog": base.catalog.model_copy(update={"data_dir": str(catalog_dir)})}

@@ -195,6 +195,7 @@ def test_worker_processes_embed_what_this_process_would_report_failures_and_are_
         embed__words=None,
         embed__chunk_size=600,
         embed__n_jobs=2,
+        embed__workers_from=512,
     )
     assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime - children_before > 1  # the work ran in workers
     assert not multiprocessing.active_children()  # and they were stopped with the stage
@@ -212,6 +213,7 @@ def test_worker_processes_stop_when_the_command_is_killed_outright(tmp_path: Pat
     raw = config_dict(
         directory,
         embed__n_jobs=2,
+        embed__workers_from=512,
         embed__chunk_size=256,
         embed__image__image_size=64,
         embed__text=None,

@@ -152,7 +152,7 @@ def cached_vectors(
 
     items = paths if embedder.modality == "image" else titles
     on_workers = factory is not None and not isinstance(embedder, CorpusSvdEmbedder)
-    processes = min(worker_count(settings.n_jobs), -(-n_missing // PIECE))
+    processes = min(worker_count(settings.n_jobs), -(-n_missing // PIECE)) if n_missing >= settings.workers_from else 1
     if config.engine == "ray" and on_workers:
         run_batches = compute_on_ray(factory, items, settings, config.ray, bar.update)
     elif processes > 1 and on_workers:
