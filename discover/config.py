@@ -145,9 +145,9 @@ class EmbedConfig(_Strict):
     # Processes that embed on this machine (-1: one per core), each with its own model and
     # `torch_threads` threads (default: the cores shared out); 1 embeds in this process.
     n_jobs: Processes = 1
-    # Missing items from which those processes start: below, starting them (imports and a
-    # model each, about 10 s on 2 cores) costs more than they save (benchmarks/embed.py).
-    workers_from: int = Field(8192, ge=1)
+    # Missing items from which those processes start: starting them (imports and a model
+    # each) costs about 12 s on 2 cores, which Lite0 won back at 8,000 photos (benchmarks/embed.py).
+    workers_from: int = Field(16384, ge=1)
     torch_threads: int | None = Field(None, ge=1)
     chunk_size: int = Field(2048, ge=1)
 
