@@ -206,6 +206,28 @@ def test_worker_processes_embed_what_this_process_would_report_failures_and_are_
     assert list(two.parts[0].failed) == [300] and "cannot identify" in two.parts[0].failed[300]
 
 
+def _kill_embed_after(tmp_path: Path, raw: dict, chunks: int) -> tuple[Workspace, list]:
+    """Run `discover embed` on `raw`, SIGKILL it once `chunks` cache chunks are written; the
+    workspace and the processes the command had started (psutil) when it was killed."""
+    import psutil
+
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw))
+    workspace = Workspace(tmp_path / "ws")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "discover.cli", "embed", str(tmp_path / "c.yaml"), "--workspace", str(workspace.root)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 180
+    while time.time() < deadline and len(list(workspace.embeddings_dir.glob("*.chunks/chunk-*.npz"))) < chunks:
+        time.sleep(0.05)
+    children = psutil.Process(process.pid).children(recursive=True)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    return workspace, children
+
+
 def test_worker_processes_stop_when_the_command_is_killed_outright(tmp_path: Path):
     import psutil
 
@@ -220,20 +242,7 @@ def test_worker_processes_stop_when_the_command_is_killed_outright(tmp_path: Pat
         embed__text=None,
         embed__words=None,
     )
-    (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw))
-    workspace = Workspace(tmp_path / "ws")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "discover.cli", "embed", str(tmp_path / "c.yaml"), "--workspace", str(workspace.root)],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 180
-    while time.time() < deadline and not list(workspace.embeddings_dir.glob("*.chunks/chunk-*.npz")):
-        time.sleep(0.05)
-    workers = psutil.Process(process.pid).children(recursive=True)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    _, workers = _kill_embed_after(tmp_path, raw, chunks=1)
     assert len(workers) >= 2, "the workers were embedding when the command was killed"
     gone, alive = psutil.wait_procs(workers, timeout=15)
     assert not alive, f"worker processes outlived the killed command: {[p.pid for p in alive]}"
@@ -245,19 +254,7 @@ def test_killed_embed_resumes_from_finished_chunks_with_the_same_result(tmp_path
     raw = config_dict(
         directory, embed__chunk_size=10, embed__batch_size=10, embed__image__image_size=64, embed__text=None
     )
-    (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw))
-    workspace = Workspace(tmp_path / "ws")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "discover.cli", "embed", str(tmp_path / "c.yaml"), "--workspace", str(workspace.root)],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 120
-    while time.time() < deadline and len(list(workspace.embeddings_dir.glob("*.chunks/chunk-*.npz"))) < 3:
-        time.sleep(0.05)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    workspace, _ = _kill_embed_after(tmp_path, raw, chunks=3)
     finished = len(list(workspace.embeddings_dir.glob("*.chunks/chunk-*.npz")))
     assert 3 <= finished < 16, "the run should be killed part-way"
     config = make_config(
