@@ -142,6 +142,24 @@ def _autocast(device: str) -> torch.autocast:
     return torch.autocast(kind, dtype=torch.bfloat16, enabled=kind == "cuda")
 
 
+def _train_step(
+    model: _PhotoClassifier,
+    optimiser: torch.optim.Optimizer,
+    loss_of: nn.Module,
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    device: str,
+) -> torch.Tensor:
+    """One optimiser step on a batch of (augmented) photos; the batch's loss. Training and
+    the timing probe of :func:`epochs_within` both take it, so the probe times what runs."""
+    with _autocast(device):
+        loss = loss_of(model(_normalise(images)).float(), targets)
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    optimiser.step()
+    return loss
+
+
 def epochs_within(
     budget_s: float, train_pixels: torch.Tensor, classes: int, tuning: ImageTuning, device: str, weights_path=None
 ) -> int:
@@ -149,18 +167,13 @@ def epochs_within(
     timing a few steps of a throwaway copy of the model on this device."""
     model = _PhotoClassifier(classes, weights_path).to(device)
     optimiser = torch.optim.AdamW(model.parameters(), 1e-9)
+    loss_of = nn.CrossEntropyLoss(label_smoothing=tuning.label_smoothing)
     generator = torch.Generator().manual_seed(tuning.seed)
     batch = train_pixels[: tuning.batch_size].to(device)
     targets = torch.zeros(len(batch), dtype=torch.long, device=device)
 
     def step() -> None:
-        with _autocast(device):
-            loss = nn.functional.cross_entropy(
-                model(_normalise(_augment(batch, tuning.shift, generator))).float(), targets
-            )
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
+        _train_step(model, optimiser, loss_of, _augment(batch, tuning.shift, generator), targets, device)
 
     for _ in range(3):  # warm-up: cuDNN picks its kernels
         step()
@@ -227,11 +240,7 @@ def tune_image_encoder(
         total_loss = 0.0
         for rows in tqdm(batches, desc=f"tune image encoder {epoch + 1}/{tuning.epochs}", disable=not progress):
             images = _augment(train_pixels[rows].to(device), tuning.shift, generator)
-            with _autocast(device):
-                loss = loss_of(model(_normalise(images)).float(), targets[rows].to(device))
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
+            loss = _train_step(model, optimiser, loss_of, images, targets[rows].to(device), device)
             schedule.step()
             total_loss += loss.detach().item()
         accuracy = _accuracy(model, validation_pixels, validation_leaves, device, tuning.batch_size)
