@@ -68,6 +68,13 @@ class Embedder(ABC):
     def embed_texts(self, texts: Sequence[str], batch_size: int = 64, progress: bool = True) -> EmbedOutcome:
         raise EmbedError(f"{self.name} does not embed texts")
 
+    def embed_items(self, items: Sequence[str], batch_size: int = 64, num_workers: int = 0) -> EmbedOutcome:
+        """Photo paths for an image embedder, titles for a text one, without a bar: the one
+        call the embed stage and its workers (processes, Ray actors) make for a batch of items."""
+        if self.modality == "image":
+            return self.embed_images(items, batch_size, num_workers, progress=False)
+        return self.embed_texts(items, batch_size, progress=False)
+
 
 class _ImageFiles(Dataset):
     """Decodes photos lazily (never all in memory); a broken file yields ok=False, not a crash."""

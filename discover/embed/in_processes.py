@@ -56,10 +56,7 @@ def _exit_when_orphaned(parent: int) -> None:
 
 def _embed(items: list[str], batch_size: int) -> tuple[np.ndarray, dict[int, str]]:
     assert _embedder is not None, "the worker's embedder is built when it starts"
-    if _embedder.modality == "image":
-        outcome = _embedder.embed_images(items, batch_size, 0, progress=False)
-    else:
-        outcome = _embedder.embed_texts(items, batch_size, progress=False)
+    outcome = _embedder.embed_items(items, batch_size)
     return outcome.vectors, outcome.failed
 
 

@@ -43,10 +43,7 @@ class EmbedActor:
         positions, vectors, errors = [], [], []
         for chunk_positions, chunk_items in zip(rows["positions"], rows["items"], strict=True):
             items = json.loads(chunk_items)
-            if self.embedder.modality == "image":
-                outcome = self.embedder.embed_images(items, self.batch_size, 0, progress=False)
-            else:
-                outcome = self.embedder.embed_texts(items, self.batch_size, progress=False)
+            outcome = self.embedder.embed_items(items, self.batch_size)
             positions += json.loads(chunk_positions)
             vectors.append(outcome.vectors)
             errors += [outcome.failed.get(i, "") for i in range(len(items))]

@@ -141,16 +141,13 @@ def cached_vectors(
     n_missing = len({k for k in keys if k} - set(cache.load_index()))
     bar = tqdm(total=n_missing, desc=f"embed {embedder.name}", unit="item", disable=not progress or n_missing == 0)
 
+    items = paths if embedder.modality == "image" else titles
+
     def compute(positions: list[int]) -> tuple[np.ndarray, dict[int, str]]:
-        if embedder.modality == "image":
-            chosen = [paths[p] for p in positions]
-            outcome = embedder.embed_images(chosen, settings.batch_size, settings.num_workers, progress=False)
-        else:
-            outcome = embedder.embed_texts([titles[p] for p in positions], settings.batch_size, progress=False)
+        outcome = embedder.embed_items([items[p] for p in positions], settings.batch_size, settings.num_workers)
         bar.update(len(positions))
         return outcome.vectors, {positions[i]: e for i, e in outcome.failed.items()}
 
-    items = paths if embedder.modality == "image" else titles
     on_workers = factory is not None and not isinstance(embedder, CorpusSvdEmbedder)
     processes = min(worker_count(settings.n_jobs), -(-n_missing // PIECE)) if n_missing >= settings.workers_from else 1
     if config.engine == "ray" and on_workers:
