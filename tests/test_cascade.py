@@ -167,3 +167,19 @@ def test_umap_kernels_compiled_in_one_process_are_loaded_by_the_next_with_the_sa
     ]
     assert int(runs[1][0]) > 0, "the second process loads UMAP's compiled kernels from numba's file cache"
     assert runs[0][1] == runs[1][1]
+
+
+def test_a_small_parent_keeps_its_small_types_apart():
+    """Six types of 12 products in pairs of neighbours: the merge's graph must not have more
+    neighbours per product than the smallest cluster holds, or each type's surplus edges fall
+    on its neighbour and the two read as one (it merged them into 3 leaves before)."""
+    rng = np.random.default_rng(0)
+    axes = np.eye(16)
+    centres = [40 * axes[pair] + side * 5 * axes[3 + pair] for pair in range(3) for side in (-1, 1)]
+    X = np.vstack([c + rng.normal(size=(12, 16)) for c in centres]).astype(np.float32)
+    truth = np.repeat(np.arange(6), 12)
+    settings = {**EXACT, "reducer": PCA(n_components=6), "min_cluster_fraction": 0.01, "min_cluster_size_floor": 10}
+    model = CascadeClusterer(max_depth=1, **settings).fit(X, [("p",)] * len(X))
+    assert model.merge_neighbours(len(X)) < 12 <= settings["merge_neighbors"] + 1
+    assert len(model.tree_.children("root/p")) == 6
+    assert adjusted_rand_score(truth, model.leaf_) > 0.95

@@ -63,7 +63,8 @@ class CascadeClusterer(ClusterMixin, BaseEstimator):
         max_depth, min_split_size, max_noise_fraction, min_silhouette: the split rule
             (:mod:`discover.cluster.split_rule`).
         merge_threshold, merge_neighbors: PAGA connectivity threshold and the neighbour
-            count of the graph it is measured on (0 disables the merge).
+            count of the graph it is measured on, capped below a node's smallest cluster
+            (:meth:`merge_neighbours`; a threshold of 0 disables the merge).
         metric: distance in the input space, for the merge, silhouette and noise vote.
         min_parent_size: existing categories smaller than this are not split.
         noise_neighbors: neighbours that vote on a noise product's most likely leaf.
@@ -220,6 +221,15 @@ class CascadeClusterer(ClusterMixin, BaseEstimator):
         """The smallest cluster allowed at a node of `n` products."""
         return max(self.min_cluster_size_floor, math.ceil(self.min_cluster_fraction * n))
 
+    def merge_neighbours(self, n: int) -> int:
+        """Neighbours per product in the merge's graph at a node of `n` products: at most
+        ``merge_neighbors``, and fewer than the node's smallest cluster holds. A product of a
+        cluster of m products has m - 1 neighbours inside it, so with more than that even a
+        cluster that stands apart sends edges out, and the connectivity reads them as links:
+        with 15, Bottomwear in a 30 % sample of fashion-small (299 products of 15 types,
+        smallest cluster 10) came out as 2 proposals."""
+        return max(1, min(self.merge_neighbors, self.min_cluster_size(n) - 1))
+
     def _project(self, X: np.ndarray) -> np.ndarray:
         """The node's PCA projection, fitted once and shared by the reducer and the merge."""
         if self.pca_components is None or self.pca_components >= min(X.shape):
@@ -247,7 +257,8 @@ class CascadeClusterer(ClusterMixin, BaseEstimator):
         persistence = getattr(clusterer, "cluster_persistence_", None)
         persistence = None if persistence is None else np.asarray(persistence)
         if self.merge_threshold > 0 and labels.max() >= 1:
-            merged = merge_connected(projected, labels, self.merge_threshold, self.merge_neighbors, self.metric)
+            neighbours = self.merge_neighbours(len(X))
+            merged = merge_connected(projected, labels, self.merge_threshold, neighbours, self.metric)
             if persistence is not None:  # a merged cluster keeps the largest persistence of its parts
                 persistence = np.array(
                     [persistence[np.unique(labels[merged == c])].max() for c in range(merged.max() + 1)]
