@@ -258,7 +258,9 @@ from discover.cluster.stage import propose_subcategories
 from discover.outputs.run_data import RunData
 from discover.workspace import Workspace
 run = RunData(Workspace(sys.argv[1]), sys.argv[2])
-proposals = propose_subcategories(run.features(), run.catalog, run.config.discovery, run.config.seed)
+proposals = propose_subcategories(
+    run.fused(), run.catalog, run.config.discovery, run.config.seed, type_view=run.type_view()
+)
 print(proposals.tree.to_json() + proposals.assignments.to_csv() + proposals.coords.to_csv())
 """
 
