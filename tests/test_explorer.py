@@ -226,13 +226,13 @@ def test_real_browser_rename_and_export(workspace, tmp_path):
         largest_parent = max(run.tree.parents_with_proposals(), key=lambda n: (n.size, n.id))
         first = run.tree.children(largest_parent.id)[0]
         page.get_by_text("Curate").wait_for(timeout=90_000)
-        page.get_by_role("heading", name=first.name).wait_for(timeout=30_000)
+        page.get_by_role("heading", name=first.name, exact=True).wait_for(timeout=30_000)
         page.get_by_role("tab", name="Rename").click()
         box = page.get_by_label("New name")
         box.fill("Browser Renamed")
         box.press("Enter")
         page.get_by_role("button", name="Rename").click()
-        page.get_by_role("heading", name="Browser Renamed").wait_for(timeout=30_000)
+        page.get_by_role("heading", name="Browser Renamed", exact=True).wait_for(timeout=30_000)
         page.get_by_text("Export", exact=True).click()
         page.get_by_role("button", name="Export curated tree").click()
         page.get_by_text("Exported:").wait_for(timeout=30_000)
@@ -304,15 +304,15 @@ def test_actions_follow_the_proposal_on_screen_and_export_twice(workspace, tmp_p
         browser = _browser(playwright)
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         _open(page, port)
-        page.get_by_role("heading", name=first.name).wait_for(timeout=90_000)
+        page.get_by_role("heading", name=first.name, exact=True).wait_for(timeout=90_000)
         _pick(page, "Proposal", " > ".join(target.path[2:]))
-        page.get_by_role("heading", name=target.name).wait_for(timeout=30_000)
+        page.get_by_role("heading", name=target.name, exact=True).wait_for(timeout=30_000)
         page.get_by_role("tab", name="Rename").click()
         expect(page.get_by_label("New name")).to_have_value(target.name)  # not the previous proposal's name
         page.get_by_label("New name").fill("Renamed In Browser")
         page.get_by_label("New name").press("Enter")
         page.get_by_role("button", name="Rename", exact=True).click()
-        page.get_by_role("heading", name="Renamed In Browser").wait_for(timeout=30_000)
+        page.get_by_role("heading", name="Renamed In Browser", exact=True).wait_for(timeout=30_000)
         renamed = " > ".join([*target.path[2:-1], "Renamed In Browser"])
         expect(page.get_by_role("combobox", name="Proposal", exact=True)).to_have_value(renamed)
         siblings = [c for c in run.tree.children(target.parent) if c.id != target.id]
@@ -322,7 +322,7 @@ def test_actions_follow_the_proposal_on_screen_and_export_twice(workspace, tmp_p
         assert [d.action for d in CurationStore(ws.curation_path).decisions(run_id)] == ["rename"]  # not yet
         page.get_by_role("button", name="Confirm merge").click()
         page.get_by_text(f"Merged “Renamed In Browser” into “{siblings[0].name}”").wait_for(timeout=30_000)
-        page.get_by_role("heading", name=siblings[0].name).wait_for(timeout=30_000)
+        page.get_by_role("heading", name=siblings[0].name, exact=True).wait_for(timeout=30_000)
         expect(page.get_by_role("button", name="Confirm merge")).to_have_count(0)  # the question closed with it
         page.get_by_text("Export", exact=True).click()
         for _ in range(2):

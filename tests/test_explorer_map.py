@@ -99,11 +99,11 @@ def test_click_a_point_to_open_its_product_and_lasso_products_to_move_them(works
         browser = _browser(playwright)
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         _open(page, port)
-        page.get_by_role("heading", name=first.name).wait_for(timeout=90_000)
+        page.get_by_role("heading", name=first.name, exact=True).wait_for(timeout=90_000)
         page.locator(".js-plotly-plot .nsewdrag").first.wait_for(timeout=30_000)
         x, y = page.evaluate(POINT_PIXEL, product)
         page.mouse.click(x, y)
-        page.get_by_role("heading", name="Picked on the map").wait_for(timeout=30_000)
+        page.get_by_role("heading", name="Picked on the map", exact=True).wait_for(timeout=30_000)
         page.get_by_text(f"{product} · ").first.wait_for(timeout=30_000)  # its closer look: id and title
 
         page.locator('.js-plotly-plot .modebar-btn[data-title="Lasso Select"]').click()
