@@ -193,6 +193,19 @@ def test_a_unit_of_measure_is_never_a_name_though_it_sits_where_types_sit() -> N
     assert [n.name for n in named] == ["Perfume", "Deodorant"]
 
 
+def test_a_name_never_starts_or_ends_with_a_joining_word() -> None:
+    titles, known, _ = synthetic_titles(600, seed=6)
+    brand = [f"be for bag women {c} bag" for c in ("black", "pink", "red", "lime")] * 6  # the brand "Be For Bag"
+    bags = [f"{b} women {c} bag" for b in BRANDS for c in ("black", "brown", "red")] * 3
+    covers = [f"{b} rain cover for backpack" for b in BRANDS] * 2  # "for" after many brands: no product line
+    model = WordConcentration().fit(
+        titles + brand + bags + covers, known + ["bags"] * (len(brand) + len(bags) + len(covers))
+    )
+    assert "for" not in model.line_words_
+    names = [n.name.lower().split() for n in name_siblings([bags, brand], known=model)]
+    assert not {name[0] for name in names} & {"for", "be"}, names  # was "For Bag"
+
+
 def test_a_type_word_always_said_with_the_same_type_telling_neighbour_is_named_with_it() -> None:
     titles, known, _ = synthetic_titles(600, seed=4)
     lacquer = [f"{b} {c} nail lacquer" for b in BRANDS for c in ("red", "pink")] * 3

@@ -12,7 +12,8 @@ type(t) is the mean known-level concentration of its words
 sits in the titles. A phrase found mostly at the brand end of the titles (the end opposite
 the type words: the first word when type words come last) is never a name, nor one with a
 word that names a brand's product line ("Enticer", found after "Casio" only) or a unit of
-measure ("Ml", found after a number: "Perfume 100 ml").
+measure ("Ml", found after a number: "Perfume 100 ml"), nor one that starts or ends with a
+joining word ("For Bag", the middle of the brand "Be For Bag").
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ MAX_WORDS = 3
 CANDIDATES = 20
 SAME_TITLES = 0.9  # a phrase said this often with one neighbouring word gives way to the pair
 BRAND_SHARE = 0.5  # a proposal whose titles share one brand-end word this often is flagged
+# a name neither starts nor ends with a word that only joins others: "For Bag" is the middle
+# of the brand "Be For Bag", "By Sweet" of "SDL by Sweet Dreams"
+JOINING_WORDS = frozenset(
+    {"a", "an", "and", "as", "at", "by", "for", "from", "in", "of", "on", "or", "the", "to", "with"}
+)
 
 
 def _brand_index(length: int, known: WordConcentration | None) -> int:
@@ -65,7 +71,10 @@ def _type_weight(phrase: tuple[str, ...], known: WordConcentration | None) -> fl
 
 
 def _never_a_name(phrase: tuple[str, ...], known: WordConcentration | None) -> bool:
-    """A phrase with a word of a brand's product line or a unit of measure."""
+    """A phrase that starts or ends with a joining word, or holds a word of a brand's product
+    line or a unit of measure."""
+    if phrase[0] in JOINING_WORDS or phrase[-1] in JOINING_WORDS:
+        return True
     return known is not None and any(word in known.line_words_ or word in known.unit_words_ for word in phrase)
 
 
