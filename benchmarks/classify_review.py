@@ -61,7 +61,7 @@ def placement_table(config, workspace: Workspace) -> tuple[pd.DataFrame, str]:
     receiving = misfiled["level_2"].isin(moved["into"].unique()).to_numpy()
     rows = np.flatnonzero(receiving)
     proposals = propose_subcategories(
-        run.fused()[rows], misfiled.iloc[rows].reset_index(drop=True), config.discovery, config.seed
+        run.discovery_inputs()[0][rows], misfiled.iloc[rows].reset_index(drop=True), config.discovery, config.seed
     )
     labelled = labelled_inputs(config, workspace, misfiled, True, levels=config.discovery.level)
     settings = train_settings(config)

@@ -258,9 +258,8 @@ from discover.cluster.stage import propose_subcategories
 from discover.outputs.run_data import RunData
 from discover.workspace import Workspace
 run = RunData(Workspace(sys.argv[1]), sys.argv[2])
-proposals = propose_subcategories(
-    run.fused(), run.catalog, run.config.discovery, run.config.seed, type_view=run.type_view()
-)
+fused, type_view = run.discovery_inputs()
+proposals = propose_subcategories(fused, run.catalog, run.config.discovery, run.config.seed, type_view=type_view)
 print(proposals.tree.to_json() + proposals.assignments.to_csv() + proposals.coords.to_csv())
 """
 

@@ -14,7 +14,8 @@ from tests.conftest import REPO
 def test_same_seed_gives_byte_identical_tree_and_stable_node_ids(small_run):
     result, config = small_run
     run = RunData(_workspace(result), result.run_id)
-    again = propose_subcategories(run.fused(), run.catalog, config.discovery, config.seed, type_view=run.type_view())
+    fused, type_view = run.discovery_inputs()
+    again = propose_subcategories(fused, run.catalog, config.discovery, config.seed, type_view=type_view)
     again.tree.meta = run.tree.meta
     from discover.evaluate.scoring import attach_metrics
 

@@ -84,9 +84,9 @@ class RunData:
         """What the run's known categories say about its title words (for naming split children)."""
         return known_words(self.catalog, self.config.discovery.level)
 
-    @cached_property
     def _views(self) -> dict[str, np.ndarray]:
-        """The run's embedding blocks by slot, rows in the order of its assignments."""
+        """The run's embedding blocks by slot, rows in the order of its assignments (read
+        afresh, not kept: the explorer keeps a RunData open and caches the features apart)."""
         views = {}
         for fingerprint in self.tree.meta.get("features", []):
             vectors, meta = load_aligned(self.workspace.embeddings_dir, fingerprint)
@@ -102,15 +102,14 @@ class RunData:
             raise WorkspaceError(f"run {self.run_id} does not name its features in tree.json")
         return views
 
-    def fused(self) -> np.ndarray:
-        """The fused vectors the run was given, before declared attributes were removed: what
-        :func:`~discover.cluster.stage.propose_subcategories` takes to make the run again."""
-        return fuse_views(self._views, self.catalog, self.config)
-
-    def type_view(self) -> np.ndarray | None:
-        """The known-level words block the run's type merge read, if it embedded one."""
-        return self._views.get("words")
+    def discovery_inputs(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """What :func:`~discover.cluster.stage.propose_subcategories` was given to make this
+        run: the fused vectors (declared attributes not yet removed) and the known-level words
+        block its type merge read, if the run embedded one."""
+        views = self._views()
+        return fuse_views(views, self.catalog, self.config), views.get("words")
 
     def features(self) -> np.ndarray:
         """The vectors the run clustered (declared attributes removed)."""
-        return remove_attributes(self.fused(), self.catalog, self.config.discovery.ignore, self.config.seed)[0]
+        fused, _ = self.discovery_inputs()
+        return remove_attributes(fused, self.catalog, self.config.discovery.ignore, self.config.seed)[0]
