@@ -28,12 +28,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 
 from benchmarks.common import REPO, WORKSPACE, markdown_table, write_section
-from discover.classify.data import grouped_splits
+from discover.classify.data import Splits, grouped_splits
 from discover.classify.labels import LabelTree
 from discover.classify.mislabels import out_of_fold_probabilities, precision_recall_at_k, rank_mislabels
-from discover.classify.stage import catalog_titles, labelled_inputs, train_settings
+from discover.classify.stage import Labelled, catalog_titles, labelled_inputs, train_settings
 from discover.classify.train import Inputs, Predictions, fit_classifier, predict, score_predictions
-from discover.config import load_config
+from discover.config import Config, load_config
 from discover.data.ingest import ingest
 from discover.workspace import Workspace
 
@@ -120,14 +120,21 @@ def flip_siblings(codes: np.ndarray, tree: LabelTree, share: float, seed: int) -
     return noisy, flipped
 
 
-def main() -> None:
+def benchmark_split() -> tuple[Config, Labelled, Splits]:
+    """The default config, fashion-small's labelled inputs and the one grouped split every
+    classifier benchmark scores on."""
     config = load_config(REPO / "configs" / "fashion-small.yaml")
     workspace = Workspace(WORKSPACE)
     ingest(config, workspace, show_progress=False)
     labelled = labelled_inputs(config, workspace, workspace.load_catalog(), progress=True)
+    splits = grouped_splits(labelled.inputs.codes[:, -1], labelled.catalog["group"].to_numpy(), seed=config.seed)
+    return config, labelled, splits
+
+
+def main() -> None:
+    config, labelled, splits = benchmark_split()
     catalog, inputs, tree = labelled.catalog, labelled.inputs, labelled.tree
     groups = catalog["group"].to_numpy()
-    splits = grouped_splits(inputs.codes[:, -1], groups, seed=config.seed)
     truth = inputs.codes[splits.test]
     titles = catalog_titles(catalog)
     dense, (with_ngrams, _) = inputs, inputs.with_title_ngrams(titles, splits.train)

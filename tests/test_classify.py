@@ -210,9 +210,12 @@ def test_train_evaluate_predict_and_find_mislabels_on_real_products(tmp_path: Pa
     assert {"leaf_macro_f1", "ece", "per_level"} <= set(metrics)
     assert list((tmp_path / "ws" / "models" / "classify").glob("*/ngrams.json"))  # title n-grams on by default
     assert main(["classify", "evaluate", str(config), *ws]) == 0
-    assert "hierarchical P/R/F1" in capsys.readouterr().out
+    evaluated = capsys.readouterr().out
+    assert "hierarchical P/R/F1" in evaluated and "leaf macro-F1 by test products per class" in evaluated
     again = yaml.safe_load(metrics_path.read_text())  # the saved model and n-grams score the same rows the same
     assert again["hierarchical_f1"] == pytest.approx(metrics["hierarchical_f1"], abs=1e-9)
+    lost = sum(band["cost"] for band in again["leaf_macro_f1_by_support"])  # the bands account for the whole gap
+    assert lost == pytest.approx(1 - again["leaf_macro_f1"], abs=1e-9)
     new = write_catalog(tmp_path / "new", rows.iloc[900:])
     out = tmp_path / "predictions.csv"
     assert main(["classify", "predict", str(config), *ws, "--catalog", str(new), "--out", str(out)]) == 0

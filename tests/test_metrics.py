@@ -2,8 +2,9 @@
 
 import numpy as np
 import pytest
+from sklearn.metrics import f1_score
 
-from discover.evaluate.metrics import cluster_scores, hierarchical_prf, weighted_mean
+from discover.evaluate.metrics import cluster_scores, hierarchical_prf, macro_f1_by_support, weighted_mean
 
 # 10 items, truth a×4, b×4, c×2; clusters 0:{a,a,a,b} 1:{b,b,b} 2:{c} and two noise (a, c).
 LABELS = [0, 0, 0, 0, 1, 1, 1, 2, -1, -1]
@@ -52,3 +53,20 @@ def test_hierarchical_prf_by_hand():
     assert precision == pytest.approx(4 / 5) and recall == pytest.approx(4 / 5)
     assert f1 == pytest.approx(4 / 5)
     assert np.isclose(hierarchical_prf(true, true)[2], 1.0)
+
+
+def test_macro_f1_by_support_says_where_the_f1_is_lost():
+    rng = np.random.default_rng(0)
+    large = np.repeat(np.arange(10), 30)  # ten classes of 30 test products, 10 % of each missed
+    guess = large.copy()
+    guess[rng.choice(len(large), 30, replace=False)] = 10
+    singles = np.arange(10, 15)  # five classes of one test product, all missed
+    true, predicted = np.r_[large, singles], np.r_[guess, singles + 1]
+    bands = {b["band"]: b for b in macro_f1_by_support(true, predicted)}
+    assert set(bands) == {"1", "≥ 20"}
+    assert bands["1"]["classes"] == 5 and bands["1"]["macro_f1"] == 0.0
+    assert bands["1"]["cost"] == pytest.approx(5 / 15)  # five of fifteen classes at F1 0
+    assert bands["≥ 20"]["classes"] == 10 and bands["≥ 20"]["products"] == 300
+    macro = f1_score(true, predicted, labels=np.unique(true), average="macro", zero_division=0)
+    assert sum(b["cost"] for b in bands.values()) == pytest.approx(1 - macro)
+    assert bands["1"]["cost"] > bands["≥ 20"]["cost"]  # the five singles cost more than 30 misses

@@ -338,6 +338,11 @@ def format_classify_metrics(metrics: dict) -> str:
         f"{metrics['hierarchical_f1']:.4f}",
         f"leaf macro-F1 {metrics['leaf_macro_f1']:.4f}   ECE {metrics['ece']:.4f}   test products {metrics['n']:,}",
     ]
+    lines.append("leaf macro-F1 by test products per class (cost: its share of 1 − macro-F1):")
+    lines += [
+        f"  {b['band']:>5s} {b['classes']:4d} classes  macro-F1 {b['macro_f1']:.4f}  cost {b['cost']:.4f}"
+        for b in metrics["leaf_macro_f1_by_support"]
+    ]
     return "\n".join(lines)
 
 

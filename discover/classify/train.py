@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from discover.classify.labels import LabelTree
 from discover.classify.model import MultimodalClassifier, NgramBag
 from discover.classify.ngrams import TitleNgrams, as_bag
-from discover.evaluate.metrics import expected_calibration_error, hierarchical_prf
+from discover.evaluate.metrics import expected_calibration_error, hierarchical_prf, macro_f1_by_support
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,8 @@ def predict(model: MultimodalClassifier, inputs: Inputs, batch_size: int = 4096)
 
 
 def score_predictions(tree: LabelTree, truth: np.ndarray, predicted: Predictions) -> dict[str, Any]:
-    """Accuracy and macro-F1 per level, hierarchical P/R/F1, leaf macro-F1 and calibration (ECE)."""
+    """Accuracy and macro-F1 per level, hierarchical P/R/F1, leaf macro-F1 (and where it is
+    lost, by test products per class) and calibration (ECE)."""
     names = [f"level_{i + 1}" for i in range(tree.depth)]
     per_level = {}
     for i, name in enumerate(names):
@@ -197,6 +198,7 @@ def score_predictions(tree: LabelTree, truth: np.ndarray, predicted: Predictions
         "hierarchical_f1": f1,
         "leaf_accuracy": float(correct.mean()),
         "leaf_macro_f1": per_level[names[-1]]["macro_f1"],
+        "leaf_macro_f1_by_support": macro_f1_by_support(truth[:, -1], predicted.paths[:, -1]),
         "ece": expected_calibration_error(predicted.probability, correct),
         "per_level": per_level,
     }

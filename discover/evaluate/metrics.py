@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.metrics import adjusted_rand_score, f1_score, normalized_mutual_info_score
 
 NOISE = -1
 
@@ -143,3 +144,40 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins
         inside = which == b
         gap += inside.sum() * abs(confidence[inside].mean() - correct[inside].mean())
     return float(gap / max(len(confidence), 1))
+
+
+SUPPORT_BANDS = ((1, 1), (2, 4), (5, 19), (20, None))  # test products per class
+
+
+def macro_f1_by_support(true: np.ndarray, predicted: np.ndarray) -> list[dict[str, Any]]:
+    """Macro-F1 split by how many test products each true class has, and what each band costs.
+
+    Macro-F1 weighs a class of one test product as much as one of a thousand, and a class of
+    one is scored 0 or 1: a few such classes, often products the catalog itself files
+    inconsistently, can move it more than everything else. ``cost`` is the band's share of
+    1 − macro-F1 (the costs sum to it), so a reader sees where the F1 is lost.
+
+    Example:
+        >>> bands = macro_f1_by_support(np.array([0, 1, 1, 2, 2]), np.array([1, 1, 1, 2, 2]))
+        >>> [(b["band"], b["classes"], round(b["cost"], 3)) for b in bands]
+        [('1', 1, 0.333), ('2–4', 2, 0.067)]
+    """
+    true, predicted = np.asarray(true), np.asarray(predicted)
+    labels, support = np.unique(true, return_counts=True)
+    scores = f1_score(true, predicted, labels=labels, average=None, zero_division=0)
+    bands = []
+    for low, high in SUPPORT_BANDS:
+        inside = (support >= low) & (support <= (high if high is not None else support.max()))
+        if not inside.any():
+            continue
+        name = str(low) if low == high else (f"{low}–{high}" if high is not None else f"≥ {low}")
+        bands.append(
+            {
+                "band": name,
+                "classes": int(inside.sum()),
+                "products": int(support[inside].sum()),
+                "macro_f1": float(scores[inside].mean()),
+                "cost": float((1 - scores[inside]).sum() / len(labels)),
+            }
+        )
+    return bands
