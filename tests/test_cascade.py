@@ -183,3 +183,39 @@ def test_a_small_parent_keeps_its_small_types_apart():
     assert model.merge_neighbours(len(X)) < 12 <= settings["merge_neighbors"] + 1
     assert len(model.tree_.children("root/p")) == 6
     assert adjusted_rand_score(truth, model.leaf_) > 0.95
+
+
+def bulk_beside_small_types(seed: int, bulk: int = 4000, dim: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """One large Gaussian bulk (no structure inside) and three small tight types far from it."""
+    rng = np.random.default_rng(seed)
+    types = [30 * np.eye(dim)[k] + 0.5 * rng.normal(size=(15, dim)) for k in range(3)]
+    X = np.vstack([rng.normal(size=(bulk, dim)), *types]).astype(np.float32)
+    return X, np.repeat([0, 1, 2, 3], [bulk, 15, 15, 15])
+
+
+# k-means cuts the bulk into pieces whatever it holds: the silhouette gate alone decides
+GATE_ONLY = {"reducer": PCA(n_components=8), "pca_components": None, "max_depth": 1, "metric": "euclidean"}
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_types_that_stand_apart_are_split_off_a_large_bulk_cut_into_pieces(seed):
+    """The Topwear shape: a bulk cut into overlapping pieces (silhouette ≈ 0.02 each) beside
+    types that stand apart (≈ 0.9). Weighted by products the bulk outvotes them (≈ 0.03 <
+    0.05) and the whole parent stayed one leaf; per cluster, they count."""
+    X, truth = bulk_beside_small_types(seed)
+    model = CascadeClusterer(clusterer=KMeans(8, n_init=3, random_state=0), merge_threshold=0.0, **GATE_ONLY)
+    model.fit(X, [("p",)] * len(X))
+    assert model.tree_["root/p"].split == "split"
+    leaves = [set(model.leaf_[truth == t]) for t in (1, 2, 3)]
+    assert all(len(leaf) == 1 for leaf in leaves) and len(set.union(*leaves)) == 3  # each type its own leaf
+    assert not set.union(*leaves) & set(model.leaf_[truth == 0])
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_homogeneous_bulk_cut_into_pieces_is_not_split(seed):
+    X, truth = bulk_beside_small_types(seed)
+    bulk = X[truth == 0]
+    model = CascadeClusterer(clusterer=KMeans(8, n_init=3, random_state=0), merge_threshold=0.0, **GATE_ONLY)
+    model.fit(bulk, [("p",)] * len(bulk))
+    assert model.tree_["root/p"].split.startswith("not split: silhouette")
+    assert len(set(model.leaf_)) == 1

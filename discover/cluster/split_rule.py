@@ -10,11 +10,19 @@ A node is split when all of these hold, and otherwise recorded as ``not split: <
    merged (:mod:`discover.cluster.merge`, `merge_threshold`, `merge_neighbors`);
 4. at most `max_noise_fraction` of the node is left as noise;
 5. the clusters are separated in the *original* feature space, not only in the reduced
-   one: their silhouette (on up to 2,000 clustered products, with `metric`) is at least
-   `min_silhouette`. UMAP followed by HDBSCAN finds "clusters" even in one Gaussian blob
-   (silhouette ≈ 0.01–0.04 in the input space, ≈ 0.25 in UMAP space); real sub-types
-   stand apart in the input space too. This check stops the cascade from shattering
-   homogeneous clusters.
+   one: their silhouette (on up to 2,000 clustered products, with `metric`; each
+   cluster's mean, averaged over the clusters) is at least `min_silhouette`. UMAP
+   followed by HDBSCAN finds "clusters" even in one Gaussian blob (silhouette ≈ 0.01–0.04
+   in the input space, ≈ 0.25 in UMAP space); real sub-types stand apart in the input
+   space too. This check stops the cascade from shattering homogeneous clusters.
+
+   The mean is taken per cluster, then over clusters, so that a large bulk cut into
+   overlapping pieces does not outvote the types that do stand apart: fashion-small's
+   Topwear (12,259 products, 46 % Tshirts) came out as five clean clusters of Kurtas,
+   Shirts, Tops and Tshirts (silhouette 0.43–0.54) beside big mixed ones (−0.25–0.01);
+   weighted by products that read 0.034, and the largest category of the catalog was left
+   unsplit, or split, by how the floating point of one machine fell. A blob cut into
+   pieces still scores low per cluster, so it is still refused.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.metrics import silhouette_score
+from sklearn.metrics import silhouette_samples
 
 if TYPE_CHECKING:
     from discover.cluster.cascade import CascadeClusterer
@@ -42,12 +50,17 @@ def why_not(model: CascadeClusterer, X: np.ndarray, rows: np.ndarray, depth: int
 
 
 def silhouette(model: CascadeClusterer, X: np.ndarray, labels: np.ndarray) -> float:
-    """Silhouette of the clustered rows in the input space, on a seeded sample."""
+    """Silhouette of the clustered rows in the input space, on a seeded sample: each
+    cluster's mean, averaged over the clusters the sample holds (rule 5)."""
     clustered = np.flatnonzero(labels >= 0)
     if len(clustered) > SILHOUETTE_SAMPLE:
         rng = np.random.default_rng(model.random_state)
         clustered = np.sort(rng.choice(clustered, SILHOUETTE_SAMPLE, replace=False))
-    return float(silhouette_score(X[clustered], labels[clustered], metric=model.metric))
+    sampled = labels[clustered]
+    if len(np.unique(sampled)) < 2:  # the sample missed every cluster but one: nothing to compare
+        return 0.0
+    scores = silhouette_samples(X[clustered], sampled, metric=model.metric)
+    return float(np.mean([scores[sampled == c].mean() for c in np.unique(sampled)]))
 
 
 def rejection(model: CascadeClusterer, X: np.ndarray, labels: np.ndarray) -> str:
