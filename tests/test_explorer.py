@@ -3,6 +3,7 @@
 import contextlib
 import http.server
 import os
+import re
 import shutil
 import signal
 import socket
@@ -18,6 +19,7 @@ import psutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from discover.cluster.type_merge import MERGED_INTO
 from discover.curate import views
 from discover.curate.apply import apply_decisions
 from discover.curate.store import CurationStore
@@ -333,4 +335,31 @@ def test_actions_follow_the_proposal_on_screen_and_export_twice(workspace, tmp_p
             expect(page.get_by_role("button", name="Download taxonomy_diff.json")).to_have_count(1)
         page.screenshot(path=str(tmp_path / "export.png"), full_page=True)
         assert page.get_by_text("Duplicate").count() == 0 and page.locator('[data-testid="stException"]').count() == 0
+        browser.close()
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium is installed by .ci/run")
+def test_a_proposal_that_took_in_others_of_its_type_says_so_not_its_old_size(workspace):
+    """The type merge grows a leaf after the cascade stopped at it: the explorer showed
+    "Not split further: 37 products < min_split_size 60" on a proposal of 79."""
+    from playwright.sync_api import expect, sync_playwright
+
+    ws, run_id = workspace
+    tree = RunData(ws, run_id).tree
+    grown = [n for n in tree.proposals() if n.split == MERGED_INTO]
+    assert grown, "the small run merges clusters of one type into a leaf"
+    node = grown[0]
+    parent = tree.existing_parent(node.id)
+    with explorer(ws) as port, sync_playwright() as playwright:
+        browser = _browser(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        _open(page, port)
+        page.get_by_text("Curate").wait_for(timeout=90_000)
+        _pick(page, "Category", f"{' > '.join(parent.path)} ({parent.size:,})")
+        opened = " > ".join(tree.proposals(parent.id)[0].path[2:])  # the box is drawn anew for the category
+        expect(page.get_by_role("combobox", name="Proposal", exact=True)).to_have_value(opened, timeout=30_000)
+        _pick(page, "Proposal", " > ".join(node.path[2:]))
+        page.get_by_role("heading", name=node.name, exact=True).wait_for(timeout=30_000)
+        expect(page.get_by_text("Not split further: clusters of its type were merged into it")).to_be_visible()
+        expect(page.get_by_text(re.compile(r"Not split further: \d+ products"))).to_have_count(0)
         browser.close()

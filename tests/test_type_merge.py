@@ -31,6 +31,7 @@ def test_leaves_whose_type_words_agree_merge_into_the_largest_and_others_stay():
     assert set(merged_leaves) == {"root/P/c0", "root/P/c2"} and (nodes == merged_leaves).all()
     assert tree["root/P/c0"].size == 50 and tree["root/P/c2"].size == 25
     assert tree["root/P"].children == ["root/P/c0", "root/P/c2"]
+    assert tree["root/P/c0"].split == "not split: clusters of its type were merged into it"  # not its old reason
 
 
 def test_an_intermediate_proposal_left_with_one_child_absorbs_it():
@@ -43,6 +44,7 @@ def test_an_intermediate_proposal_left_with_one_child_absorbs_it():
             ("root/P/c1", "root/P", 35),
         ]
     )
+    tree["root/P/c0"].split = "split"
     leaves = np.array(["root/P/c0/c0"] * 25 + ["root/P/c0/c1"] * 15 + ["root/P/c1"] * 35, dtype=object)
     view = _view([0] * 25 + [1] * 15 + [1] * 35, rng)  # c0/c1 is the type of c1
     nodes, merged_leaves, merged = merge_same_type(tree, leaves.copy(), leaves.copy(), np.zeros(75, bool), view, 0.7)
@@ -50,6 +52,7 @@ def test_an_intermediate_proposal_left_with_one_child_absorbs_it():
     assert set(tree.nodes) == {"root", "root/P", "root/P/c0", "root/P/c1"}  # c0 took its last child's products
     assert list(merged_leaves).count("root/P/c0") == 25 and list(merged_leaves).count("root/P/c1") == 50
     assert tree["root/P/c0"].children == [] and tree["root/P/c0"].size == 25
+    assert tree["root/P/c0"].split.startswith("not split: the merges")  # a leaf says why it has no children
 
 
 def test_nothing_merges_below_the_threshold_or_across_categories():

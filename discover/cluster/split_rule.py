@@ -43,7 +43,8 @@ def why_not(model: CascadeClusterer, X: np.ndarray, rows: np.ndarray, depth: int
     if depth > model.max_depth:
         return f"not split: depth limit {model.max_depth}"
     if len(rows) < max(model.min_split_size, 2 * model.min_cluster_size_floor):
-        return f"not split: {len(rows)} products < min_split_size {model.min_split_size}"
+        # "clustered here": the node's size also counts the noise placed in it afterwards
+        return f"not split: {len(rows)} products clustered here < min_split_size {model.min_split_size}"
     if float(np.ptp(X[rows], axis=0).max()) < 1e-6:
         return "not split: identical embeddings"
     return ""

@@ -90,6 +90,12 @@ def merge_same_name(
     return node_ids, leaf_ids, merged
 
 
+MERGED_TO_ONE = "not split: the merges left one cluster of its split"
+# a leaf that took in others of its type: its own reason ("not split: 37 products < ...") was
+# about the cluster it was before, and read wrong beside the size it has now
+MERGED_INTO = "not split: clusters of its type were merged into it"
+
+
 def _merge(tree: SubcategoryTree, node_ids: np.ndarray, leaf_ids: np.ndarray, grouping) -> tuple:
     """Apply `grouping(leaves, leaf_ids)` → [(keeper, gone)] to the leaves of every existing category."""
     node_ids, leaf_ids = node_ids.astype(object).copy(), leaf_ids.astype(object).copy()
@@ -98,6 +104,7 @@ def _merge(tree: SubcategoryTree, node_ids: np.ndarray, leaf_ids: np.ndarray, gr
         leaves = [n for n in tree.descendants(parent.id) if n.kind == "proposed" and not n.children]
         for keeper, gone in grouping(leaves, leaf_ids):
             leaf_ids[np.isin(leaf_ids, gone)] = keeper
+            tree[keeper].split = MERGED_INTO
             node_ids[np.isin(node_ids, gone)] = keeper
             for node_id in gone:
                 tree[tree[node_id].parent].children.remove(node_id)
@@ -145,7 +152,8 @@ def _groups(tree, leaves, leaf_ids, noise, view, threshold) -> list[tuple[str, l
 
 def _tidy(tree: SubcategoryTree, parent_id: str, node_ids: np.ndarray, leaf_ids: np.ndarray) -> None:
     """Remove emptied intermediate proposals (the noise left at one goes to its parent); one
-    left with a single leaf child absorbs it."""
+    left with a single leaf child absorbs it and says why it has no children (its `split`
+    said "split", and the explorer showed a proposal with neither children nor a reason)."""
     changed = True
     while changed:
         changed = False
@@ -154,6 +162,7 @@ def _tidy(tree: SubcategoryTree, parent_id: str, node_ids: np.ndarray, leaf_ids:
                 continue
             if len(node.children) == 1 and not tree[node.children[0]].children:
                 child = node.children.pop()
+                node.split = MERGED_TO_ONE
                 leaf_ids[leaf_ids == child] = node.id
                 node_ids[node_ids == child] = node.id
                 del tree.nodes[child]
