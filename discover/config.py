@@ -258,6 +258,9 @@ class ClassifyConfig(_Strict):
     learning_rate: float = Field(2e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)
     teacher_forcing: bool = True
+    # path: the leaf whose whole path is most probable (p(parent) · p(child | parent) ...);
+    # greedy: the best class level by level, each masked by the one chosen above it
+    decoding: Literal["path", "greedy"] = "path"
     class_weights: bool = False  # inverse-frequency loss weights; off: logit adjustment serves the rare classes
     logit_adjustment: float = Field(0.5, ge=0)  # τ: predictions subtract τ·log(class prior); 0 turns it off
     patience: int = Field(6, ge=1)

@@ -1,6 +1,7 @@
 """The supervised classifier: masking, fusion modules, sampling, and a real train/evaluate/predict."""
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,48 @@ def test_teacher_forcing_masks_by_the_true_parent_and_without_it_by_the_predicte
     with_forcing = _loss(model, image, text, codes, TrainSettings(teacher_forcing=True), None)
     without = _loss(model, image, text, codes, TrainSettings(teacher_forcing=False), None)
     assert torch.isfinite(with_forcing) and torch.isfinite(without) and with_forcing != without
+
+
+def _fixed_logits(model: MultimodalClassifier, logits: list[list[float]]) -> MultimodalClassifier:
+    """`model` whose heads give `logits` (per level) whatever the input: zero weights, set biases."""
+    with torch.no_grad():
+        for head, values in zip(model.heads.heads, logits, strict=True):
+            head.weight.zero_()
+            head.bias.copy_(torch.tensor(values))
+    return model.eval()
+
+
+def test_path_decoding_picks_the_most_probable_whole_path_where_greedy_commits_early():
+    tree = LabelTree.from_paths(PATHS)  # A: a1 {x, y}, a2 {z}; B: b1 {w}, b2 {v}; C: c1 {u}
+    log = math.log
+    top = [log(0.55), log(0.45), -30.0]  # A, B, C
+    middle = [0.0, 0.0, 0.0, -30.0, 0.0]  # a1 = a2 inside A; b1 all of B; c1
+    leaves = [0.0] * 6  # x = y inside a1; every other parent has one child
+    image, text = torch.randn(3, 6), torch.randn(3, 4)
+    picked = {}
+    for decoding in ("greedy", "path"):
+        model = _fixed_logits(
+            MultimodalClassifier(tree, 6, 4, fusion="concat", dim=8, decoding=decoding), [top, middle, leaves]
+        )
+        picked[decoding] = set(tree.decode(model.predict_paths(image, text).numpy()))
+    # greedy: A (0.55), then a1 and x by the first index: 0.1375; the path B > b1 > w holds 0.45
+    assert picked == {"greedy": {("A", "a1", "x")}, "path": {("B", "b1", "w")}}
+
+
+def test_path_decoding_gives_valid_paths_at_least_as_probable_as_greedy_ones():
+    tree = LabelTree.from_paths(PATHS)
+    torch.manual_seed(0)
+    model = MultimodalClassifier(tree, 6, 4, fusion="concat", dim=8, decoding="path").eval()
+    greedy = MultimodalClassifier(tree, 6, 4, fusion="concat", dim=8, decoding="greedy").eval()
+    greedy.load_state_dict(model.state_dict())
+    image, text = torch.randn(400, 6) * 3, torch.randn(400, 4) * 3
+    with torch.no_grad():
+        paths, plain = model.predict_paths(image, text).numpy(), greedy.predict_paths(image, text).numpy()
+        joint = model.leaf_log_probs(image, text).numpy()
+    for level in range(1, tree.depth):
+        assert (tree.parents[level][paths[:, level]] == paths[:, level - 1]).all()
+    rows = np.arange(len(paths))
+    assert (joint[rows, paths[:, -1]] >= joint[rows, plain[:, -1]] - 1e-6).all()
 
 
 @pytest.mark.parametrize("name", sorted(FUSIONS))

@@ -97,7 +97,8 @@ def load(directory: Path) -> tuple[EndToEndClassifier, dict[str, Any]]:
     meta = json.loads((directory / "model.json").read_text(encoding="utf-8"))
     # Every weight is in model.safetensors: clip towers are built bare (no checkpoint, no network) and filled.
     tuning = FineTuneSettings(**meta["fine_tune"] | {"clip_pretrained": None})
-    model = EndToEndClassifier(LabelTree.from_dict(meta["labels"]), TrainSettings(**meta["train_settings"]), tuning)
+    saved = {"decoding": "greedy", **meta["train_settings"]}  # saved before the option: greedy, as it was
+    model = EndToEndClassifier(LabelTree.from_dict(meta["labels"]), TrainSettings(**saved), tuning)
     load_weights(model, load_file(str(directory / "model.safetensors")))
     model.eval()
     return model, meta

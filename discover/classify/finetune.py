@@ -203,6 +203,7 @@ class EndToEndClassifier(nn.Module):
             settings.dim,
             settings.dropout,
             logit_adjustment=settings.logit_adjustment,
+            decoding=settings.decoding,
         )
 
     def vectors(self, pixels: torch.Tensor, tokens: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -69,10 +69,13 @@ class MultimodalClassifier(nn.Module):
         dropout: float = 0.2,
         ngram_features: int = 0,
         logit_adjustment: float = 0.0,
+        decoding: str = "greedy",  # what a model saved before the option existed did
     ) -> None:
         super().__init__()
         if head not in ("hierarchical", "flat"):
             raise ValueError(f"head must be 'hierarchical' or 'flat', got {head!r}")
+        if decoding not in ("path", "greedy"):
+            raise ValueError(f"decoding must be 'path' or 'greedy', got {decoding!r}")
         self.tree, self.head_kind = tree, head
         self.settings = {
             "fusion": fusion,
@@ -80,6 +83,7 @@ class MultimodalClassifier(nn.Module):
             "dim": dim,
             "dropout": dropout,
             "logit_adjustment": logit_adjustment,
+            "decoding": decoding,
         }
         self.dims = {"image_dim": image_dim, "text_dim": text_dim, "ngram_features": ngram_features}
         self.fusion = create_fusion(fusion, image_dim, text_dim, dim, dropout=dropout, level_sizes=tuple(tree.sizes()))
@@ -142,12 +146,17 @@ class MultimodalClassifier(nn.Module):
         return total
 
     def predict_paths(self, image: torch.Tensor, text: torch.Tensor, ngrams: NgramBag | None = None) -> torch.Tensor:
-        """n × depth class indices: masked level by level (hierarchical), or the best leaf's path (flat)."""
-        logits = self.adjusted_logits(image, text, ngrams)
-        if self.head_kind == "flat":
-            leaves = logits[0].argmax(dim=1).numpy()
+        """n × depth class indices, always a valid path: the best leaf's path (flat heads, or
+        hierarchical with ``decoding="path"``), or masked level by level (``"greedy"``).
+
+        Greedy commits to the best class at the top: between a parent at 0.55 whose two
+        children split it evenly and one at 0.45 with a single child, it picks a path of
+        0.275 over one of 0.45. The whole path's probability weighs every level (on the
+        classify benchmark's validation split: hF1 0.9872 against 0.9866)."""
+        if self.head_kind == "flat" or self.settings["decoding"] == "path":
+            leaves = self.leaf_log_probs(image, text, ngrams).argmax(dim=1).numpy()
             return torch.as_tensor(self.tree.ancestors(leaves))
-        return self.heads.predict(logits)
+        return self.heads.predict(self.adjusted_logits(image, text, ngrams))
 
     def save(self, directory: Path, extra: dict[str, Any]) -> None:
         """``model.safetensors`` and ``model.json`` (label tree, settings, dims and `extra`)."""

@@ -42,6 +42,7 @@ class TrainSettings:
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4
     teacher_forcing: bool = True
+    decoding: str = "path"  # "path": the most probable whole path; "greedy": level by level
     class_weights: bool = False
     logit_adjustment: float = 0.0  # τ: predictions subtract τ·log(leaf prior) from the leaf logits only
     patience: int = 6
@@ -118,6 +119,7 @@ def fit_classifier(
         settings.dropout,
         ngram_features,
         settings.logit_adjustment,
+        settings.decoding,
     )
     model.set_class_prior(train.codes[:, -1])  # before training: early stopping scores adjusted predictions
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
