@@ -1,28 +1,6 @@
 """`python -m benchmarks` (make bench): every benchmark in turn."""
 
-from benchmarks import (
-    classify,
-    classify_review,
-    classify_support,
-    discovery,
-    embed,
-    explorer,
-    finetune,
-    image_tuning,
-    pretrain,
-    scale,
-)
+from benchmarks import classify, classify_review, discovery, embed, explorer, finetune, image_tuning, pretrain, scale
 
-for module in (
-    embed,
-    discovery,
-    classify,
-    classify_support,
-    image_tuning,
-    classify_review,
-    finetune,
-    pretrain,
-    explorer,
-    scale,
-):
+for module in (embed, discovery, classify, image_tuning, classify_review, finetune, pretrain, explorer, scale):
     module.main()

@@ -208,6 +208,9 @@ def main() -> None:
         f"precision@{len(flipped)} {precision:.3f}, recall@{len(flipped)} {recall:.3f}."
     )
     write_section("classify", "Classifier: fusion strategies, two-stage inference, mislabels", body)
+    from benchmarks.classify_support import write_support_section  # it imports this module
+
+    write_support_section(tree, inputs.codes, titles, splits, predictions[DEFAULT], ngrams)
 
 
 if __name__ == "__main__":

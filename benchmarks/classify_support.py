@@ -1,8 +1,9 @@
 """Where the classifier's leaf macro-F1 is lost: by test products per class, and to labels
 the catalog itself gives inconsistently.
 
-Same split, settings and seed as `benchmarks.classify`. The default model (gated fusion,
-hierarchical heads, title n-grams) and the linear-SVM baseline are trained once; for each,
+Written by `benchmarks.classify` from its own default model (gated fusion, hierarchical
+heads, title n-grams) and linear-SVM baseline, so `make bench` trains them once; `main`
+trains the two alone to write only this section. For each,
 macro-F1 and its cost per band of test products per class (``macro_f1_by_support``). Then
 the classes of one test product that the default misses are listed with the registered and
 the predicted path and the title, and the test products whose identical title is in the
@@ -19,6 +20,7 @@ import pandas as pd
 
 from benchmarks.classify import DEFAULT, benchmark_split, model_name, title_ngram_baseline
 from benchmarks.common import markdown_table, write_section
+from discover.classify.data import Splits
 from discover.classify.labels import LabelTree
 from discover.classify.stage import catalog_titles, train_settings
 from discover.classify.train import Predictions, fit_classifier, predict, score_predictions
@@ -26,8 +28,14 @@ from discover.classify.train import Predictions, fit_classifier, predict, score_
 
 def band_rows(label: str, scores: dict) -> list[dict]:
     rows = [
-        {"model": label, "test products per class": b["band"], **{k: b[k] for k in ("classes", "products")}}
-        | {"macro-F1": b["macro_f1"], "cost": b["cost"]}
+        {
+            "model": label,
+            "test products per class": b["band"],
+            "classes": b["classes"],
+            "products": b["products"],
+            "macro-F1": b["macro_f1"],
+            "cost": b["cost"],
+        }
         for b in scores["leaf_macro_f1_by_support"]
     ]
     rows.append(
@@ -73,27 +81,23 @@ def missed_singles(
     return lines
 
 
-def main() -> None:
-    config, labelled, splits = benchmark_split()
-    catalog, inputs, tree = labelled.catalog, labelled.inputs, labelled.tree
-    truth, titles = inputs.codes[splits.test], catalog_titles(catalog)
-    with_ngrams, _ = inputs.with_title_ngrams(titles, splits.train)
-    settings = train_settings(config)
-    settings.fusion, settings.head = DEFAULT[0], DEFAULT[1]
-    model = fit_classifier(with_ngrams.take(splits.train), tree, settings, with_ngrams.take(splits.validation))
-    ours = predict(model, with_ngrams.take(splits.test))
-    svm = title_ngram_baseline(titles, inputs, tree, splits.train, splits.test)
+def write_support_section(
+    tree: LabelTree, codes: np.ndarray, titles: list[str], splits: Splits, ours: Predictions, svm: Predictions
+) -> None:
+    """The section, from the default model's and the SVM's predictions on the test split
+    (`benchmarks.classify` hands over the ones it made; `main` makes them on its own)."""
+    truth = codes[splits.test]
     scores = {model_name(*DEFAULT): score_predictions(tree, truth, ours)}
     scores["linear SVM, title n-grams + photo + MiniLM (flat)"] = score_predictions(tree, truth, svm)
     table = pd.DataFrame([row for label, s in scores.items() for row in band_rows(label, s)])
-    conflicts = conflicting_titles(titles, inputs.codes[:, -1], splits.train, splits.test)
+    conflicts = conflicting_titles(titles, codes[:, -1], splits.train, splits.test)
     wrong = ours.paths[:, -1] != truth[:, -1]
     missed = missed_singles(tree, truth, ours, titles, splits.test)
     default = scores[model_name(*DEFAULT)]
     single = next(b for b in default["leaf_macro_f1_by_support"] if b["band"] == "1")
     body = (
         f"Test split of `benchmarks.classify` ({len(splits.test):,} products, {len(np.unique(truth[:, -1]))} leaf "
-        "classes in it), same settings and seed. Cost: the band's share of 1 − macro-F1 (the costs add up to it); "
+        "classes in it), same models. Cost: the band's share of 1 − macro-F1 (the costs add up to it); "
         "macro-F1 weighs a class of one test product, scored 0 or 1, as much as one of hundreds.\n\n"
         + markdown_table(table, "{:.4f}")
         + f"\n\nThe default model misses {len(missed)} of the {single['classes']} classes with one test product "
@@ -105,6 +109,19 @@ def main() -> None:
         f"among the default model's {int(wrong.sum())} leaf errors."
     )
     write_section("classify_support", "Classifier: where leaf macro-F1 is lost", body)
+
+
+def main() -> None:
+    """This section alone (`make bench` writes it from `benchmarks.classify`'s own models)."""
+    config, labelled, splits = benchmark_split()
+    inputs, tree, titles = labelled.inputs, labelled.tree, catalog_titles(labelled.catalog)
+    with_ngrams, _ = inputs.with_title_ngrams(titles, splits.train)
+    settings = train_settings(config)
+    settings.fusion, settings.head = DEFAULT[0], DEFAULT[1]
+    model = fit_classifier(with_ngrams.take(splits.train), tree, settings, with_ngrams.take(splits.validation))
+    ours = predict(model, with_ngrams.take(splits.test))
+    svm = title_ngram_baseline(titles, inputs, tree, splits.train, splits.test)
+    write_support_section(tree, inputs.codes, titles, splits, ours, svm)
 
 
 if __name__ == "__main__":

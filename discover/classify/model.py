@@ -135,7 +135,9 @@ class MultimodalClassifier(nn.Module):
 
     def leaf_log_probs(self, image: torch.Tensor, text: torch.Tensor, ngrams: NgramBag | None = None) -> torch.Tensor:
         """log p(leaf) for every leaf: the sum of log p(class | parent) along its path."""
-        logits = self.adjusted_logits(image, text, ngrams)
+        return self._leaf_log_probs(self.adjusted_logits(image, text, ngrams))
+
+    def _leaf_log_probs(self, logits: list[torch.Tensor]) -> torch.Tensor:
         if self.head_kind == "flat":
             return logits[0].log_softmax(dim=1)
         total = logits[0].log_softmax(dim=1)
@@ -146,17 +148,25 @@ class MultimodalClassifier(nn.Module):
         return total
 
     def predict_paths(self, image: torch.Tensor, text: torch.Tensor, ngrams: NgramBag | None = None) -> torch.Tensor:
-        """n × depth class indices, always a valid path: the best leaf's path (flat heads, or
-        hierarchical with ``decoding="path"``), or masked level by level (``"greedy"``).
+        """n × depth class indices, always a valid path (see `decide`)."""
+        return self.decide(image, text, ngrams)[0]
 
-        Greedy commits to the best class at the top: between a parent at 0.55 whose two
-        children split it evenly and one at 0.45 with a single child, it picks a path of
-        0.275 over one of 0.45. The whole path's probability weighs every level (on the
-        classify benchmark's validation split: hF1 0.9872 against 0.9866)."""
+    def decide(
+        self, image: torch.Tensor, text: torch.Tensor, ngrams: NgramBag | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Predicted paths (n × depth) and log p(leaf) for every leaf, from one forward pass.
+
+        The path is the best leaf's (flat heads, or hierarchical with ``decoding="path"``) or
+        masked level by level (``"greedy"``). Greedy commits to the best class at the top:
+        between a parent at 0.55 whose two children split it evenly and one at 0.45 with a
+        single child, it picks a path of 0.275 over one of 0.45. The whole path's probability
+        weighs every level (on the classify benchmark's validation split: hF1 0.9872 against
+        0.9866)."""
+        logits = self.adjusted_logits(image, text, ngrams)
+        leaf = self._leaf_log_probs(logits)
         if self.head_kind == "flat" or self.settings["decoding"] == "path":
-            leaves = self.leaf_log_probs(image, text, ngrams).argmax(dim=1).numpy()
-            return torch.as_tensor(self.tree.ancestors(leaves))
-        return self.heads.predict(self.adjusted_logits(image, text, ngrams))
+            return torch.as_tensor(self.tree.ancestors(leaf.argmax(dim=1).numpy())), leaf
+        return self.heads.predict(logits), leaf
 
     def save(self, directory: Path, extra: dict[str, Any]) -> None:
         """``model.safetensors`` and ``model.json`` (label tree, settings, dims and `extra`)."""

@@ -173,8 +173,9 @@ def predict(model: MultimodalClassifier, inputs: Inputs, batch_size: int = 4096)
     for start in range(0, len(image), batch_size):
         chunk = slice(start, start + batch_size)
         ngrams = inputs.bag(chunk)
-        paths.append(model.predict_paths(image[chunk], text[chunk], ngrams).numpy())
-        leaf.append(model.leaf_log_probs(image[chunk], text[chunk], ngrams).exp().numpy())
+        chosen, log_probs = model.decide(image[chunk], text[chunk], ngrams)
+        paths.append(chosen.numpy())
+        leaf.append(log_probs.exp().numpy())
     paths_codes, leaf_probs = np.concatenate(paths), np.concatenate(leaf)
     probability = leaf_probs[np.arange(len(paths_codes)), paths_codes[:, -1]]
     return Predictions(paths_codes, probability, leaf_probs)

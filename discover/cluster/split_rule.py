@@ -58,10 +58,11 @@ def silhouette(model: CascadeClusterer, X: np.ndarray, labels: np.ndarray) -> fl
         rng = np.random.default_rng(model.random_state)
         clustered = np.sort(rng.choice(clustered, SILHOUETTE_SAMPLE, replace=False))
     sampled = labels[clustered]
-    if len(np.unique(sampled)) < 2:  # the sample missed every cluster but one: nothing to compare
+    clusters = np.unique(sampled)
+    if len(clusters) < 2:  # the sample missed every cluster but one: nothing to compare
         return 0.0
     scores = silhouette_samples(X[clustered], sampled, metric=model.metric)
-    return float(np.mean([scores[sampled == c].mean() for c in np.unique(sampled)]))
+    return float(np.mean([scores[sampled == c].mean() for c in clusters]))
 
 
 def rejection(model: CascadeClusterer, X: np.ndarray, labels: np.ndarray) -> str:

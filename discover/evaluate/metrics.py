@@ -167,7 +167,7 @@ def macro_f1_by_support(true: np.ndarray, predicted: np.ndarray) -> list[dict[st
     scores = f1_score(true, predicted, labels=labels, average=None, zero_division=0)
     bands = []
     for low, high in SUPPORT_BANDS:
-        inside = (support >= low) & (support <= (high if high is not None else support.max()))
+        inside = (support >= low) & (support <= (high or np.inf))
         if not inside.any():
             continue
         name = str(low) if low == high else (f"{low}–{high}" if high is not None else f"≥ {low}")
