@@ -264,6 +264,10 @@ class ClassifyConfig(_Strict):
     class_weights: bool = False  # inverse-frequency loss weights; off: logit adjustment serves the rare classes
     logit_adjustment: float = Field(0.5, ge=0)  # τ: predictions subtract τ·log(class prior); 0 turns it off
     patience: int = Field(6, ge=1)
+    # the saved model is this many trained alike from seeds seed, seed + 1, ..., their leaf
+    # probabilities averaged (discover.classify.ensemble); out-of-fold models (mislabels,
+    # placements, cross-group) and fine-tuned ones are one each
+    members: int = Field(5, ge=1)
     max_per_class: int | None = Field(None, ge=1)  # under-sampling cap on training rows per leaf class
     test_size: float = Field(0.2, gt=0, lt=1)
     validation_size: float = Field(0.1, gt=0, lt=1)
@@ -271,6 +275,15 @@ class ClassifyConfig(_Strict):
     placement_confidence: float = Field(0.8, gt=0, le=1)  # a product is placed where p ≥ this
     placement_majority: float = Field(0.5, gt=0, le=1)  # this share placed elsewhere: mislabelled
     fine_tune: FineTuneConfig | None = None  # None: train on the cached (frozen) embeddings, in seconds
+
+    @model_validator(mode="after")
+    def _members_decode_whole_paths(self) -> ClassifyConfig:
+        if self.members > 1 and self.decoding == "greedy":
+            raise ValueError(
+                "classify: members > 1 average the members' leaf probabilities and decode the most probable "
+                "path; greedy decoding is for one model (set members: 1)"
+            )
+        return self
 
 
 class Config(_Strict):

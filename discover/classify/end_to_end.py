@@ -126,6 +126,8 @@ def train(config: Config, workspace: Workspace, progress: bool = True) -> Traine
     )
     train_rows = undersample(codes[:, -1], splits.train, options.max_per_class, config.seed)
     log.info("classify: fine-tuning on %d products", len(train_rows))
+    if options.members > 1:  # each member would fine-tune the encoders again: minutes, not seconds
+        log.info("classify: fine-tuning trains one model; classify.members (%d) is for frozen ones", options.members)
     model, history = fine_tune(
         every.take(train_rows), every.take(splits.validation), tree, settings, tuning, progress=progress
     )

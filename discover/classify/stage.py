@@ -21,9 +21,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from discover.classify.data import grouped_splits, imbalance_report, undersample
+from discover.classify.ensemble import Classifier, load_classifier
 from discover.classify.labels import LabelTree
 from discover.classify.mislabels import out_of_fold_probabilities, rank_mislabels
-from discover.classify.model import MultimodalClassifier
 from discover.classify.ngrams import TitleNgrams
 from discover.classify.placement import place_proposals
 from discover.classify.train import Inputs, Predictions, TrainSettings, predict, score_predictions
@@ -139,7 +139,7 @@ def new_model_id(config: Config, fingerprints: dict, rows: int, prefix: str = ""
 def train(config: Config, workspace: Workspace, progress: bool = True) -> Trained:
     """Split, under-sample, fit, save; score on the test split and write its metrics.json.
     With ``classify.fine_tune`` set, the encoders train too (discover.classify.end_to_end)."""
-    from discover.classify.train import fit_classifier
+    from discover.classify.ensemble import fit_members
 
     if config.classify.fine_tune is not None:
         from discover.classify import end_to_end
@@ -158,9 +158,7 @@ def train(config: Config, workspace: Workspace, progress: bool = True) -> Traine
     grams = None
     if settings.title_ngrams:
         inputs, grams = inputs.with_title_ngrams(catalog_titles(catalog), train_rows)
-    model = fit_classifier(
-        inputs.take(train_rows), tree, train_settings(config), inputs.take(splits.validation), progress
-    )
+    model = fit_members(inputs.take(train_rows), tree, train_settings(config), inputs.take(splits.validation), progress)
     model_id = new_model_id(config, fingerprints, len(catalog))
     model_dir = workspace.models_dir / "classify" / model_id
     test_ids = catalog["product_id"].to_numpy()[splits.test].tolist()
@@ -184,7 +182,7 @@ def train(config: Config, workspace: Workspace, progress: bool = True) -> Traine
     return Trained(model_id, model_dir, metrics, imbalance_report(inputs.codes[train_rows, -1], names))
 
 
-def saved_ngrams(directory: Path, model: MultimodalClassifier, catalog: pd.DataFrame) -> sp.csr_matrix | None:
+def saved_ngrams(directory: Path, model: Classifier, catalog: pd.DataFrame) -> sp.csr_matrix | None:
     """The catalog's title n-grams in the columns the model was trained on (None: trained without)."""
     if model.ngrams is None:
         return None
@@ -218,7 +216,7 @@ def evaluate(config: Config, workspace: Workspace, model_id: str | None = None, 
     if end_to_end.is_end_to_end(directory):
         metrics = end_to_end.evaluate(config, workspace, directory)
     else:
-        model, meta = MultimodalClassifier.load(directory)
+        model, meta = load_classifier(directory)
         catalog = workspace.load_catalog()
         test = catalog[catalog["product_id"].isin(meta["test_ids"])].reset_index(drop=True)
         labelled = labelled_inputs(config, workspace, test, progress, tree=model.tree)
@@ -240,7 +238,7 @@ def predict_catalog(
     if end_to_end.is_end_to_end(directory):  # it embeds the photos and titles itself
         write_csv(out, end_to_end.predict(catalog, directory))
         return out
-    model, meta = MultimodalClassifier.load(directory)
+    model, meta = load_classifier(directory)
     inputs, fingerprints = _modalities(config, workspace, catalog, progress=True)
     _same_embedders(meta, fingerprints)
     inputs.ngrams = saved_ngrams(directory, model, catalog)

@@ -47,6 +47,7 @@ class TrainSettings:
     logit_adjustment: float = 0.0  # τ: predictions subtract τ·log(leaf prior) from the leaf logits only
     patience: int = 6
     seed: int = 0
+    members: int = 1  # discover.classify.ensemble.fit_members: models from seeds seed, seed + 1, ...
 
 
 @dataclass

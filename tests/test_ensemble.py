@@ -1,0 +1,76 @@
+"""Seed ensembles: the saved classifier is several models' averaged leaf probabilities."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from discover.classify.ensemble import ClassifierEnsemble, fit_members, load_classifier
+from discover.classify.labels import LabelTree
+from discover.classify.model import MultimodalClassifier
+from discover.classify.train import Inputs, TrainSettings, fit_classifier, predict
+from discover.config import load_config
+from discover.errors import ConfigError
+from tests.conftest import config_dict
+
+PATHS = [("A", "a1", "x"), ("A", "a1", "y"), ("A", "a2", "z"), ("B", "b1", "w"), ("B", "b2", "v"), ("C", "c1", "u")]
+
+
+def _products(n: int, seed: int) -> tuple[LabelTree, Inputs]:
+    """Leaves that overlap in both modalities (unit Gaussians 1.5 apart): no seed is sure of them."""
+    tree = LabelTree.from_paths(PATHS)
+    rng = np.random.default_rng(seed)
+    leaves = rng.integers(0, len(PATHS), n)
+    centres = rng.normal(size=(len(PATHS), 10)) * 1.5
+    vectors = (centres[leaves] + rng.normal(size=(n, 10))).astype(np.float32)
+    return tree, Inputs(vectors[:, :6], vectors[:, 6:], tree.ancestors(leaves))
+
+
+def test_members_average_into_a_distribution_no_worse_than_their_mean_and_reload_whole(tmp_path: Path):
+    tree, inputs = _products(900, seed=0)
+    train, test = inputs.take(np.arange(600)), inputs.take(np.arange(600, 900))
+    settings = TrainSettings(epochs=8, dim=16, seed=4, members=3)
+    model = fit_members(train, tree, settings)
+    assert isinstance(model, ClassifierEnsemble) and len(model.members) == 3
+    ensemble = predict(model, test)
+    each = [predict(m, test) for m in model.members]
+    assert not np.allclose(each[0].leaf_probabilities, each[1].leaf_probabilities)  # seeds differ
+    assert np.allclose(ensemble.leaf_probabilities, np.mean([e.leaf_probabilities for e in each], axis=0), atol=1e-6)
+    assert np.array_equal(ensemble.paths, tree.ancestors(ensemble.leaf_probabilities.argmax(1)))  # valid paths
+
+    def log_loss(p: np.ndarray) -> float:
+        return float(-np.log(p[np.arange(len(p)), test.codes[:, -1]]).mean())
+
+    assert log_loss(ensemble.leaf_probabilities) <= np.mean([log_loss(e.leaf_probabilities) for e in each]) + 1e-6
+    model.save(tmp_path / "model", {"model_id": "m"})
+    reloaded, meta = load_classifier(tmp_path / "model")
+    assert isinstance(reloaded, ClassifierEnsemble) and meta["members"] == 3
+    assert np.array_equal(predict(reloaded, test).paths, ensemble.paths)
+    assert np.allclose(predict(reloaded, test).leaf_probabilities, ensemble.leaf_probabilities, atol=1e-7)
+
+
+def test_one_member_is_the_single_model_of_the_same_seed(tmp_path: Path):
+    tree, inputs = _products(300, seed=1)
+    settings = TrainSettings(epochs=3, dim=8, seed=7)
+    single = fit_members(inputs, tree, settings)
+    assert isinstance(single, MultimodalClassifier)
+    alone = fit_classifier(inputs, tree, settings)
+    pairs = zip(single.state_dict().values(), alone.state_dict().values(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)
+    single.save(tmp_path / "single", {})
+    reloaded, _ = load_classifier(tmp_path / "single")
+    assert isinstance(reloaded, MultimodalClassifier)
+    assert np.array_equal(predict(reloaded, inputs).paths, predict(single, inputs).paths)
+
+
+def test_greedy_decoding_of_several_members_is_refused_in_the_config(tmp_path: Path):
+    raw = config_dict(tmp_path, classify__members=3, classify__decoding="greedy")
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match="members"):
+        load_config(path)
+    raw["classify"]["members"] = 1
+    path.write_text(yaml.safe_dump(raw))
+    assert load_config(path).classify.decoding == "greedy"
