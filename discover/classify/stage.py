@@ -177,7 +177,14 @@ def train(config: Config, workspace: Workspace, progress: bool = True) -> Traine
     metrics = score_predictions(tree, inputs.codes[splits.test], predict(model, inputs.take(splits.test)))
     metrics.update(model_id=model_id, train_rows=len(train_rows), seconds=time.perf_counter() - started)
     write_json(workspace.root / "classify" / model_id / "metrics.json", metrics)
-    log.info("classify: %s trained on %d products in %.1f s", model_id, len(train_rows), metrics["seconds"])
+    members = config.classify.members
+    log.info(
+        "classify: %s trained on %d products in %.1f s (%s)",
+        model_id,
+        len(train_rows),
+        metrics["seconds"],
+        f"{members} seeds, leaf probabilities averaged" if members > 1 else "one seed",
+    )
     names = [" > ".join(n.split(" > ")[-1:]) for n in tree.classes[-1]]
     return Trained(model_id, model_dir, metrics, imbalance_report(inputs.codes[train_rows, -1], names))
 
