@@ -25,10 +25,10 @@ import pandas as pd
 from benchmarks.classify import DEFAULT, benchmark_split, ensemble_name, model_name, title_ngram_baseline
 from benchmarks.common import REPO, markdown_table, write_section
 from discover.classify.data import Splits
-from discover.classify.ensemble import ClassifierEnsemble, fit_members
+from discover.classify.ensemble import fit_members, learnt_rows
 from discover.classify.labels import LabelTree
 from discover.classify.stage import catalog_titles, train_settings
-from discover.classify.train import Predictions, predict, score_predictions
+from discover.classify.train import Predictions, fit_classifier, predict, score_predictions
 from discover.config import load_config
 
 
@@ -159,14 +159,17 @@ def main() -> None:
     """This section alone (`make bench` writes it from `benchmarks.classify`'s own models)."""
     config, labelled, splits = benchmark_split()
     inputs, tree, titles = labelled.inputs, labelled.tree, catalog_titles(labelled.catalog)
-    with_ngrams, _ = inputs.with_title_ngrams(titles, splits.train)
-    train, validation, test = (with_ngrams.take(r) for r in (splits.train, splits.validation, splits.test))
     settings = train_settings(config)
     settings.fusion, settings.head = DEFAULT[0], DEFAULT[1]
-    saved = fit_members(train, tree, settings, validation)
-    single = saved.members[0] if isinstance(saved, ClassifierEnsemble) else saved  # member 0: the seed-0 model
+    with_ngrams, _ = inputs.with_title_ngrams(titles, splits.train)
+    single = fit_classifier(
+        with_ngrams.take(splits.train), tree, settings, with_ngrams.take(splits.validation)
+    )  # one seed, as benchmarks.classify trains it
+    learnt, _ = inputs.with_title_ngrams(titles, learnt_rows(settings, splits.train, splits.validation))
+    saved = fit_members(learnt, tree, settings, splits.train, splits.validation, labelled.catalog["group"].to_numpy())
     svm = title_ngram_baseline(titles, inputs, tree, splits.train, splits.test)
-    write_support_section(tree, inputs.codes, titles, splits, predict(single, test), predict(saved, test), svm)
+    ours = predict(single, with_ngrams.take(splits.test)), predict(saved, learnt.take(splits.test))
+    write_support_section(tree, inputs.codes, titles, splits, *ours, svm)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ One trained model is one draw: on the classify benchmark's split, five seeds of 
 model scored validation hF1 0.9875–0.9884, test leaf macro-F1 0.847–0.870 and ECE
 0.007–0.028, the spread coming from which epoch early stopping keeps and how the few-shot
 leaves fall. Their average is steadier and better than the typical draw (validation hF1
-0.9891 for five). The ensemble decodes the path whose leaf is most probable under the
+0.9891 for five). The members also cross-fit the validation split (`fit_members`), so the
+saved model learns from it too. The ensemble decodes the path whose leaf is most probable under the
 averaged distribution (the ``path`` rule of a single model), saved as one safetensors file
 (``members.<i>.``-prefixed) and one model.json.
 """
@@ -17,6 +18,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -71,16 +73,66 @@ class ClassifierEnsemble(nn.Module):
 Classifier = MultimodalClassifier | ClassifierEnsemble
 
 
+def validation_folds(count: int, parts: int, groups: np.ndarray | None, seed: int) -> np.ndarray | None:
+    """Each validation row's fold (0 … parts − 1), a whole group in one fold; None when there
+    are fewer groups than parts."""
+    keys = np.arange(count) if groups is None else groups
+    unique, inverse = np.unique(keys, return_inverse=True)
+    if len(unique) < parts:
+        return None
+    order = np.random.default_rng(seed).permutation(len(unique))
+    fold_of_group = np.empty(len(unique), dtype=np.int64)
+    fold_of_group[order] = np.arange(len(unique)) % parts
+    return fold_of_group[inverse]
+
+
 def fit_members(
-    train: Inputs, tree: LabelTree, settings: TrainSettings, validation: Inputs | None = None, progress: bool = False
+    inputs: Inputs,
+    tree: LabelTree,
+    settings: TrainSettings,
+    train: np.ndarray,
+    validation: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
+    progress: bool = False,
 ) -> Classifier:
-    """``settings.members`` models, member i from seed ``settings.seed + i`` (member 0 is the
-    single model the same settings give with one member); each keeps its own best epoch."""
-    models = [
-        fit_classifier(train, tree, dataclasses.replace(settings, seed=settings.seed + i), validation, progress)
-        for i in range(settings.members)
-    ]
-    return models[0] if len(models) == 1 else ClassifierEnsemble(models)
+    """``settings.members`` models of `inputs`' rows, member i from seed ``settings.seed + i``.
+
+    One member is the single model: it learns `train` and early-stops on all of
+    `validation`. Several cross-fit the validation split: its groups (`groups`, one per
+    input row) are dealt into as many folds as members, and member i learns `train` and every
+    fold but i and early-stops on fold i. So every validation product teaches all members
+    but one, and none stops on a product it learnt. Decided on a split neither arm saw (the
+    benchmark's validation, with the arms' own validation carved from its training split):
+    hF1 0.9884 → 0.9886 and leaf macro-F1 0.898 → 0.913 against five seeds sharing one
+    validation split; the rare leaves gain most from the extra rows. Without a validation
+    split, or with fewer of its groups than members, every member learns `train` and stops
+    on `validation` (if any) whole."""
+    members = settings.members
+    seeded = [dataclasses.replace(settings, seed=settings.seed + i) for i in range(members)]
+    folds = None
+    if members > 1 and validation is not None:
+        held = None if groups is None else groups[validation]
+        folds = validation_folds(len(validation), members, held, settings.seed)
+    if folds is None:
+        stop = None if validation is None else inputs.take(validation)
+        models = [fit_classifier(inputs.take(train), tree, s, stop, progress) for s in seeded]
+    else:
+        models = [
+            fit_classifier(
+                inputs.take(np.r_[train, validation[folds != i]]),
+                tree,
+                seeded[i],
+                inputs.take(validation[folds == i]),
+                progress,
+            )
+            for i in range(members)
+        ]
+    return models[0] if members == 1 else ClassifierEnsemble(models)
+
+
+def learnt_rows(settings: TrainSettings, train: np.ndarray, validation: np.ndarray) -> np.ndarray:
+    """The rows `fit_members` learns from (where the title n-gram vocabulary is learnt)."""
+    return train if settings.members == 1 else np.r_[train, validation]
 
 
 def load_classifier(directory: Path) -> tuple[Classifier, dict[str, Any]]:

@@ -139,7 +139,7 @@ def new_model_id(config: Config, fingerprints: dict, rows: int, prefix: str = ""
 def train(config: Config, workspace: Workspace, progress: bool = True) -> Trained:
     """Split, under-sample, fit, save; score on the test split and write its metrics.json.
     With ``classify.fine_tune`` set, the encoders train too (discover.classify.end_to_end)."""
-    from discover.classify.ensemble import fit_members
+    from discover.classify.ensemble import fit_members, learnt_rows
 
     if config.classify.fine_tune is not None:
         from discover.classify import end_to_end
@@ -155,10 +155,11 @@ def train(config: Config, workspace: Workspace, progress: bool = True) -> Traine
     groups = group_column(catalog)
     splits = grouped_splits(inputs.codes[:, -1], groups, settings.test_size, settings.validation_size, config.seed)
     train_rows = undersample(inputs.codes[:, -1], splits.train, settings.max_per_class, config.seed)
-    grams = None
+    grams, fitting = None, train_settings(config)
     if settings.title_ngrams:
-        inputs, grams = inputs.with_title_ngrams(catalog_titles(catalog), train_rows)
-    model = fit_members(inputs.take(train_rows), tree, train_settings(config), inputs.take(splits.validation), progress)
+        learnt = learnt_rows(fitting, train_rows, splits.validation)
+        inputs, grams = inputs.with_title_ngrams(catalog_titles(catalog), learnt)
+    model = fit_members(inputs, tree, fitting, train_rows, splits.validation, groups, progress)
     model_id = new_model_id(config, fingerprints, len(catalog))
     model_dir = workspace.models_dir / "classify" / model_id
     test_ids = catalog["product_id"].to_numpy()[splits.test].tolist()
