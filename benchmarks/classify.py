@@ -220,7 +220,8 @@ def main() -> None:
         f"logit adjustment τ = {config.classify.logit_adjustment} at the leaves "
         "(predictions subtract τ·log of each leaf's share of the training rows); "
         "title n-grams: TF-IDF of the titles' word (1-2) and character "
-        "(2-5) n-grams, fitted on the training titles, a linear vote added to every level's logits.\n\n"
+        "(2-5) n-grams, fitted on the training titles (the saved model's on the titles its members learn), "
+        "a linear vote added to every level's logits.\n\n"
         + markdown_table(table, "{:.4f}")
         + f"\n\nTwo-stage inference ({model_name(*cheap)} first, then {model_name(*best)} for products under "
         "the threshold):\n\n"

@@ -11,7 +11,7 @@ import copy
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,9 @@ from discover.classify.labels import LabelTree
 from discover.classify.model import MultimodalClassifier, NgramBag
 from discover.classify.ngrams import TitleNgrams, as_bag
 from discover.evaluate.metrics import expected_calibration_error, hierarchical_prf, macro_f1_by_support
+
+if TYPE_CHECKING:
+    from discover.classify.ensemble import Classifier
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +170,7 @@ class Predictions:
 
 
 @torch.inference_mode()
-def predict(model: MultimodalClassifier, inputs: Inputs, batch_size: int = 4096) -> Predictions:
+def predict(model: Classifier, inputs: Inputs, batch_size: int = 4096) -> Predictions:
     model.eval()
     image, text = inputs.tensors()
     paths, leaf = [], []
@@ -208,7 +211,7 @@ def score_predictions(tree: LabelTree, truth: np.ndarray, predicted: Predictions
     }
 
 
-def evaluate_classifier(model: MultimodalClassifier, inputs: Inputs) -> dict[str, Any]:
+def evaluate_classifier(model: Classifier, inputs: Inputs) -> dict[str, Any]:
     return score_predictions(model.tree, inputs.codes, predict(model, inputs))
 
 
