@@ -184,7 +184,10 @@ def train(config: Config, workspace: Workspace, progress: bool = True) -> Traine
         model_id,
         len(train_rows),
         metrics["seconds"],
-        f"{members} seeds, leaf probabilities averaged" if members > 1 else "one seed",
+        f"{members} seeds, each also learning {members - 1} of {members} validation folds ({len(splits.validation)} "
+        "products), leaf probabilities averaged"
+        if members > 1
+        else "one seed",
     )
     names = [" > ".join(n.split(" > ")[-1:]) for n in tree.classes[-1]]
     return Trained(model_id, model_dir, metrics, imbalance_report(inputs.codes[train_rows, -1], names))

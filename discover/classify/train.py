@@ -136,7 +136,8 @@ def fit_classifier(
         weights = torch.as_tensor(class_weights(train.codes[:, -1], tree.sizes()[-1]))
     generator = torch.Generator().manual_seed(settings.seed)
     best, best_state, waited = -1.0, None, 0
-    for epoch in tqdm(range(settings.epochs), desc=f"classify {settings.fusion}", unit="epoch", disable=not progress):
+    desc = f"classify {settings.fusion} (seed {settings.seed})"
+    for epoch in tqdm(range(settings.epochs), desc=desc, unit="epoch", disable=not progress):
         model.train()
         for batch in torch.randperm(len(codes), generator=generator).split(settings.batch_size):
             ngrams = train.bag(batch.numpy())
