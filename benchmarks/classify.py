@@ -29,11 +29,11 @@ from sklearn.svm import LinearSVC
 
 from benchmarks.common import REPO, WORKSPACE, markdown_table, write_section
 from discover.classify.data import Splits, grouped_splits
-from discover.classify.ensemble import fit_members, learnt_rows
+from discover.classify.ensemble import fit_members, learnt_rows, member_settings
 from discover.classify.labels import LabelTree
 from discover.classify.mislabels import out_of_fold_probabilities, precision_recall_at_k, rank_mislabels
 from discover.classify.stage import Labelled, catalog_titles, labelled_inputs, train_settings
-from discover.classify.train import Inputs, Predictions, fit_classifier, predict, score_predictions
+from discover.classify.train import Inputs, Predictions, TrainSettings, fit_classifier, predict, score_predictions
 from discover.config import Config, load_config
 from discover.data.ingest import ingest
 from discover.workspace import Workspace
@@ -61,8 +61,11 @@ DEFAULT = ("gated", "hierarchical", True)
 ENSEMBLE = "ensemble"  # predictions' key of the default model trained as `classify train` does: members averaged
 
 
-def ensemble_name(members: int) -> str:
-    return f"{model_name(*DEFAULT)}, {members} seeds cross-fitting validation, averaged (what `classify train` saves)"
+def ensemble_name(settings: TrainSettings) -> str:
+    """The saved model's row: its members' designs, averaged."""
+    members = member_settings(settings)
+    designs = ", ".join(model_name(s.fusion, s.head, False) for s in members)
+    return f"{len(members)} members averaged: {designs}; + title n-grams (what `classify train` saves)"
 
 
 def model_name(fusion: str, head: str, ngrams: bool) -> str:
@@ -164,13 +167,13 @@ def main() -> None:
             plain = score_predictions(tree, truth, predict(model, used.take(splits.test)))
             rows.append({"model": f"{model_name(*DEFAULT)}, no logit adjustment (τ = 0)", **_headline(plain)})
     started = time.perf_counter()
-    settings = train_settings(config)  # the default model as `classify train` saves it: several seeds averaged
+    settings = train_settings(config)  # the model `classify train` saves: several members averaged
     saved, _ = inputs.with_title_ngrams(titles, learnt_rows(settings, splits.train, splits.validation))
     ensemble = fit_members(saved, tree, settings, splits.train, splits.validation, groups)
     predictions[ENSEMBLE] = predict(ensemble, saved.take(splits.test))
     rows.append(
         {
-            "model": ensemble_name(settings.members),
+            "model": ensemble_name(settings),
             **_headline(score_predictions(tree, truth, predictions[ENSEMBLE])),
             "seconds": time.perf_counter() - started,
         }
@@ -215,8 +218,8 @@ def main() -> None:
         "Every class is in training before it is tested (a class of one photo is trained on, not scored). "
         "Frozen encoders (cached EfficientNet-Lite0 128 px + MiniLM), 40 epochs max, early stop on "
         f"validation hF1, class weights off; each model from one seed, except the saved model's "
-        f"{config.classify.members} seeds averaged, member i learning the training split and every fold of the "
-        "validation split but its own i (5 grouped folds), and stopping on fold i; "
+        f"{config.classify.members} members averaged (seeds seed + i), member i learning the training split and "
+        "every fold of the validation split but its own i (5 grouped folds), and stopping on fold i; "
         f"logit adjustment τ = {config.classify.logit_adjustment} at the leaves "
         "(predictions subtract τ·log of each leaf's share of the training rows); "
         "title n-grams: TF-IDF of the titles' word (1-2) and character "

@@ -2,7 +2,7 @@
 the catalog itself gives inconsistently.
 
 Written by `benchmarks.classify` from its own default model (gated fusion, hierarchical
-heads, title n-grams; one seed, and the seeds averaged as `classify train` saves it) and
+heads, title n-grams; one seed, and the members averaged as `classify train` saves it) and
 linear-SVM baseline, so `make bench` trains them once; `main` trains them alone to write
 only this section. For each,
 macro-F1 and its cost per band of test products per class (``macro_f1_by_support``). Then
@@ -123,8 +123,8 @@ def write_support_section(
     predictions on the test split (`benchmarks.classify` hands over the ones it made; `main`
     makes them on its own)."""
     truth = codes[splits.test]
-    members = train_settings(load_config(REPO / "configs" / "fashion-small.yaml")).members
-    saved_name = ensemble_name(members)
+    settings = train_settings(load_config(REPO / "configs" / "fashion-small.yaml"))
+    members, saved_name = settings.members, ensemble_name(settings)
     scores = {
         model_name(*DEFAULT): score_predictions(tree, truth, single),
         saved_name: score_predictions(tree, truth, saved),
@@ -141,7 +141,7 @@ def write_support_section(
         "classes in it), same models. Cost: the band's share of 1 − macro-F1 (the costs add up to it); "
         "macro-F1 weighs a class of one test product, scored 0 or 1, as much as one of hundreds.\n\n"
         + markdown_table(table, "{:.4f}")
-        + f"\n\nThe saved model ({members} seeds) misses {len(missed)} of the {one['classes']} classes with one "
+        + f"\n\nThe saved model ({members} members) misses {len(missed)} of the {one['classes']} classes with one "
         f"test product (cost {one['cost']:.4f}). Registered path → predicted path, and the title:\n\n```text\n"
         + "\n".join(missed)
         + "\n```\n\n"

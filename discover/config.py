@@ -268,6 +268,9 @@ class ClassifyConfig(_Strict):
     # probabilities averaged (discover.classify.ensemble); out-of-fold models (mislabels,
     # placements, cross-group) and fine-tuned ones are one each
     members: int = Field(5, ge=1)
+    # members after the first take, in turn, gated/flat, sum, attention and late fusion (the
+    # first is fusion/head above); off, or with an image- or text-only fusion: all alike
+    mix: bool = True
     max_per_class: int | None = Field(None, ge=1)  # under-sampling cap on training rows per leaf class
     test_size: float = Field(0.2, gt=0, lt=1)
     validation_size: float = Field(0.1, gt=0, lt=1)

@@ -253,7 +253,9 @@ def test_train_evaluate_predict_and_find_mislabels_on_real_products(tmp_path: Pa
     assert {"leaf_macro_f1", "ece", "per_level"} <= set(metrics)
     assert list((tmp_path / "ws" / "models" / "classify").glob("*/ngrams.json"))  # title n-grams on by default
     (saved,) = (tmp_path / "ws" / "models" / "classify").glob("*/model.json")
-    assert json.loads(saved.read_text())["members"] == 5  # the default: five seeds averaged
+    meta = json.loads(saved.read_text())
+    assert meta["members"] == 5  # the default: five members averaged, of different fusions
+    assert [m["fusion"] for m in meta["member_settings"]] == ["gated", "gated", "sum", "attention", "late"]
     assert main(["classify", "evaluate", str(config), *ws]) == 0
     evaluated = capsys.readouterr().out
     assert "hierarchical P/R/F1" in evaluated and "leaf macro-F1 by test products per class" in evaluated

@@ -8,7 +8,13 @@ import pytest
 import torch
 import yaml
 
-from discover.classify.ensemble import ClassifierEnsemble, fit_members, load_classifier, validation_folds
+from discover.classify.ensemble import (
+    ClassifierEnsemble,
+    fit_members,
+    load_classifier,
+    member_settings,
+    validation_folds,
+)
 from discover.classify.labels import LabelTree
 from discover.classify.model import MultimodalClassifier
 from discover.classify.train import Inputs, TrainSettings, fit_classifier, predict
@@ -30,12 +36,14 @@ def _products(n: int, seed: int, spread: float = 1.5) -> tuple[LabelTree, Inputs
     return tree, Inputs(vectors[:, :6], vectors[:, 6:], tree.ancestors(leaves))
 
 
-def test_members_average_into_a_distribution_no_worse_than_their_mean_and_reload_whole(tmp_path: Path):
+def test_mixed_members_average_into_a_distribution_no_worse_than_their_mean_and_reload_whole(tmp_path: Path):
     tree, inputs = _products(900, seed=0)
     test = inputs.take(np.arange(600, 900))
-    settings = TrainSettings(epochs=8, dim=16, seed=4, members=3)
+    settings = TrainSettings(epochs=8, dim=16, seed=4, members=3, mix=True)
     model = fit_members(inputs, tree, settings, np.arange(600))
     assert isinstance(model, ClassifierEnsemble) and len(model.members) == 3
+    designs = [(m.settings["fusion"], m.head_kind) for m in model.members]
+    assert designs == [("gated", "hierarchical"), ("gated", "flat"), ("sum", "hierarchical")]
     ensemble = predict(model, test)
     each = [predict(m, test) for m in model.members]
     assert not np.allclose(each[0].leaf_probabilities, each[1].leaf_probabilities)  # seeds differ
@@ -49,6 +57,7 @@ def test_members_average_into_a_distribution_no_worse_than_their_mean_and_reload
     model.save(tmp_path / "model", {"model_id": "m"})
     reloaded, meta = load_classifier(tmp_path / "model")
     assert isinstance(reloaded, ClassifierEnsemble) and meta["members"] == 3
+    assert [(m.settings["fusion"], m.head_kind) for m in reloaded.members] == designs
     assert np.array_equal(predict(reloaded, test).paths, ensemble.paths)
     assert np.allclose(predict(reloaded, test).leaf_probabilities, ensemble.leaf_probabilities, atol=1e-7)
 
@@ -87,6 +96,16 @@ def test_members_learn_the_validation_split_each_stopping_on_a_part_it_did_not_l
     pairs = folds.reshape(-1, 2)
     assert (pairs[:, 0] == pairs[:, 1]).all()  # a group stays in one fold
     assert validation_folds(3, 4, None, seed=0) is None  # fewer groups than members: no folds
+
+
+def test_members_mix_designs_only_where_there_are_two_modalities():
+    designs = [(s.fusion, s.head, s.seed) for s in member_settings(TrainSettings(members=6, mix=True, seed=3))]
+    assert designs[0] == ("gated", "hierarchical", 3) and designs[5] == ("gated", "flat", 8)  # MIX in turn
+    flat = [(s.fusion, s.head) for s in member_settings(TrainSettings(head="flat", members=3, mix=True))]
+    assert flat == [("gated", "flat"), ("sum", "hierarchical"), ("attention", "hierarchical")]  # no repeat of the first
+    text = {(s.fusion, s.head) for s in member_settings(TrainSettings(fusion="text-only", members=3, mix=True))}
+    assert text == {("text-only", "hierarchical")}
+    assert {s.fusion for s in member_settings(TrainSettings(members=3))} == {"gated"}  # mix off: seeds only
 
 
 def test_greedy_decoding_of_several_members_is_refused_in_the_config(tmp_path: Path):

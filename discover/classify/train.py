@@ -51,6 +51,7 @@ class TrainSettings:
     patience: int = 6
     seed: int = 0
     members: int = 1  # discover.classify.ensemble.fit_members: models from seeds seed, seed + 1, ...
+    mix: bool = False  # members after the first take other fusions and heads in turn (ensemble.MIX)
 
 
 @dataclass
