@@ -130,9 +130,8 @@ def fit_members(
     benchmark's validation, with the arms' own validation carved from its training split):
     hF1 0.9884 → 0.9886 and leaf macro-F1 0.898 → 0.913 against five seeds sharing one
     validation split (another dealing of the folds: 0.9878 / 0.909); the rare leaves gain
-    most from the extra rows. Without a validation
-    split, or with fewer of its groups than members, every member learns `train` and stops
-    on `validation` (if any) whole."""
+    most from the extra rows. Without a validation split, or with fewer of its groups than
+    members, every member learns `train` and stops on `validation` (if any) whole."""
     members = settings.members
     seeded = member_settings(settings)
     folds = None
