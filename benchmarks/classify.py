@@ -168,7 +168,7 @@ def main() -> None:
             rows.append({"model": f"{model_name(*DEFAULT)}, no logit adjustment (τ = 0)", **_headline(plain)})
     started = time.perf_counter()
     settings = train_settings(config)  # the model `classify train` saves: several members averaged
-    saved, _ = inputs.with_title_ngrams(titles, learnt_rows(settings, splits.train, splits.validation))
+    saved, _ = inputs.with_title_ngrams(titles, learnt_rows(settings, splits.train, splits.validation, groups))
     ensemble = fit_members(saved, tree, settings, splits.train, splits.validation, groups)
     predictions[ENSEMBLE] = predict(ensemble, saved.take(splits.test))
     rows.append(

@@ -165,8 +165,9 @@ def main() -> None:
     single = fit_classifier(
         with_ngrams.take(splits.train), tree, settings, with_ngrams.take(splits.validation)
     )  # one seed, as benchmarks.classify trains it
-    learnt, _ = inputs.with_title_ngrams(titles, learnt_rows(settings, splits.train, splits.validation))
-    saved = fit_members(learnt, tree, settings, splits.train, splits.validation, labelled.catalog["group"].to_numpy())
+    groups = labelled.catalog["group"].to_numpy()
+    learnt, _ = inputs.with_title_ngrams(titles, learnt_rows(settings, splits.train, splits.validation, groups))
+    saved = fit_members(learnt, tree, settings, splits.train, splits.validation, groups)
     svm = title_ngram_baseline(titles, inputs, tree, splits.train, splits.test)
     ours = predict(single, with_ngrams.take(splits.test)), predict(saved, learnt.take(splits.test))
     write_support_section(tree, inputs.codes, titles, splits, *ours, svm)

@@ -12,6 +12,7 @@ import yaml
 from safetensors.torch import load_file, save_file
 
 from discover.classify.data import grouped_splits, undersample
+from discover.classify.ensemble import load_classifier
 from discover.classify.fusion import FUSIONS, create_fusion
 from discover.classify.heads import HierarchicalHeads
 from discover.classify.labels import LabelTree
@@ -198,7 +199,7 @@ def test_logit_adjustment_gives_a_rare_sibling_back_its_recall(tmp_path: Path):
     assert adjusted[0] > plain[0] + 0.15
     assert adjusted[1] > plain[1] + 0.03
     model.save(tmp_path / "model", {})
-    reloaded, _ = MultimodalClassifier.load(tmp_path / "model")
+    reloaded, _ = load_classifier(tmp_path / "model")
     assert (predict(reloaded, test).paths == predict(model, test).paths).all()  # priors travel with the model
 
 
@@ -211,13 +212,13 @@ def test_a_model_saved_before_logit_adjustment_loads_and_predicts_as_before(tmp_
     meta = json.loads((tmp_path / "old" / "model.json").read_text())
     meta["settings"].pop("logit_adjustment")  # as the older model.json files were written
     (tmp_path / "old" / "model.json").write_text(json.dumps(meta))
-    reloaded, _ = MultimodalClassifier.load(tmp_path / "old")
+    reloaded, _ = load_classifier(tmp_path / "old")
     image, text = torch.randn(20, 6), torch.randn(20, 4)
     assert torch.equal(reloaded.predict_paths(image, text), old.predict_paths(image, text))
     state["heads.heads.0.weight"] = torch.zeros(3, 3)
     save_file(state, str(tmp_path / "old" / "model.safetensors"))
     with pytest.raises(RuntimeError, match="size mismatch"):
-        MultimodalClassifier.load(tmp_path / "old")
+        load_classifier(tmp_path / "old")
 
 
 def test_every_class_is_trained_on_before_it_is_tested():

@@ -11,7 +11,9 @@ import yaml
 from discover.classify.ensemble import (
     ClassifierEnsemble,
     fit_members,
+    learnt_rows,
     load_classifier,
+    member_rows,
     member_settings,
     validation_folds,
 )
@@ -96,6 +98,11 @@ def test_members_learn_the_validation_split_each_stopping_on_a_part_it_did_not_l
     pairs = folds.reshape(-1, 2)
     assert (pairs[:, 0] == pairs[:, 1]).all()  # a group stays in one fold
     assert validation_folds(3, 4, None, seed=0) is None  # fewer groups than members: no folds
+    # the n-gram vocabulary comes from exactly the rows the members learn
+    assert set(learnt_rows(settings, train, validation, groups)) == set(train) | set(validation)
+    few = np.zeros(1200, dtype=int)  # one photo group in the validation split: no cross-fitting
+    assert all(np.array_equal(learns, train) for learns, _ in member_rows(settings, train, validation, few))
+    assert np.array_equal(learnt_rows(settings, train, validation, few), np.sort(train))
 
 
 def test_members_mix_designs_only_where_there_are_two_modalities():

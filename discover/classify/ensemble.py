@@ -16,20 +16,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
 from discover.classify.labels import LabelTree
-from discover.classify.model import MultimodalClassifier, NgramBag, load_weights
+from discover.classify.model import MultimodalClassifier, NgramBag, load_weights, write_classifier
 from discover.classify.train import Inputs, TrainSettings, fit_classifier
 from discover.errors import WorkspaceError
-from discover.workspace import atomic_path, write_json
+
+log = logging.getLogger(__name__)
 
 
 class ClassifierEnsemble(nn.Module):
@@ -41,9 +43,7 @@ class ClassifierEnsemble(nn.Module):
         if len(members) < 2:
             raise ValueError("an ensemble needs two or more members")
         self.members = nn.ModuleList(members)
-        first = members[0]
-        self.tree, self.head_kind, self.dims = first.tree, first.head_kind, first.dims
-        self.settings = {**first.settings, "decoding": "path"}
+        self.tree = members[0].tree
 
     @property
     def ngrams(self) -> nn.Module | None:
@@ -63,15 +63,11 @@ class ClassifierEnsemble(nn.Module):
         return torch.as_tensor(self.tree.ancestors(leaf.argmax(dim=1).numpy())), leaf
 
     def save(self, directory: Path, extra: dict[str, Any]) -> None:
-        """``model.safetensors`` (every member) and ``model.json`` with ``members``: their count."""
-        directory.mkdir(parents=True, exist_ok=True)
-        with atomic_path(directory / "model.safetensors") as tmp:
-            # cloned: the members' path-index buffers are one tensor (the tree's), which safetensors refuses
-            save_file({k: v.detach().clone().contiguous() for k, v in self.state_dict().items()}, str(tmp))
+        """As a single classifier saves, with ``members`` (their count) and each one's settings."""
         first = self.members[0]
-        meta = {"labels": self.tree.to_dict(), "settings": first.settings, "dims": self.dims}
-        meta["member_settings"] = [m.settings for m in self.members]  # fusions and heads may differ
-        write_json(directory / "model.json", meta | {"members": len(self.members), **extra})
+        meta = {"labels": self.tree.to_dict(), "settings": first.settings, "dims": first.dims}
+        meta |= {"members": len(self.members), "member_settings": [m.settings for m in self.members]}
+        write_classifier(directory, self, meta | extra)
 
 
 Classifier = MultimodalClassifier | ClassifierEnsemble
@@ -111,6 +107,38 @@ def validation_folds(count: int, parts: int, groups: np.ndarray | None, seed: in
     return fold_of_group[inverse]
 
 
+def member_rows(
+    settings: TrainSettings, train: np.ndarray, validation: np.ndarray | None, groups: np.ndarray | None
+) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """Each member's (rows it learns, rows it early-stops on).
+
+    One member is the single model: it learns `train` and stops on all of `validation`.
+    Several cross-fit the validation split: its groups (`groups`, one per input row) are
+    dealt into as many folds as members, and member i learns `train` and every fold but i
+    and stops on fold i. So every validation product teaches all members but one, and none
+    stops on a product it learnt. Decided on a split neither arm saw (the benchmark's
+    validation, with the arms' own validation carved from its training split): hF1 0.9884 →
+    0.9886 and leaf macro-F1 0.898 → 0.913 against five seeds sharing one validation split
+    (another dealing of the folds: 0.9878 / 0.909); the rare leaves gain most from the
+    extra rows. Without a validation split, or with fewer of its groups than members, every
+    member learns `train` and stops on `validation` (if any) whole."""
+    members = settings.members
+    folds = None
+    if members > 1 and validation is not None:
+        held = None if groups is None else groups[validation]
+        folds = validation_folds(len(validation), members, held, settings.seed)
+    if folds is None:
+        return [(train, validation)] * members
+    return [(np.r_[train, validation[folds != i]], validation[folds == i]) for i in range(members)]
+
+
+def learnt_rows(
+    settings: TrainSettings, train: np.ndarray, validation: np.ndarray | None, groups: np.ndarray | None
+) -> np.ndarray:
+    """Every row some member learns (where the title n-gram vocabulary is learnt)."""
+    return np.unique(np.concatenate([learns for learns, _ in member_rows(settings, train, validation, groups)]))
+
+
 def fit_members(
     inputs: Inputs,
     tree: LabelTree,
@@ -120,58 +148,34 @@ def fit_members(
     groups: np.ndarray | None = None,
     progress: bool = False,
 ) -> Classifier:
-    """``settings.members`` models of `inputs`' rows, as `member_settings` designs them.
-
-    One member is the single model: it learns `train` and early-stops on all of
-    `validation`. Several cross-fit the validation split: its groups (`groups`, one per
-    input row) are dealt into as many folds as members, and member i learns `train` and every
-    fold but i and early-stops on fold i. So every validation product teaches all members
-    but one, and none stops on a product it learnt. Decided on a split neither arm saw (the
-    benchmark's validation, with the arms' own validation carved from its training split):
-    hF1 0.9884 → 0.9886 and leaf macro-F1 0.898 → 0.913 against five seeds sharing one
-    validation split (another dealing of the folds: 0.9878 / 0.909); the rare leaves gain
-    most from the extra rows. Without a validation split, or with fewer of its groups than
-    members, every member learns `train` and stops on `validation` (if any) whole."""
-    members = settings.members
-    seeded = member_settings(settings)
-    folds = None
-    if members > 1 and validation is not None:
-        held = None if groups is None else groups[validation]
-        folds = validation_folds(len(validation), members, held, settings.seed)
-    if folds is None:
-        stop = None if validation is None else inputs.take(validation)
-        models = [fit_classifier(inputs.take(train), tree, s, stop, progress) for s in seeded]
-    else:
-        models = [
-            fit_classifier(
-                inputs.take(np.r_[train, validation[folds != i]]),
-                tree,
-                seeded[i],
-                inputs.take(validation[folds == i]),
-                progress,
-            )
-            for i in range(members)
-        ]
-    return models[0] if members == 1 else ClassifierEnsemble(models)
-
-
-def learnt_rows(settings: TrainSettings, train: np.ndarray, validation: np.ndarray) -> np.ndarray:
-    """The rows `fit_members` learns from (where the title n-gram vocabulary is learnt)."""
-    return train if settings.members == 1 else np.r_[train, validation]
+    """``settings.members`` models of `inputs`' rows, designed by `member_settings`, each
+    learning and stopping on the rows `member_rows` gives it."""
+    plan = member_rows(settings, train, validation, groups)
+    models = [
+        fit_classifier(inputs.take(learns), tree, each, None if stops is None else inputs.take(stops), progress)
+        for each, (learns, stops) in zip(member_settings(settings), plan, strict=True)
+    ]
+    if len(models) == 1:
+        return models[0]
+    log.info(
+        "classify: %d members (%s), each learning %s products, averaged",
+        len(models),
+        ", ".join(f"{m.settings['fusion']}/{m.head_kind}" for m in models),
+        "/".join(str(len(learns)) for learns, _ in plan),
+    )
+    return ClassifierEnsemble(models)
 
 
 def load_classifier(directory: Path) -> tuple[Classifier, dict[str, Any]]:
     """A saved classifier, single or ensemble, as `discover classify train` wrote it."""
-    meta_path = directory / "model.json"
-    if not meta_path.exists() or not (directory / "model.safetensors").exists():
+    if not (directory / "model.json").exists() or not (directory / "model.safetensors").exists():
         raise WorkspaceError(f"{directory}: no trained classifier; run `discover classify train` first")
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    count = meta.get("members", 1)
-    if count == 1:
-        return MultimodalClassifier.load(directory)
+    meta = json.loads((directory / "model.json").read_text(encoding="utf-8"))
     tree = LabelTree.from_dict(meta["labels"])
-    each = meta.get("member_settings", [meta["settings"]] * count)
-    model = ClassifierEnsemble([MultimodalClassifier(tree, **meta["dims"], **settings) for settings in each])
+    # ensembles saved before member_settings existed had one design for all
+    each = meta.get("member_settings") or [meta["settings"]] * meta.get("members", 1)
+    members = [MultimodalClassifier(tree, **meta["dims"], **settings) for settings in each]
+    model = members[0] if len(members) == 1 else ClassifierEnsemble(members)
     load_weights(model, load_file(str(directory / "model.safetensors")))
     model.eval()
     return model, meta

@@ -12,19 +12,17 @@ are buffers saved with the model, and τ = 0 turns it off."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from discover.classify.fusion import create_fusion
 from discover.classify.heads import FlatHead, HierarchicalHeads
 from discover.classify.labels import LabelTree
-from discover.errors import WorkspaceError
 from discover.workspace import atomic_path, write_json
 
 NgramBag = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # EmbeddingBag input: indices, offsets, values
@@ -169,19 +167,16 @@ class MultimodalClassifier(nn.Module):
         return self.heads.predict(logits), leaf
 
     def save(self, directory: Path, extra: dict[str, Any]) -> None:
-        """``model.safetensors`` and ``model.json`` (label tree, settings, dims and `extra`)."""
-        directory.mkdir(parents=True, exist_ok=True)
-        with atomic_path(directory / "model.safetensors") as tmp:
-            save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(tmp))
-        meta = {"labels": self.tree.to_dict(), "settings": self.settings, "dims": self.dims, **extra}
-        write_json(directory / "model.json", meta)
+        """``model.safetensors`` and ``model.json`` (label tree, settings, dims and `extra`);
+        `discover.classify.ensemble.load_classifier` reads them back."""
+        meta = {"labels": self.tree.to_dict(), "settings": self.settings, "dims": self.dims}
+        write_classifier(directory, self, meta | extra)
 
-    @classmethod
-    def load(cls, directory: Path) -> tuple[MultimodalClassifier, dict[str, Any]]:
-        if not (directory / "model.safetensors").exists():
-            raise WorkspaceError(f"{directory}: no trained classifier; run `discover classify train` first")
-        meta = json.loads((directory / "model.json").read_text(encoding="utf-8"))
-        model = cls(LabelTree.from_dict(meta["labels"]), **meta["dims"], **meta["settings"])
-        load_weights(model, load_file(str(directory / "model.safetensors")))
-        model.eval()
-        return model, meta
+
+def write_classifier(directory: Path, module: nn.Module, meta: dict[str, Any]) -> None:
+    """A classifier's weights (``model.safetensors``, atomically) and `meta` (``model.json``)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with atomic_path(directory / "model.safetensors") as tmp:
+        # cloned: an ensemble's members share the tree's path-index buffers, which safetensors refuses
+        save_file({k: v.detach().clone().contiguous() for k, v in module.state_dict().items()}, str(tmp))
+    write_json(directory / "model.json", meta)

@@ -157,7 +157,7 @@ def train(config: Config, workspace: Workspace, progress: bool = True) -> Traine
     train_rows = undersample(inputs.codes[:, -1], splits.train, settings.max_per_class, config.seed)
     grams, fitting = None, train_settings(config)
     if settings.title_ngrams:
-        learnt = learnt_rows(fitting, train_rows, splits.validation)
+        learnt = learnt_rows(fitting, train_rows, splits.validation, groups)
         inputs, grams = inputs.with_title_ngrams(catalog_titles(catalog), learnt)
     model = fit_members(inputs, tree, fitting, train_rows, splits.validation, groups, progress)
     model_id = new_model_id(config, fingerprints, len(catalog))
@@ -178,17 +178,7 @@ def train(config: Config, workspace: Workspace, progress: bool = True) -> Traine
     metrics = score_predictions(tree, inputs.codes[splits.test], predict(model, inputs.take(splits.test)))
     metrics.update(model_id=model_id, train_rows=len(train_rows), seconds=time.perf_counter() - started)
     write_json(workspace.root / "classify" / model_id / "metrics.json", metrics)
-    members = config.classify.members
-    log.info(
-        "classify: %s trained on %d products in %.1f s (%s)",
-        model_id,
-        len(train_rows),
-        metrics["seconds"],
-        f"{members} seeds, each also learning {members - 1} of {members} validation folds ({len(splits.validation)} "
-        "products), leaf probabilities averaged"
-        if members > 1
-        else "one seed",
-    )
+    log.info("classify: %s trained on %d products in %.1f s", model_id, len(train_rows), metrics["seconds"])
     names = [" > ".join(n.split(" > ")[-1:]) for n in tree.classes[-1]]
     return Trained(model_id, model_dir, metrics, imbalance_report(inputs.codes[train_rows, -1], names))
 
