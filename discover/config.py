@@ -271,6 +271,10 @@ class ClassifyConfig(_Strict):
     # members after the first take, in turn, gated/flat, sum, attention and late fusion (the
     # first is fusion/head above); off, or with an image- or text-only fusion: all alike
     mix: bool = True
+    # two-stage inference (discover.classify.two_stage): a text-only model, trained beside the
+    # multimodal one, predicts every product; those whose path probability is below this go on
+    # to the multimodal model, and only their photos are embedded. None: every product goes on
+    two_stage_threshold: float | None = Field(0.9, gt=0, le=1)
     max_per_class: int | None = Field(None, ge=1)  # under-sampling cap on training rows per leaf class
     test_size: float = Field(0.2, gt=0, lt=1)
     validation_size: float = Field(0.1, gt=0, lt=1)

@@ -1,5 +1,6 @@
 """The supervised classifier: masking, fusion modules, sampling, and a real train/evaluate/predict."""
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -21,6 +22,7 @@ from discover.classify.model import MultimodalClassifier
 from discover.classify.ngrams import TitleNgrams
 from discover.classify.train import Inputs, TrainSettings, _loss, evaluate_classifier, fit_classifier, predict
 from discover.cli import main
+from discover.embed.cache import EmbeddingCache
 from tests.conftest import config_dict, fashion_rows, write_catalog
 
 PATHS = [("A", "a1", "x"), ("A", "a1", "y"), ("A", "a2", "z"), ("B", "b1", "w"), ("B", "b2", "v"), ("C", "c1", "u")]
@@ -236,6 +238,11 @@ def test_every_class_is_trained_on_before_it_is_tested():
         assert len(splits.test) > 0.15 * len(labels)
 
 
+def _photo_key(path: Path) -> str:
+    """The embedding cache's key of a photo: the sha1 of its bytes."""
+    return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
 @pytest.mark.slow
 def test_train_evaluate_predict_and_find_mislabels_on_real_products(tmp_path: Path, capsys):
     rows = fashion_rows(1000, subcategories=("Topwear", "Bottomwear", "Shoes", "Bags", "Watches"), seed=3)
@@ -264,7 +271,12 @@ def test_train_evaluate_predict_and_find_mislabels_on_real_products(tmp_path: Pa
     assert again["hierarchical_f1"] == pytest.approx(metrics["hierarchical_f1"], abs=1e-9)
     lost = sum(band["cost"] for band in again["leaf_macro_f1_by_support"])  # the bands account for the whole gap
     assert lost == pytest.approx(1 - again["leaf_macro_f1"], abs=1e-9)
+    two = again["two_stage"]  # the text stage trained beside it, scored on the same test products
+    assert two["threshold"] == 0.9 and 0 < two["multimodal_share"] < 1
+    assert two["hierarchical_f1"] > 0.85 and "two-stage" in evaluated
     new = write_catalog(tmp_path / "new", rows.iloc[900:])
+    photos = EmbeddingCache(tmp_path / "ws" / "embeddings", meta["fingerprints"]["image"], 1280)
+    cached_before = set(photos.load_index())
     out = tmp_path / "predictions.csv"
     assert main(["classify", "predict", str(config), *ws, "--catalog", str(new), "--out", str(out)]) == 0
     predicted = pd.read_csv(out, dtype={"product_id": str})
@@ -272,6 +284,17 @@ def test_train_evaluate_predict_and_find_mislabels_on_real_products(tmp_path: Pa
     truth = [" > ".join(r) for r in rows.iloc[900:][["masterCategory", "subCategory"]].itertuples(index=False)]
     agrees = [p.startswith(t) for p, t in zip(predicted["predicted_path"], truth, strict=True)]
     assert np.mean(agrees) > 0.85 and predicted["probability"].between(0, 1).all()
+    # two-stage: the titles the text stage is sure of keep its answer, and only the others' photos are read
+    sure = predicted["stage"] == "text"
+    assert 0 < sure.mean() < 1 and (predicted.loc[sure, "probability"] >= 0.9).all()
+    sent_photos = {_photo_key(new.parent / image) for image in rows["image"].iloc[900:][~sure.to_numpy()]}
+    assert set(photos.load_index()) - cached_before == sent_photos - cached_before != set()
+    raw["classify"]["two_stage_threshold"] = None  # every product to the multimodal model
+    config.write_text(yaml.safe_dump(raw))
+    assert main(["classify", "predict", str(config), *ws, "--catalog", str(new), "--out", str(out)]) == 0
+    assert "stage" not in pd.read_csv(out).columns
+    every_photo = {_photo_key(new.parent / image) for image in rows["image"].iloc[900:]}
+    assert every_photo <= set(photos.load_index())
     mislabels = tmp_path / "mislabels.csv"
     assert main(["classify", "find-mislabels", str(config), *ws, "--out", str(mislabels)]) == 0
     ranked = pd.read_csv(mislabels)

@@ -128,6 +128,8 @@ def train(config: Config, workspace: Workspace, progress: bool = True) -> Traine
     log.info("classify: fine-tuning on %d products", len(train_rows))
     if options.members > 1:  # each member would fine-tune the encoders again: minutes, not seconds
         log.info("classify: fine-tuning trains one model; classify.members (%d) is for frozen ones", options.members)
+    if options.two_stage_threshold is not None:  # it reads every photo itself
+        log.info("classify: a fine-tuned model predicts in one stage; classify.two_stage_threshold is for frozen ones")
     model, history = fine_tune(
         every.take(train_rows), every.take(splits.validation), tree, settings, tuning, progress=progress
     )

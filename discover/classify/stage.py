@@ -27,6 +27,15 @@ from discover.classify.mislabels import out_of_fold_probabilities, rank_mislabel
 from discover.classify.ngrams import TitleNgrams
 from discover.classify.placement import place_proposals
 from discover.classify.train import Inputs, Predictions, TrainSettings, predict, score_predictions
+from discover.classify.two_stage import (
+    TEXT_STAGE,
+    combine,
+    fit_text_stage,
+    load_text_stage,
+    sent_on,
+    titles_only,
+    two_stage_scores,
+)
 from discover.config import Config
 from discover.data.catalog import MISSING_LEVEL
 from discover.errors import ConfigError, WorkspaceError
@@ -35,6 +44,8 @@ from discover.workspace import Workspace, write_csv, write_json, write_text
 
 if TYPE_CHECKING:
     from discover.classify.image_tuning import ImageTuning
+    from discover.classify.model import MultimodalClassifier
+    from discover.embed.base import Embedder
 
 log = logging.getLogger(__name__)
 NGRAMS_FILE = "ngrams.json"  # beside model.safetensors: the n-gram vocabulary and idf weights
@@ -62,19 +73,28 @@ def label_paths(
     return [tuple(row) for row in values], complete
 
 
+def _embedder(config: Config, modality: str) -> Embedder:
+    from discover.embed.stage import build_embedder
+
+    spec = getattr(config.embed, modality)
+    if spec is None:
+        raise ConfigError(f"classify needs both embed.image and embed.text; embed.{modality} is not set")
+    return build_embedder(spec, modality, config)
+
+
+def _vectors(config: Config, workspace: Workspace, catalog: pd.DataFrame, embedder: Embedder, progress: bool):
+    """L2-normalised vectors of `catalog` by `embedder`, from the cache (computing what is missing)."""
+    from discover.embed.stage import cached_vectors
+
+    filled, _ = cached_vectors(embedder, catalog, config, workspace, progress)
+    return l2_normalise(filled.vectors)
+
+
 def _modalities(config: Config, workspace: Workspace, catalog: pd.DataFrame, progress: bool) -> tuple[Inputs, dict]:
     """L2-normalised image and title vectors of `catalog` from the cache, and their fingerprints."""
-    from discover.embed.stage import build_embedder, cached_vectors
-
-    blocks, fingerprints = {}, {}
-    for modality in ("image", "text"):
-        spec = getattr(config.embed, modality)
-        if spec is None:
-            raise ConfigError(f"classify needs both embed.image and embed.text; embed.{modality} is not set")
-        embedder = build_embedder(spec, modality, config)
-        filled, _ = cached_vectors(embedder, catalog, config, workspace, progress)
-        blocks[modality], fingerprints[modality] = l2_normalise(filled.vectors), embedder.fingerprint
-    return Inputs(blocks["image"], blocks["text"]), fingerprints
+    embedders = {modality: _embedder(config, modality) for modality in ("image", "text")}
+    blocks = {modality: _vectors(config, workspace, catalog, e, progress) for modality, e in embedders.items()}
+    return Inputs(blocks["image"], blocks["text"]), {m: e.fingerprint for m, e in embedders.items()}
 
 
 def group_column(catalog: pd.DataFrame, each_row_alone: bool = False) -> np.ndarray | None:
@@ -131,7 +151,10 @@ class Trained:
 
 def new_model_id(config: Config, fingerprints: dict, rows: int, prefix: str = "") -> str:
     """``<fusion>-<head>-<hash of settings, embedders, rows and seed>`` (fine-tuned: `prefix` first)."""
-    payload = json.dumps([config.classify.model_dump(), fingerprints, rows, config.seed], sort_keys=True)
+    # the two-stage threshold is read at prediction; only whether a text stage is trained matters here
+    settings = config.classify.model_dump(exclude={"two_stage_threshold"})
+    settings["text_stage"] = config.classify.two_stage_threshold is not None
+    payload = json.dumps([settings, fingerprints, rows, config.seed], sort_keys=True)
     name = f"{config.classify.fusion}-{config.classify.head}-{hashlib.sha1(payload.encode()).hexdigest()[:8]}"
     return f"{prefix}-{name}" if prefix else name
 
@@ -163,6 +186,10 @@ def train(config: Config, workspace: Workspace, progress: bool = True) -> Traine
     model_id = new_model_id(config, fingerprints, len(catalog))
     model_dir = workspace.models_dir / "classify" / model_id
     test_ids = catalog["product_id"].to_numpy()[splits.test].tolist()
+    text_stage = None
+    if settings.two_stage_threshold is not None and settings.fusion not in ("image-only", "text-only"):
+        text_stage = fit_text_stage(inputs, tree, fitting, train_rows, splits.validation, progress)
+        text_stage.save(model_dir / TEXT_STAGE, {"model_id": f"{model_id}/{TEXT_STAGE}", "trained_at": time.time()})
     model.save(
         model_dir,
         {
@@ -175,7 +202,10 @@ def train(config: Config, workspace: Workspace, progress: bool = True) -> Traine
     )
     if grams is not None:
         grams.save(model_dir / NGRAMS_FILE)
-    metrics = score_predictions(tree, inputs.codes[splits.test], predict(model, inputs.take(splits.test)))
+    test = inputs.take(splits.test)
+    predicted = predict(model, test)
+    metrics = score_predictions(tree, test.codes, predicted)
+    metrics.update(_two_stage_metrics(config, text_stage, test, predicted))
     metrics.update(model_id=model_id, train_rows=len(train_rows), seconds=time.perf_counter() - started)
     write_json(workspace.root / "classify" / model_id / "metrics.json", metrics)
     log.info("classify: %s trained on %d products in %.1f s", model_id, len(train_rows), metrics["seconds"])
@@ -223,8 +253,10 @@ def evaluate(config: Config, workspace: Workspace, model_id: str | None = None, 
         labelled = labelled_inputs(config, workspace, test, progress, tree=model.tree)
         _same_embedders(meta, labelled.fingerprints)
         labelled.inputs.ngrams = saved_ngrams(directory, model, labelled.catalog)
-        scores = score_predictions(model.tree, labelled.inputs.codes, predict(model, labelled.inputs))
-        metrics = {**scores, "model_id": meta["model_id"]}
+        predicted = predict(model, labelled.inputs)
+        scores = score_predictions(model.tree, labelled.inputs.codes, predicted)
+        two_stage = _two_stage_metrics(config, load_text_stage(directory), labelled.inputs, predicted)
+        metrics = {**scores, **two_stage, "model_id": meta["model_id"]}
     write_json(workspace.root / "classify" / metrics["model_id"] / "metrics.json", metrics)
     return metrics
 
@@ -240,11 +272,64 @@ def predict_catalog(
         write_csv(out, end_to_end.predict(catalog, directory))
         return out
     model, meta = load_classifier(directory)
-    inputs, fingerprints = _modalities(config, workspace, catalog, progress=True)
-    _same_embedders(meta, fingerprints)
-    inputs.ngrams = saved_ngrams(directory, model, catalog)
-    write_csv(out, prediction_frame(catalog, model.tree, predict(model, inputs)))
+    threshold = config.classify.two_stage_threshold
+    text_stage = None if threshold is None else load_text_stage(directory)
+    if text_stage is None:
+        inputs, fingerprints = _modalities(config, workspace, catalog, progress=True)
+        _same_embedders(meta, fingerprints)
+        inputs.ngrams = saved_ngrams(directory, model, catalog)
+        write_csv(out, prediction_frame(catalog, model.tree, predict(model, inputs)))
+        return out
+    predicted, sent = _predict_in_two_stages(config, workspace, catalog, directory, (model, meta), text_stage)
+    frame = prediction_frame(catalog, model.tree, predicted)
+    frame["stage"] = np.where(sent, "multimodal", "text")
+    write_csv(out, frame)
     return out
+
+
+def _predict_in_two_stages(
+    config: Config,
+    workspace: Workspace,
+    catalog: pd.DataFrame,
+    directory: Path,
+    loaded: tuple[Classifier, dict],
+    text_stage: MultimodalClassifier,
+) -> tuple[Predictions, np.ndarray]:
+    """The text stage on every title; photos embedded, and the multimodal model run, only for
+    the products it is unsure of. Returns the predictions and which products went on."""
+    model, meta = loaded
+    threshold = config.classify.two_stage_threshold
+    embedders = {modality: _embedder(config, modality) for modality in ("image", "text")}
+    _same_embedders(meta, {m: e.fingerprint for m, e in embedders.items()})
+    text = _vectors(config, workspace, catalog, embedders["text"], progress=True)
+    ngrams = saved_ngrams(directory, model, catalog)
+    first = predict(text_stage, titles_only(text, ngrams, text_stage))
+    sent = sent_on(first, threshold)
+    rows = np.flatnonzero(sent)
+    log.info(
+        "classify predict: %d of %d products (%.1f %%) under the text stage's %.2f go to the multimodal model; "
+        "only their photos are embedded",
+        len(rows),
+        len(sent),
+        100 * sent.mean(),
+        threshold,
+    )
+    if not len(rows):
+        return first, sent
+    image = _vectors(config, workspace, catalog.iloc[rows], embedders["image"], progress=True)
+    second = Inputs(image, text[rows], ngrams=None if ngrams is None else ngrams[rows])
+    return combine(first, predict(model, second), sent), sent
+
+
+def _two_stage_metrics(
+    config: Config, text_stage: MultimodalClassifier | None, scored: Inputs, multimodal: Predictions
+) -> dict[str, Any]:
+    """``{"two_stage": ...}`` for metrics.json (scored products with codes), or {} without a text stage."""
+    threshold = config.classify.two_stage_threshold
+    if text_stage is None or threshold is None:
+        return {}
+    text = predict(text_stage, scored)  # text-only fusion: the photo vectors are never read
+    return {"two_stage": two_stage_scores(text_stage.tree, scored.codes, text, multimodal, threshold)}
 
 
 def prediction_frame(catalog: pd.DataFrame, tree: LabelTree, predicted: Predictions) -> pd.DataFrame:
@@ -337,6 +422,13 @@ def format_classify_metrics(metrics: dict) -> str:
         f"{metrics['hierarchical_f1']:.4f}",
         f"leaf macro-F1 {metrics['leaf_macro_f1']:.4f}   ECE {metrics['ece']:.4f}   test products {metrics['n']:,}",
     ]
+    if "two_stage" in metrics:
+        two = metrics["two_stage"]
+        lines.append(
+            f"two-stage (text stage, then the multimodal model under {two['threshold']:.2f}): "
+            f"{two['multimodal_share']:.1%} of products sent on, hF1 {two['hierarchical_f1']:.4f}, "
+            f"leaf macro-F1 {two['leaf_macro_f1']:.4f} (text stage alone hF1 {two['text_only_hierarchical_f1']:.4f})"
+        )
     lines.append("leaf macro-F1 by test products per class (cost: its share of 1 − macro-F1):")
     lines += [
         f"  {b['band']:>5s} {b['classes']:4d} classes  macro-F1 {b['macro_f1']:.4f}  cost {b['cost']:.4f}"

@@ -1,0 +1,96 @@
+"""Two-stage inference (paper A's production set-up): a text-only model reads every title, and
+only the products it is unsure of go on to the multimodal model.
+
+The title is cheap (its vector and n-grams), the photo is not: it has to be read, decoded
+and run through a CNN. A product whose text-stage path probability is at least
+``classify.two_stage_threshold`` keeps the text stage's prediction, and its photo is never
+embedded; the rest have their photos embedded and are predicted by the multimodal model. The
+text stage is trained beside the multimodal model by ``classify train`` (same split, same
+title n-grams) and saved in its folder as ``text-stage/``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from discover.classify.labels import LabelTree
+from discover.classify.model import MultimodalClassifier
+from discover.classify.train import Inputs, Predictions, TrainSettings, fit_classifier, score_predictions
+
+log = logging.getLogger(__name__)
+TEXT_STAGE = "text-stage"  # the text stage's folder inside the saved model's
+
+
+def text_stage_settings(settings: TrainSettings) -> TrainSettings:
+    """The multimodal model's settings with text-only fusion, one model."""
+    return dataclasses.replace(settings, fusion="text-only", members=1, mix=False)
+
+
+def fit_text_stage(
+    inputs: Inputs,
+    tree: LabelTree,
+    settings: TrainSettings,
+    train: np.ndarray,
+    validation: np.ndarray | None,
+    progress: bool = False,
+) -> MultimodalClassifier:
+    """A text-only model of `inputs`' titles (vectors and n-grams): learns `train`, stops on `validation`."""
+    stops = None if validation is None else inputs.take(validation)
+    return fit_classifier(inputs.take(train), tree, text_stage_settings(settings), stops, progress)
+
+
+def load_text_stage(model_dir: Path) -> MultimodalClassifier | None:
+    """The text stage saved beside a multimodal model, or None (trained without one)."""
+    from discover.classify.ensemble import load_classifier
+
+    if not (model_dir / TEXT_STAGE / "model.json").exists():
+        return None
+    model, _ = load_classifier(model_dir / TEXT_STAGE)
+    assert isinstance(model, MultimodalClassifier)
+    return model
+
+
+def titles_only(text: np.ndarray, ngrams: Any, model: MultimodalClassifier) -> Inputs:
+    """Inputs for the text stage: the photo slot is zeros (text-only fusion never reads it)."""
+    return Inputs(np.zeros((len(text), model.dims["image_dim"]), dtype=np.float32), text, ngrams=ngrams)
+
+
+def sent_on(text: Predictions, threshold: float) -> np.ndarray:
+    """Which products go to the multimodal model: the text stage's path probability is below `threshold`."""
+    return text.probability < threshold
+
+
+def combine(text: Predictions, multimodal: Predictions, sent: np.ndarray) -> Predictions:
+    """The text stage's predictions, with the multimodal model's (one per sent product, in
+    order) in place of the sent products'."""
+    paths, probability, leaf = text.paths.copy(), text.probability.copy(), text.leaf_probabilities.copy()
+    paths[sent], probability[sent], leaf[sent] = multimodal.paths, multimodal.probability, multimodal.leaf_probabilities
+    return Predictions(paths, probability, leaf)
+
+
+def take(predicted: Predictions, rows: np.ndarray) -> Predictions:
+    return Predictions(predicted.paths[rows], predicted.probability[rows], predicted.leaf_probabilities[rows])
+
+
+def two_stage_scores(
+    tree: LabelTree, truth: np.ndarray, text: Predictions, multimodal: Predictions, threshold: float
+) -> dict[str, float]:
+    """What two-stage inference at `threshold` gives on scored products (`multimodal`: the
+    multimodal model's predictions for all of them), beside each model alone."""
+    sent = sent_on(text, threshold)
+    both = score_predictions(tree, truth, combine(text, take(multimodal, sent), sent))
+    alone = {name: score_predictions(tree, truth, p) for name, p in (("text", text), ("multimodal", multimodal))}
+    return {
+        "threshold": threshold,
+        "multimodal_share": float(sent.mean()),
+        "hierarchical_f1": both["hierarchical_f1"],
+        "leaf_accuracy": both["leaf_accuracy"],
+        "leaf_macro_f1": both["leaf_macro_f1"],
+        "text_only_hierarchical_f1": alone["text"]["hierarchical_f1"],
+        "multimodal_hierarchical_f1": alone["multimodal"]["hierarchical_f1"],
+    }
