@@ -7,6 +7,7 @@ submodule of that name would shadow it on import).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import resource
 import time
@@ -18,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from discover import __version__
 from discover.config import Config, load_config
 from discover.engine import engine_session
 from discover.workspace import FINISHED, Workspace, read_json, write_json, write_parquet, write_text
@@ -77,6 +79,21 @@ def default_run_id(config: Config, fingerprints: list[str], catalog_signature: s
     return f"{config.name}-{hashlib.sha1(payload.encode()).hexdigest()[:8]}"
 
 
+def _finished_by_this_version(run_dir: Path, run_id: str) -> bool:
+    """Whether the run's discovery can be reused: it finished, and with this version of discover.
+
+    The run id names the config, features and catalog, not the code, so an upgrade that
+    changes how proposals are made would otherwise keep serving the old ones under the same
+    id. Discovering again keeps the id (node ids are paths), so curation re-attaches."""
+    if not ((run_dir / "tree.json").exists() and (run_dir / "assignments.parquet").exists()):
+        return False
+    made_by = json.loads((run_dir / "tree.json").read_text(encoding="utf-8")).get("meta", {}).get("discover_version")
+    if made_by != __version__:
+        log.info("discover: %s was made by discover %s, this is %s: discovering again", run_id, made_by, __version__)
+        return False
+    return True
+
+
 def run(
     config: Config | str | Path,
     workspace: Workspace | str | Path | None = None,
@@ -110,8 +127,7 @@ def _run(config: Config, workspace: Workspace, run_id: str | None, show_progress
     run_id = run_id or default_run_id(config, [p.fingerprint for p in features.parts], signature)
     run_dir = workspace.run_dir(run_id)
     write_text(run_dir / "config.yaml", config.to_yaml())
-    reused = (run_dir / "tree.json").exists() and (run_dir / "assignments.parquet").exists()
-
+    reused = _finished_by_this_version(run_dir, run_id)
     if reused:
         log.info("discover: %s already finished, reusing its tree and assignments", run_id)
         tree = SubcategoryTree.from_json((run_dir / "tree.json").read_text())
@@ -131,6 +147,7 @@ def _run(config: Config, workspace: Workspace, run_id: str | None, show_progress
         tree, assignments, coords = result.tree, result.assignments, result.coords
         tree.meta = {
             "run_id": run_id,
+            "discover_version": __version__,
             "config_name": config.name,
             "seed": config.seed,
             "features": [p.fingerprint for p in features.parts],

@@ -112,3 +112,24 @@ def test_decisions_reattach_after_a_rerun_of_the_same_config(small_run, tmp_path
         CurationStore(ws.curation_path).decisions(again.run_id),
     )
     assert not skipped and tree[node.id].name == "Kept"
+
+
+def test_a_finished_run_is_reused_only_by_the_version_of_discover_that_made_it(small_run, tmp_path):
+    from discover import __version__
+    from discover.pipeline import run
+
+    result, config = small_run
+    shutil.copytree(result.run_dir.parent.parent, tmp_path / "ws")
+    ws = Workspace(tmp_path / "ws")
+    assert run(config, ws, show_progress=False).reused  # same config, catalog and code: nothing to redo
+    tree_file = ws.run_dir(result.run_id) / "tree.json"
+    made = json.loads(tree_file.read_text())
+    assert made["meta"]["discover_version"] == __version__
+    made["meta"]["discover_version"] = "0.0.1"  # as an older discover left it
+    made["nodes"][-1]["name"] = "Stale name"
+    tree_file.write_text(json.dumps(made))
+    again = run(config, ws, show_progress=False)
+    assert again.run_id == result.run_id and not again.reused
+    remade = json.loads(tree_file.read_text())
+    assert remade["meta"]["discover_version"] == __version__
+    assert "Stale name" not in {n["name"] for n in remade["nodes"]}
