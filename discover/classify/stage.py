@@ -82,7 +82,9 @@ def _embedder(config: Config, modality: str) -> Embedder:
     return build_embedder(spec, modality, config)
 
 
-def _vectors(config: Config, workspace: Workspace, catalog: pd.DataFrame, embedder: Embedder, progress: bool):
+def _vectors(
+    config: Config, workspace: Workspace, catalog: pd.DataFrame, embedder: Embedder, progress: bool
+) -> np.ndarray:
     """L2-normalised vectors of `catalog` by `embedder`, from the cache (computing what is missing)."""
     from discover.embed.stage import cached_vectors
 
