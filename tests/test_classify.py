@@ -20,7 +20,17 @@ from discover.classify.labels import LabelTree
 from discover.classify.mislabels import out_of_fold_probabilities, rank_mislabels
 from discover.classify.model import MultimodalClassifier
 from discover.classify.ngrams import TitleNgrams
-from discover.classify.train import Inputs, TrainSettings, _loss, evaluate_classifier, fit_classifier, predict
+from discover.classify.train import (
+    Inputs,
+    Predictions,
+    TrainSettings,
+    _loss,
+    evaluate_classifier,
+    fit_classifier,
+    largest_confusions,
+    predict,
+    top_confusions,
+)
 from discover.cli import main
 from discover.embed.cache import EmbeddingCache
 from tests.conftest import config_dict, fashion_rows, write_catalog
@@ -223,6 +233,23 @@ def test_a_model_saved_before_logit_adjustment_loads_and_predicts_as_before(tmp_
         load_classifier(tmp_path / "old")
 
 
+def test_the_confusion_of_the_largest_classes_counts_their_mix_ups_among_themselves():
+    tree = LabelTree.from_paths(PATHS)  # leaves x, y, z, w, v, u
+    leaf = {path[-1]: code for code, path in enumerate(tree.decode(tree.ancestors(np.arange(6))))}
+    true = ["x"] * 5 + ["y"] * 4 + ["z"] * 3 + ["u"]
+    said = ["x", "x", "x", "y", "w"] + ["y", "y", "x", "x"] + ["z", "z", "y"] + ["x"]
+    truth = tree.ancestors(np.array([leaf[t] for t in true]))
+    guess = tree.ancestors(np.array([leaf[s] for s in said]))
+    confusions = largest_confusions(tree, truth, Predictions(guess, np.ones(13), np.zeros((13, 6))), classes=3)
+    assert [c.rsplit(" > ", 1)[-1] for c in confusions["classes"]] == ["x", "y", "z"]
+    # rows true, columns predicted; x → w and u → x fall outside the three largest
+    assert confusions["counts"] == [[3, 1, 0], [2, 2, 0], [0, 1, 2]]
+    assert top_confusions(confusions, most=2) == [
+        (confusions["classes"][1], confusions["classes"][0], 2),
+        (confusions["classes"][0], confusions["classes"][1], 1),
+    ]
+
+
 def test_every_class_is_trained_on_before_it_is_tested():
     # 40 common classes, then 20 rare ones of one photo (group) and 20 of two, two products each
     rng = np.random.default_rng(0)
@@ -267,9 +294,12 @@ def test_train_evaluate_predict_and_find_mislabels_on_real_products(tmp_path: Pa
     assert main(["classify", "evaluate", str(config), *ws]) == 0
     evaluated = capsys.readouterr().out
     assert "hierarchical P/R/F1" in evaluated and "leaf macro-F1 by test products per class" in evaluated
+    assert "most frequent mix-ups among the 10 largest leaf classes" in evaluated
     again = yaml.safe_load(metrics_path.read_text())  # the saved model and n-grams score the same rows the same
     assert again["hierarchical_f1"] == pytest.approx(metrics["hierarchical_f1"], abs=1e-9)
     lost = sum(band["cost"] for band in again["leaf_macro_f1_by_support"])  # the bands account for the whole gap
+    confused = np.array(again["largest_confusions"]["counts"])
+    assert confused.shape == (10, 10) and np.trace(confused) > 0.8 * confused.sum()
     assert lost == pytest.approx(1 - again["leaf_macro_f1"], abs=1e-9)
     two = again["two_stage"]  # the text stage trained beside it, scored on the same test products
     assert two["threshold"] == 0.9 and 0 < two["multimodal_share"] < 1

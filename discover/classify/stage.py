@@ -26,7 +26,14 @@ from discover.classify.labels import LabelTree
 from discover.classify.mislabels import out_of_fold_probabilities, rank_mislabels
 from discover.classify.ngrams import TitleNgrams
 from discover.classify.placement import place_proposals
-from discover.classify.train import Inputs, Predictions, TrainSettings, predict, score_predictions
+from discover.classify.train import (
+    Inputs,
+    Predictions,
+    TrainSettings,
+    predict,
+    score_predictions,
+    top_confusions,
+)
 from discover.classify.two_stage import (
     TEXT_STAGE,
     combine,
@@ -436,6 +443,14 @@ def format_classify_metrics(metrics: dict) -> str:
         f"  {b['band']:>5s} {b['classes']:4d} classes  macro-F1 {b['macro_f1']:.4f}  cost {b['cost']:.4f}"
         for b in metrics["leaf_macro_f1_by_support"]
     ]
+    if metrics.get("largest_confusions"):
+        confusions = metrics["largest_confusions"]
+        mixed = top_confusions(confusions)
+        lines.append(
+            f"most frequent mix-ups among the {len(confusions['classes'])} largest leaf classes "
+            "(largest_confusions in metrics.json has them all):" + ("" if mixed else " none")
+        )
+        lines += [f"  {n:5d}  {true}  →  {guess}" for true, guess, n in mixed]
     return "\n".join(lines)
 
 

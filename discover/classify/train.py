@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 import torch
 from sklearn.metrics import f1_score
@@ -189,7 +188,8 @@ def predict(model: Classifier, inputs: Inputs, batch_size: int = 4096) -> Predic
 
 def score_predictions(tree: LabelTree, truth: np.ndarray, predicted: Predictions) -> dict[str, Any]:
     """Accuracy and macro-F1 per level, hierarchical P/R/F1, leaf macro-F1 (and where it is
-    lost, by test products per class) and calibration (ECE)."""
+    lost, by test products per class), calibration (ECE) and the confusion of the largest
+    leaf classes."""
     names = [f"level_{i + 1}" for i in range(tree.depth)]
     per_level = {}
     for i, name in enumerate(names):
@@ -210,6 +210,7 @@ def score_predictions(tree: LabelTree, truth: np.ndarray, predicted: Predictions
         "leaf_macro_f1_by_support": macro_f1_by_support(truth[:, -1], predicted.paths[:, -1]),
         "ece": expected_calibration_error(predicted.probability, correct),
         "per_level": per_level,
+        "largest_confusions": largest_confusions(tree, truth, predicted),
     }
 
 
@@ -217,12 +218,28 @@ def evaluate_classifier(model: Classifier, inputs: Inputs) -> dict[str, Any]:
     return score_predictions(model.tree, inputs.codes, predict(model, inputs))
 
 
-def largest_confusions(tree: LabelTree, truth: np.ndarray, predicted: Predictions, classes: int = 10) -> pd.DataFrame:
-    """Confusion counts among the `classes` largest leaf classes (rows: true, columns: predicted)."""
-    largest = np.argsort(-np.bincount(truth[:, -1], minlength=tree.sizes()[-1]), kind="stable")[:classes]
-    names = [tree.classes[-1][c].rsplit(" > ", 1)[-1] for c in largest]
-    table = pd.DataFrame(0, index=names, columns=names)
-    for true, guess in zip(truth[:, -1], predicted.paths[:, -1], strict=True):
-        if true in largest and guess in largest:
-            table.iloc[int(np.flatnonzero(largest == true)[0]), int(np.flatnonzero(largest == guess)[0])] += 1
-    return table
+def largest_confusions(tree: LabelTree, truth: np.ndarray, predicted: Predictions, classes: int = 10) -> dict[str, Any]:
+    """How the `classes` most frequent true leaves are predicted among themselves: their paths
+    and the counts (row: true leaf, column: predicted leaf), for metrics.json."""
+    leaves = tree.sizes()[-1]
+    largest = np.argsort(-np.bincount(truth[:, -1], minlength=leaves), kind="stable")[:classes]
+    position = np.full(leaves, -1)
+    position[largest] = np.arange(len(largest))
+    true, guess = position[truth[:, -1]], position[predicted.paths[:, -1]]
+    both = (true >= 0) & (guess >= 0)
+    counts = np.zeros((len(largest), len(largest)), dtype=np.int64)
+    np.add.at(counts, (true[both], guess[both]), 1)
+    return {"classes": [tree.classes[-1][c] for c in largest], "counts": counts.tolist()}
+
+
+def top_confusions(confusions: dict[str, Any], most: int = 5) -> list[tuple[str, str, int]]:
+    """The most frequent (true, predicted, count) mix-ups in `largest_confusions`' output."""
+    counts = np.array(confusions["counts"])
+    np.fill_diagonal(counts, 0)
+    order = np.argsort(-counts, axis=None, kind="stable")[:most]
+    names = confusions["classes"]
+    return [
+        (names[i], names[j], int(counts[i, j]))
+        for i, j in zip(*np.unravel_index(order, counts.shape), strict=True)
+        if counts[i, j]
+    ]
