@@ -14,10 +14,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
+from discover.classify.ensemble import load_classifier
 from discover.classify.labels import LabelTree
 from discover.classify.model import MultimodalClassifier
 from discover.classify.train import Inputs, Predictions, TrainSettings, fit_classifier, score_predictions
@@ -46,8 +47,6 @@ def fit_text_stage(
 
 def load_text_stage(model_dir: Path) -> MultimodalClassifier | None:
     """The text stage saved beside a multimodal model, or None (trained without one)."""
-    from discover.classify.ensemble import load_classifier
-
     if not (model_dir / TEXT_STAGE / "model.json").exists():
         return None
     model, _ = load_classifier(model_dir / TEXT_STAGE)
@@ -55,7 +54,7 @@ def load_text_stage(model_dir: Path) -> MultimodalClassifier | None:
     return model
 
 
-def titles_only(text: np.ndarray, ngrams: Any, model: MultimodalClassifier) -> Inputs:
+def titles_only(text: np.ndarray, ngrams: sp.csr_matrix | None, model: MultimodalClassifier) -> Inputs:
     """Inputs for the text stage: the photo slot is zeros (text-only fusion never reads it)."""
     return Inputs(np.zeros((len(text), model.dims["image_dim"]), dtype=np.float32), text, ngrams=ngrams)
 
