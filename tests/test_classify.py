@@ -304,7 +304,11 @@ def test_train_evaluate_predict_and_find_mislabels_on_real_products(tmp_path: Pa
     two = again["two_stage"]  # the text stage trained beside it, scored on the same test products
     assert two["threshold"] == 0.9 and 0 < two["multimodal_share"] < 1
     assert two["hierarchical_f1"] > 0.85 and "two-stage" in evaluated
-    new = write_catalog(tmp_path / "new", rows.iloc[900:])
+    fresh = rows.iloc[900:].copy()
+    fresh.iloc[0, fresh.columns.get_loc("productDisplayName")] = ""  # kept below: its photo must decide
+    new = write_catalog(tmp_path / "new", fresh)
+    raw["catalog"]["on_invalid"] = "keep"
+    config.write_text(yaml.safe_dump(raw))
     photos = EmbeddingCache(tmp_path / "ws" / "embeddings", meta["fingerprints"]["image"], 1280)
     cached_before = set(photos.load_index())
     out = tmp_path / "predictions.csv"
@@ -317,6 +321,7 @@ def test_train_evaluate_predict_and_find_mislabels_on_real_products(tmp_path: Pa
     # two-stage: the titles the text stage is sure of keep its answer, and only the others' photos are read
     sure = predicted["stage"] == "text"
     assert 0 < sure.mean() < 1 and (predicted.loc[sure, "probability"] >= 0.9).all()
+    assert predicted["stage"].iloc[0] == "multimodal"  # no title: nothing for the text stage to be sure of
     sent_photos = {_photo_key(new.parent / image) for image in rows["image"].iloc[900:][~sure.to_numpy()]}
     assert set(photos.load_index()) - cached_before == sent_photos - cached_before != set()
     raw["classify"]["two_stage_threshold"] = None  # every product to the multimodal model

@@ -313,15 +313,17 @@ def _predict_in_two_stages(
     text = _vectors(config, workspace, catalog, embedders["text"], progress=True)
     ngrams = saved_ngrams(directory, model, catalog)
     first = predict(text_stage, titles_only(text, ngrams, text_stage))
-    sent = sent_on(first, threshold)
+    untitled = np.array([not t.strip() for t in catalog_titles(catalog)], dtype=bool)  # kept by on_invalid: keep
+    sent = sent_on(first, threshold) | untitled  # the text stage has nothing to be sure of
     rows = np.flatnonzero(sent)
     log.info(
-        "classify predict: %d of %d products (%.1f %%) under the text stage's %.2f go to the multimodal model; "
-        "only their photos are embedded",
+        "classify predict: %d of %d products (%.1f %%) go to the multimodal model (under the text stage's %.2f, "
+        "or without a title: %d); only their photos are embedded",
         len(rows),
         len(sent),
         100 * sent.mean(),
         threshold,
+        untitled.sum(),
     )
     if not len(rows):
         return first, sent
