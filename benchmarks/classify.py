@@ -34,7 +34,7 @@ from discover.classify.labels import LabelTree
 from discover.classify.mislabels import out_of_fold_probabilities, precision_recall_at_k, rank_mislabels
 from discover.classify.stage import Labelled, catalog_titles, labelled_inputs, train_settings
 from discover.classify.train import Inputs, Predictions, TrainSettings, fit_classifier, predict, score_predictions
-from discover.classify.two_stage import combine, fit_text_stage, sent_on, take
+from discover.classify.two_stage import fit_text_stage, two_stage_scores
 from discover.config import Config, load_config
 from discover.data.ingest import ingest
 from discover.workspace import Workspace
@@ -99,14 +99,15 @@ def title_ngram_baseline(
     return Predictions(tree.ancestors(chosen), np.ones(len(test), dtype=np.float32), leaf)
 
 
-def two_stage(text: Predictions, multimodal: Predictions, truth: np.ndarray, tree: LabelTree) -> pd.DataFrame:
+def two_stage(
+    text: Predictions, multimodal: Predictions, truth: np.ndarray, titles: list[str], tree: LabelTree
+) -> pd.DataFrame:
     """hF1 and multimodal share for each confidence threshold of the text model, combined as
     `classify predict` combines them."""
     rows = []
     for threshold in (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 1.01):
-        sent = sent_on(text, threshold)
-        scores = score_predictions(tree, truth, combine(text, take(multimodal, sent), sent))
-        rows.append({"threshold": threshold, "multimodal share": float(sent.mean()), **_headline(scores)})
+        scores = two_stage_scores(tree, truth, titles, text, multimodal, threshold)
+        rows.append({"threshold": threshold, "multimodal share": scores["multimodal_share"], **_headline(scores)})
     return pd.DataFrame(rows)
 
 
@@ -201,7 +202,8 @@ def main() -> None:
         }
     )
     table = pd.DataFrame(rows)
-    stages = two_stage(predictions[TEXT_STAGE], predictions[ENSEMBLE], truth, tree)
+    test_titles = [titles[i] for i in splits.test]
+    stages = two_stage(predictions[TEXT_STAGE], predictions[ENSEMBLE], truth, test_titles, tree)
     keeps = stages[stages["hF1"] >= 0.99 * stages["hF1"].iloc[-1]].sort_values("multimodal share").iloc[0]
     whole = stages[stages["hF1"] >= stages["hF1"].iloc[-1] - 0.0005].sort_values("multimodal share").iloc[0]
     threshold = config.classify.two_stage_threshold

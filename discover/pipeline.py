@@ -7,7 +7,6 @@ submodule of that name would shadow it on import).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import resource
 import time
@@ -22,6 +21,7 @@ import pandas as pd
 from discover import __version__
 from discover.config import Config, load_config
 from discover.engine import engine_session
+from discover.tree import SubcategoryTree
 from discover.workspace import FINISHED, Workspace, read_json, write_json, write_parquet, write_text
 
 log = logging.getLogger(__name__)
@@ -79,19 +79,20 @@ def default_run_id(config: Config, fingerprints: list[str], catalog_signature: s
     return f"{config.name}-{hashlib.sha1(payload.encode()).hexdigest()[:8]}"
 
 
-def _finished_by_this_version(run_dir: Path, run_id: str) -> bool:
-    """Whether the run's discovery can be reused: it finished, and with this version of discover.
+def _reusable_tree(run_dir: Path, run_id: str) -> SubcategoryTree | None:
+    """The run's tree if its discovery can be reused: it finished, and with this version of discover.
 
     The run id names the config, features and catalog, not the code, so an upgrade that
     changes how proposals are made would otherwise keep serving the old ones under the same
     id. Discovering again keeps the id (node ids are paths), so curation re-attaches."""
     if not ((run_dir / "tree.json").exists() and (run_dir / "assignments.parquet").exists()):
-        return False
-    made_by = json.loads((run_dir / "tree.json").read_text(encoding="utf-8")).get("meta", {}).get("discover_version")
+        return None
+    tree = SubcategoryTree.from_json((run_dir / "tree.json").read_text(encoding="utf-8"))
+    made_by = tree.meta.get("discover_version")
     if made_by != __version__:
         log.info("discover: %s was made by discover %s, this is %s: discovering again", run_id, made_by, __version__)
-        return False
-    return True
+        return None
+    return tree
 
 
 def run(
@@ -115,7 +116,6 @@ def _run(config: Config, workspace: Workspace, run_id: str | None, show_progress
     from discover.embed.stage import embed_catalog
     from discover.evaluate.scoring import attach_metrics, evaluate_run_outputs
     from discover.outputs.report import write_report
-    from discover.tree import SubcategoryTree
 
     times = StageTimes()
     with times.stage("ingest"):
@@ -127,10 +127,10 @@ def _run(config: Config, workspace: Workspace, run_id: str | None, show_progress
     run_id = run_id or default_run_id(config, [p.fingerprint for p in features.parts], signature)
     run_dir = workspace.run_dir(run_id)
     write_text(run_dir / "config.yaml", config.to_yaml())
-    reused = _finished_by_this_version(run_dir, run_id)
-    if reused:
+    tree = _reusable_tree(run_dir, run_id)
+    reused = tree is not None
+    if tree is not None:
         log.info("discover: %s already finished, reusing its tree and assignments", run_id)
-        tree = SubcategoryTree.from_json((run_dir / "tree.json").read_text())
         assignments = pd.read_parquet(run_dir / "assignments.parquet")
         coords = pd.read_parquet(run_dir / "coords.parquet")
     else:

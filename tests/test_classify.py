@@ -31,6 +31,7 @@ from discover.classify.train import (
     predict,
     top_confusions,
 )
+from discover.classify.two_stage import combine, sent_on
 from discover.cli import main
 from discover.embed.cache import EmbeddingCache
 from tests.conftest import config_dict, fashion_rows, write_catalog
@@ -248,6 +249,17 @@ def test_the_confusion_of_the_largest_classes_counts_their_mix_ups_among_themsel
         (confusions["classes"][1], confusions["classes"][0], 2),
         (confusions["classes"][0], confusions["classes"][1], 1),
     ]
+
+
+def test_two_stage_sends_on_the_unsure_and_the_untitled_and_keeps_the_text_stage_elsewhere():
+    tree = LabelTree.from_paths(PATHS)
+    leaves = lambda codes: tree.ancestors(np.array(codes))  # noqa: E731
+    text = Predictions(leaves([0, 1, 2, 3]), np.array([0.99, 0.5, 0.95, 0.9]), np.zeros((4, 6)))
+    sent = sent_on(text, ["Blue Shirt", "Shirt", " ", "Red Top"], threshold=0.9)
+    assert sent.tolist() == [False, True, True, False]  # unsure, or no title however sure it is
+    multimodal = Predictions(leaves([4, 5]), np.array([0.7, 0.8]), np.ones((2, 6)))
+    both = combine(text, multimodal, sent)
+    assert both.paths[:, -1].tolist() == [0, 4, 5, 3] and both.probability.tolist() == [0.99, 0.7, 0.8, 0.9]
 
 
 def test_every_class_is_trained_on_before_it_is_tested():

@@ -183,14 +183,14 @@ def train(config: Config, workspace: Workspace, progress: bool = True) -> Traine
     if len(labelled.catalog) < 20:
         raise WorkspaceError(f"classify: {len(labelled.catalog)} products have a complete category path; need 20+")
     catalog, inputs, tree, fingerprints = labelled.catalog, labelled.inputs, labelled.tree, labelled.fingerprints
-    settings = config.classify
+    settings, titles = config.classify, catalog_titles(catalog)
     groups = group_column(catalog)
     splits = grouped_splits(inputs.codes[:, -1], groups, settings.test_size, settings.validation_size, config.seed)
     train_rows = undersample(inputs.codes[:, -1], splits.train, settings.max_per_class, config.seed)
     grams, fitting = None, train_settings(config)
     if settings.title_ngrams:
         learnt = learnt_rows(fitting, train_rows, splits.validation, groups)
-        inputs, grams = inputs.with_title_ngrams(catalog_titles(catalog), learnt)
+        inputs, grams = inputs.with_title_ngrams(titles, learnt)
     model = fit_members(inputs, tree, fitting, train_rows, splits.validation, groups, progress)
     model_id = new_model_id(config, fingerprints, len(catalog))
     model_dir = workspace.models_dir / "classify" / model_id
@@ -214,7 +214,7 @@ def train(config: Config, workspace: Workspace, progress: bool = True) -> Traine
     test = inputs.take(splits.test)
     predicted = predict(model, test)
     metrics = score_predictions(tree, test.codes, predicted)
-    metrics.update(_two_stage_metrics(config, text_stage, test, predicted))
+    metrics.update(_two_stage_metrics(config, text_stage, test, [titles[i] for i in splits.test], predicted))
     metrics.update(model_id=model_id, train_rows=len(train_rows), seconds=time.perf_counter() - started)
     write_json(workspace.root / "classify" / model_id / "metrics.json", metrics)
     log.info("classify: %s trained on %d products in %.1f s", model_id, len(train_rows), metrics["seconds"])
@@ -264,7 +264,8 @@ def evaluate(config: Config, workspace: Workspace, model_id: str | None = None, 
         labelled.inputs.ngrams = saved_ngrams(directory, model, labelled.catalog)
         predicted = predict(model, labelled.inputs)
         scores = score_predictions(model.tree, labelled.inputs.codes, predicted)
-        two_stage = _two_stage_metrics(config, load_text_stage(directory), labelled.inputs, predicted)
+        titles = catalog_titles(labelled.catalog)
+        two_stage = _two_stage_metrics(config, load_text_stage(directory), labelled.inputs, titles, predicted)
         metrics = {**scores, **two_stage, "model_id": meta["model_id"]}
     write_json(workspace.root / "classify" / metrics["model_id"] / "metrics.json", metrics)
     return metrics
@@ -289,7 +290,7 @@ def predict_catalog(
         inputs.ngrams = saved_ngrams(directory, model, catalog)
         write_csv(out, prediction_frame(catalog, model.tree, predict(model, inputs)))
         return out
-    predicted, sent = _predict_in_two_stages(config, workspace, catalog, directory, (model, meta), text_stage)
+    predicted, sent = _predict_in_two_stages(config, workspace, catalog, directory, model, meta, text_stage, threshold)
     frame = prediction_frame(catalog, model.tree, predicted)
     frame["stage"] = np.where(sent, "multimodal", "text")
     write_csv(out, frame)
@@ -301,29 +302,27 @@ def _predict_in_two_stages(
     workspace: Workspace,
     catalog: pd.DataFrame,
     directory: Path,
-    loaded: tuple[Classifier, dict],
+    model: Classifier,
+    meta: dict,
     text_stage: MultimodalClassifier,
+    threshold: float,
 ) -> tuple[Predictions, np.ndarray]:
     """The text stage on every title; photos embedded, and the multimodal model run, only for
     the products it is unsure of. Returns the predictions and which products went on."""
-    model, meta = loaded
-    threshold = config.classify.two_stage_threshold
     embedders = {modality: _embedder(config, modality) for modality in ("image", "text")}
     _same_embedders(meta, {m: e.fingerprint for m, e in embedders.items()})
     text = _vectors(config, workspace, catalog, embedders["text"], progress=True)
     ngrams = saved_ngrams(directory, model, catalog)
     first = predict(text_stage, titles_only(text, ngrams, text_stage))
-    untitled = np.array([not t.strip() for t in catalog_titles(catalog)], dtype=bool)  # kept by on_invalid: keep
-    sent = sent_on(first, threshold) | untitled  # the text stage has nothing to be sure of
+    sent = sent_on(first, catalog_titles(catalog), threshold)
     rows = np.flatnonzero(sent)
     log.info(
         "classify predict: %d of %d products (%.1f %%) go to the multimodal model (under the text stage's %.2f, "
-        "or without a title: %d); only their photos are embedded",
+        "or without a title); only their photos are embedded",
         len(rows),
         len(sent),
         100 * sent.mean(),
         threshold,
-        untitled.sum(),
     )
     if not len(rows):
         return first, sent
@@ -333,14 +332,18 @@ def _predict_in_two_stages(
 
 
 def _two_stage_metrics(
-    config: Config, text_stage: MultimodalClassifier | None, scored: Inputs, multimodal: Predictions
+    config: Config,
+    text_stage: MultimodalClassifier | None,
+    scored: Inputs,
+    titles: list[str],
+    multimodal: Predictions,
 ) -> dict[str, Any]:
     """``{"two_stage": ...}`` for metrics.json (scored products with codes), or {} without a text stage."""
     threshold = config.classify.two_stage_threshold
     if text_stage is None or threshold is None:
         return {}
     text = predict(text_stage, scored)  # text-only fusion: the photo vectors are never read
-    return {"two_stage": two_stage_scores(text_stage.tree, scored.codes, text, multimodal, threshold)}
+    return {"two_stage": two_stage_scores(text_stage.tree, scored.codes, titles, text, multimodal, threshold)}
 
 
 def prediction_frame(catalog: pd.DataFrame, tree: LabelTree, predicted: Predictions) -> pd.DataFrame:

@@ -169,6 +169,9 @@ class Predictions:
     probability: np.ndarray
     leaf_probabilities: np.ndarray
 
+    def take(self, rows: np.ndarray) -> Predictions:
+        return Predictions(self.paths[rows], self.probability[rows], self.leaf_probabilities[rows])
+
 
 @torch.inference_mode()
 def predict(model: Classifier, inputs: Inputs, batch_size: int = 4096) -> Predictions:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -59,9 +60,12 @@ def titles_only(text: np.ndarray, ngrams: sp.csr_matrix | None, model: Multimoda
     return Inputs(np.zeros((len(text), model.dims["image_dim"]), dtype=np.float32), text, ngrams=ngrams)
 
 
-def sent_on(text: Predictions, threshold: float) -> np.ndarray:
-    """Which products go to the multimodal model: the text stage's path probability is below `threshold`."""
-    return text.probability < threshold
+def sent_on(text: Predictions, titles: Sequence[str], threshold: float) -> np.ndarray:
+    """Which products go to the multimodal model: those whose text-stage path probability is
+    below `threshold`, and those without a title (``on_invalid: keep`` keeps them), which the
+    text stage has nothing to be sure of."""
+    untitled = np.array([not title.strip() for title in titles], dtype=bool)
+    return (text.probability < threshold) | untitled
 
 
 def combine(text: Predictions, multimodal: Predictions, sent: np.ndarray) -> Predictions:
@@ -72,24 +76,21 @@ def combine(text: Predictions, multimodal: Predictions, sent: np.ndarray) -> Pre
     return Predictions(paths, probability, leaf)
 
 
-def take(predicted: Predictions, rows: np.ndarray) -> Predictions:
-    return Predictions(predicted.paths[rows], predicted.probability[rows], predicted.leaf_probabilities[rows])
-
-
 def two_stage_scores(
-    tree: LabelTree, truth: np.ndarray, text: Predictions, multimodal: Predictions, threshold: float
+    tree: LabelTree,
+    truth: np.ndarray,
+    titles: Sequence[str],
+    text: Predictions,
+    multimodal: Predictions,
+    threshold: float,
 ) -> dict[str, float]:
     """What two-stage inference at `threshold` gives on scored products (`multimodal`: the
-    multimodal model's predictions for all of them), beside each model alone."""
-    sent = sent_on(text, threshold)
-    both = score_predictions(tree, truth, combine(text, take(multimodal, sent), sent))
-    alone = {name: score_predictions(tree, truth, p) for name, p in (("text", text), ("multimodal", multimodal))}
+    multimodal model's predictions for all of them), and the text stage alone's hF1."""
+    sent = sent_on(text, titles, threshold)
+    both = score_predictions(tree, truth, combine(text, multimodal.take(sent), sent))
     return {
         "threshold": threshold,
         "multimodal_share": float(sent.mean()),
-        "hierarchical_f1": both["hierarchical_f1"],
-        "leaf_accuracy": both["leaf_accuracy"],
-        "leaf_macro_f1": both["leaf_macro_f1"],
-        "text_only_hierarchical_f1": alone["text"]["hierarchical_f1"],
-        "multimodal_hierarchical_f1": alone["multimodal"]["hierarchical_f1"],
+        **{key: both[key] for key in ("hierarchical_f1", "leaf_accuracy", "leaf_macro_f1", "ece")},
+        "text_only_hierarchical_f1": score_predictions(tree, truth, text)["hierarchical_f1"],
     }
