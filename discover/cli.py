@@ -127,16 +127,34 @@ def cmd_classify(args: argparse.Namespace) -> None:
     elif args.action == "predict":
         if not args.catalog:
             raise DiscoverError("classify predict: name the products to classify with --catalog FILE")
-        out = stage.predict_catalog(
+        frame = stage.predict_catalog(
             config, workspace, _new_products(config, Path(args.catalog)), _out(args), args.model
         )
-        print(f"predictions {out}")
+        _print_registered_check(frame)
+        print(f"predictions {_out(args)}")
     elif args.action == "place-proposals":
         _print_placements(stage, config, workspace, args.run or _latest_run(workspace))
     else:
         ranked = stage.find_mislabels(config, workspace, _out(args))
         print(ranked.head(20).drop(columns=["row"]).to_string(index=False))
         print(f"mislabel candidates {_out(args)}  ({int(ranked['flagged'].sum()):,} flagged)")
+
+
+def _print_registered_check(frame) -> None:
+    """How many registered categories the model disputes, and the least likely of them."""
+    if "flagged" not in frame.columns:
+        print("no registered category to check: predictions only")
+        return
+    known = frame["p_registered"].notna()
+    unknown = int(((frame["registered_path"] != "") & ~known).sum())
+    flagged = frame[frame["flagged"]].sort_values("p_registered", kind="stable")
+    print(
+        f"registered categories: {int(known.sum()):,} checked, {len(flagged):,} flagged (the model prefers another)"
+        + (f"; {unknown:,} under a category the model was never trained on" if unknown else "")
+    )
+    columns = ["product_id", "registered_path", "p_registered", "predicted_path", "probability"]
+    if len(flagged):
+        print(flagged[columns].head(10).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 
 def _tune_image(stage, config: Config, workspace: Workspace, args: argparse.Namespace) -> None:
@@ -180,7 +198,7 @@ def _new_products(config: Config, path: Path):
     """A catalog file of new products, validated with the config's column mapping."""
     from discover.data.catalog import load_catalog
 
-    catalog = load_catalog(config.catalog, path.resolve())
+    catalog = load_catalog(config.catalog, path.resolve(), new_products=True)
     print(catalog.report.summary())
     if catalog.table.empty:
         raise DiscoverError(f"{path}: no usable product to classify")

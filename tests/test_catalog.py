@@ -114,6 +114,22 @@ def test_missing_mapped_column_names_it_and_lists_present_columns(tmp_path: Path
     assert "usage not found" in str(error.value) and "productDisplayName" in str(error.value)
 
 
+def test_new_products_need_only_id_title_and_photo_and_may_lack_a_category(tmp_path: Path):
+    rows = fashion_rows(20)
+    rows.loc[3, ["masterCategory", "subCategory"]] = ""  # not yet categorised: what predict is for
+    rows.loc[5, "productDisplayName"] = ""  # still a problem: a product to classify needs a title
+    config, path, _ = _catalog(tmp_path, rows.drop(columns=["articleType", "usage", "image_md5"]))
+    with pytest.raises(CatalogError, match="image_md5, articleType, usage not found"):
+        load_catalog(config.catalog, path, show_progress=False)  # the catalog discovery learns from
+    catalog = load_catalog(config.catalog, path, show_progress=False, new_products=True)
+    assert catalog.report.counts == {"empty_title": 1} and len(catalog.table) == 19
+    assert catalog.table["truth"].eq("").all() and catalog.table["usage"].eq("").all()
+    uncategorised = catalog.table.set_index("product_id").loc[rows["id"][3]]
+    assert uncategorised["category"] == "" and uncategorised["level_1"] == ""
+    bare = write_catalog(tmp_path / "bare", rows[["id", "productDisplayName", "image"]])
+    assert len(load_catalog(config.catalog, bare, show_progress=False, new_products=True).table) == 19
+
+
 def test_latin1_file_is_a_clear_error_with_offset_and_line(tmp_path: Path):
     rows = fashion_rows(20)
     rows.loc[2, "productDisplayName"] = "Café Shirt"

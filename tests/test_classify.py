@@ -318,6 +318,11 @@ def test_train_evaluate_predict_and_find_mislabels_on_real_products(tmp_path: Pa
     assert two["hierarchical_f1"] > 0.85 and "two-stage" in evaluated
     fresh = rows.iloc[900:].copy()
     fresh.iloc[0, fresh.columns.get_loc("productDisplayName")] = ""  # kept below: its photo must decide
+    levels = ["masterCategory", "subCategory", "articleType"]
+    watch = int(np.flatnonzero(fresh["subCategory"].to_numpy() == "Watches")[0])  # a watch registered as a tshirt
+    fresh.iloc[watch, [fresh.columns.get_loc(c) for c in levels]] = ["Apparel", "Topwear", "Tshirts"]
+    unknown = watch + 1  # registered under a leaf the model was never trained on
+    fresh.iloc[unknown, fresh.columns.get_loc("articleType")] = "Hoverboards"
     new = write_catalog(tmp_path / "new", fresh)
     raw["catalog"]["on_invalid"] = "keep"
     config.write_text(yaml.safe_dump(raw))
@@ -336,6 +341,21 @@ def test_train_evaluate_predict_and_find_mislabels_on_real_products(tmp_path: Pa
     assert predicted["stage"].iloc[0] == "multimodal"  # no title: nothing for the text stage to be sure of
     sent_photos = {_photo_key(new.parent / image) for image in rows["image"].iloc[900:][~sure.to_numpy()]}
     assert set(photos.load_index()) - cached_before == sent_photos - cached_before != set()
+    # the registered categories checked against the predictions: the misfiled watch is flagged
+    assert predicted.loc[watch, "registered_path"] == "Apparel > Topwear > Tshirts"
+    assert predicted.loc[watch, "flagged"] and predicted.loc[watch, "p_registered"] < 0.5
+    assert pd.isna(predicted.loc[unknown, "p_registered"]) and not predicted.loc[unknown, "flagged"]
+    assert predicted["flagged"].mean() < 0.15  # the model agrees with most sellers
+    known, flagged = predicted["p_registered"].notna().sum(), predicted["flagged"].sum()  # unknown leaves: unchecked
+    checked = f"registered categories: {known} checked, {flagged} flagged"
+    printed = capsys.readouterr().out
+    assert checked in printed, printed
+    bare = write_catalog(tmp_path / "bare", fresh[["id", "productDisplayName", "image"]])  # no category column
+    assert main(["classify", "predict", str(config), *ws, "--catalog", str(bare), "--out", str(out)]) == 0
+    assert "no registered category to check" in capsys.readouterr().out
+    only = pd.read_csv(out, dtype={"product_id": str})
+    assert only["product_id"].tolist() == predicted["product_id"].tolist() and "flagged" not in only.columns
+    assert (only["predicted_path"] == predicted["predicted_path"]).all()
     raw["classify"]["two_stage_threshold"] = None  # every product to the multimodal model
     config.write_text(yaml.safe_dump(raw))
     assert main(["classify", "predict", str(config), *ws, "--catalog", str(new), "--out", str(out)]) == 0

@@ -122,6 +122,8 @@ def test_the_cli_fine_tunes_saves_scores_and_serves_a_model(tmp_path):
     assert set(predicted["predicted_path"]) <= classes and predicted["probability"].between(0, 1).all()
     masters = predicted["predicted_path"].str.split(" > ").str[0]
     assert (masters.to_numpy() == new_rows["masterCategory"].iloc[1:].to_numpy()).mean() > 0.6
+    disputed = predicted["p_registered"].notna() & (predicted["registered_path"] != predicted["predicted_path"])
+    assert (predicted["flagged"] == disputed).all()  # the fine-tuned model checks registered categories too
 
 
 def test_clip_towers_fine_tune_their_top_blocks_and_a_saved_model_needs_no_checkpoint(tmp_path):

@@ -24,7 +24,7 @@ from discover.classify.data import grouped_splits, imbalance_report, undersample
 from discover.classify.finetune import EndToEndClassifier, FineTuneSettings, Products, evaluate_end_to_end
 from discover.classify.labels import LabelTree
 from discover.classify.model import load_weights
-from discover.classify.train import TrainSettings
+from discover.classify.train import Predictions, TrainSettings
 from discover.config import Config
 from discover.data.images import IMAGE_PROBLEMS
 from discover.embed.base import file_digest
@@ -163,14 +163,14 @@ def evaluate(config: Config, workspace: Workspace, directory: Path) -> dict:
     }
 
 
-def predict(catalog: pd.DataFrame, directory: Path) -> pd.DataFrame:
-    """Each product with a readable photo: its predicted path and that path's probability."""
+def predict(catalog: pd.DataFrame, directory: Path) -> tuple[pd.DataFrame, LabelTree, Predictions]:
+    """The products with a readable photo (the others are reported and left out), the model's
+    label tree, and their predictions."""
     from discover.classify.finetune import encode
-    from discover.classify.stage import prediction_frame
     from discover.classify.train import predict as predict_vectors
 
     model, meta = load(directory)
     catalog = _with_photos(catalog, "predict")
     unknown = np.zeros((len(catalog), model.classifier.tree.depth), dtype=int)  # new products: no labels
     inputs = encode(model, products(catalog, unknown), meta["fine_tune"]["image_size"])
-    return prediction_frame(catalog, model.classifier.tree, predict_vectors(model.classifier, inputs))
+    return catalog, model.classifier.tree, predict_vectors(model.classifier, inputs)

@@ -5,6 +5,10 @@ by a model that never saw it (k grouped folds), and products are ranked by the p
 the model gives their *registered* leaf, lowest first. A product is flagged when that
 probability is below its class's threshold (the mean probability the class's own products
 get), and the leaf the model prefers is its suggestion.
+
+New products (`classify predict` on a catalog that carries categories) need no folds: the
+saved model never saw them. Each registered leaf gets the probability the model gives it,
+and a product is flagged where the model prefers another leaf.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import pandas as pd
 from sklearn.model_selection import GroupKFold
 
 from discover.classify.labels import LabelTree
-from discover.classify.train import Inputs, TrainSettings, fit_classifier, predict
+from discover.classify.train import Inputs, Predictions, TrainSettings, fit_classifier, predict
 
 
 def out_of_fold_probabilities(
@@ -73,3 +77,30 @@ def precision_recall_at_k(ranked_rows: np.ndarray, flipped: np.ndarray, k: int) 
     """Precision and recall of the top `k` ranked rows against the rows known to be flipped."""
     hits = np.isin(ranked_rows[:k], flipped).sum()
     return float(hits / max(k, 1)), float(hits / max(len(flipped), 1))
+
+
+def check_registered(
+    registered: Sequence[Sequence[str] | None], tree: LabelTree, predicted: Predictions
+) -> pd.DataFrame:
+    """New products' registered categories against the model's predictions, one row each.
+
+    ``registered_path`` ("" without a complete path), ``p_registered`` (the probability the
+    model gives the registered leaf; empty where the model was never trained on that leaf,
+    or there is none) and ``flagged`` (the model prefers another leaf: sort by p_registered
+    to read the least likely first).
+
+    Example:
+        >>> tree = LabelTree.from_paths([("A", "a"), ("A", "b")])
+        >>> guess = Predictions(np.array([[0, 0], [0, 0]]), np.array([0.9, 0.6]), np.array([[0.9, 0.1], [0.6, 0.4]]))
+        >>> check_registered([("A", "a"), ("A", "b")], tree, guess)["flagged"].tolist()
+        [False, True]
+    """
+    index = {name: i for i, name in enumerate(tree.classes[-1])}
+    names = [" > ".join(path) if path and len(path) == tree.depth else "" for path in registered]
+    leaf = np.array([index.get(name, -1) for name in names])
+    known = leaf >= 0
+    rows = np.flatnonzero(known)
+    p_registered = np.full(len(names), np.nan, dtype=np.float32)
+    p_registered[rows] = predicted.leaf_probabilities[rows, leaf[rows]]
+    flagged = known & (predicted.paths[:, -1] != leaf)
+    return pd.DataFrame({"registered_path": names, "p_registered": p_registered, "flagged": flagged})

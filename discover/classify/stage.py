@@ -23,7 +23,7 @@ import scipy.sparse as sp
 from discover.classify.data import grouped_splits, imbalance_report, undersample
 from discover.classify.ensemble import Classifier, load_classifier
 from discover.classify.labels import LabelTree
-from discover.classify.mislabels import out_of_fold_probabilities, rank_mislabels
+from discover.classify.mislabels import check_registered, out_of_fold_probabilities, rank_mislabels
 from discover.classify.ngrams import TitleNgrams
 from discover.classify.placement import place_proposals
 from discover.classify.train import (
@@ -273,28 +273,58 @@ def evaluate(config: Config, workspace: Workspace, model_id: str | None = None, 
 
 def predict_catalog(
     config: Config, workspace: Workspace, catalog: pd.DataFrame, out: Path, model_id: str | None = None
-) -> Path:
-    """Predictions for every product of a validated catalog: its predicted path and that path's probability."""
+) -> pd.DataFrame:
+    """Predictions for every product of a validated catalog: its predicted path and that path's
+    probability; where the catalog registers a category, that category checked against them
+    (discover.classify.mislabels.check_registered). Written to `out` and returned."""
     from discover.classify import end_to_end
 
     directory = model_dir(workspace, model_id)
     if end_to_end.is_end_to_end(directory):  # it embeds the photos and titles itself
-        write_csv(out, end_to_end.predict(catalog, directory))
-        return out
-    model, meta = load_classifier(directory)
-    threshold = config.classify.two_stage_threshold
-    text_stage = None if threshold is None else load_text_stage(directory)
-    if text_stage is None:
-        inputs, fingerprints = _modalities(config, workspace, catalog, progress=True)
-        _same_embedders(meta, fingerprints)
-        inputs.ngrams = saved_ngrams(directory, model, catalog)
-        write_csv(out, prediction_frame(catalog, model.tree, predict(model, inputs)))
-        return out
-    predicted, sent = _predict_in_two_stages(config, workspace, catalog, directory, model, meta, text_stage, threshold)
-    frame = prediction_frame(catalog, model.tree, predicted)
-    frame["stage"] = np.where(sent, "multimodal", "text")
+        catalog, tree, predicted = end_to_end.predict(catalog, directory)
+        frame = prediction_frame(catalog, tree, predicted)
+    else:
+        model, meta = load_classifier(directory)
+        tree, threshold = model.tree, config.classify.two_stage_threshold
+        text_stage = None if threshold is None else load_text_stage(directory)
+        if text_stage is None:
+            inputs, fingerprints = _modalities(config, workspace, catalog, progress=True)
+            _same_embedders(meta, fingerprints)
+            inputs.ngrams = saved_ngrams(directory, model, catalog)
+            predicted = predict(model, inputs)
+            frame = prediction_frame(catalog, tree, predicted)
+        else:
+            predicted, sent = _predict_in_two_stages(
+                config, workspace, catalog, directory, model, meta, text_stage, threshold
+            )
+            frame = prediction_frame(catalog, tree, predicted)
+            frame["stage"] = np.where(sent, "multimodal", "text")
+    frame = _with_registered(frame, catalog, config, tree, predicted)
     write_csv(out, frame)
-    return out
+    return frame
+
+
+def _with_registered(
+    frame: pd.DataFrame, catalog: pd.DataFrame, config: Config, tree: LabelTree, predicted: Predictions
+) -> pd.DataFrame:
+    """`frame` with the registered categories checked, where any product has one the model's depth."""
+    paths, complete = label_paths(catalog, config)
+    registered = [path if ok else None for path, ok in zip(paths, complete, strict=True)]
+    if not any(path is not None and len(path) == tree.depth for path in registered):
+        log.info("classify predict: no product registers a complete category; nothing to check")
+        return frame
+    checked = check_registered(registered, tree, predicted)
+    has = checked["registered_path"] != ""
+    unknown = has & checked["p_registered"].isna()
+    log.info(
+        "classify predict: %d of %d registered categories checked, %d flagged (the model prefers another leaf), "
+        "%d the model was never trained on",
+        int(has.sum()),
+        len(checked),
+        int(checked["flagged"].sum()),
+        int(unknown.sum()),
+    )
+    return pd.concat([frame, checked], axis=1)
 
 
 def _predict_in_two_stages(

@@ -230,15 +230,27 @@ def _ignore_known_leaves(table: pd.DataFrame, categories: list[str], catalog_pat
         table.loc[inside, "known_leaf"] = ""
 
 
-def load_catalog(config: CatalogConfig, catalog_path: Path, show_progress: bool = True) -> Catalog:
-    """Read `catalog_path`, map it onto the canonical columns and validate every row."""
+def load_catalog(
+    config: CatalogConfig, catalog_path: Path, show_progress: bool = True, new_products: bool = False
+) -> Catalog:
+    """Read `catalog_path`, map it onto the canonical columns and validate every row.
+
+    With `new_products` (products to classify), only the id, title and image columns are
+    required: the category, group, truth and attribute columns may be absent (read as empty),
+    and a product without a category is not a problem, since the category is what is asked for.
+    """
     catalog_path = Path(catalog_path).resolve()
     raw = read_table(catalog_path, config.format)
     columns = config.columns
     level_sources = columns.levels or [columns.category]
-    wanted = [columns.product_id, columns.title, columns.image, *level_sources]
-    wanted += [c for c in (columns.group, columns.truth, columns.known_leaf) if c] + list(columns.attributes)
-    _check_columns(raw, wanted, catalog_path)
+    optional = [*level_sources, *(c for c in (columns.group, columns.truth, columns.known_leaf) if c)]
+    optional += list(columns.attributes)
+    if new_products:
+        absent = [c for c in dict.fromkeys(optional) if c not in raw.columns]
+        if absent:
+            log.info("%s: no column(s) %s; read as empty", catalog_path, ", ".join(absent))
+        raw = raw.assign(**dict.fromkeys(absent, ""))
+    _check_columns(raw, [columns.product_id, columns.title, columns.image, *optional], catalog_path)
     clash = [a for a in columns.attributes if a in CANONICAL or a.startswith("level_")]
     if clash:
         raise CatalogError(f"{catalog_path}: attribute column(s) {clash} clash with canonical names")
@@ -259,10 +271,11 @@ def load_catalog(config: CatalogConfig, catalog_path: Path, show_progress: bool 
     for row in table.index[table["title"].map(is_missing)]:
         flag(row, columns.title, "empty_title")
     for row, path in enumerate(paths):
-        if not path:
+        if not path and not new_products:
             flag(row, level_sources[0], "empty_category")
         for i in (i for i, name in enumerate(path) if not name):
-            flag(row, level_sources[min(i, len(level_sources) - 1)], "empty_level", f"level_{i + 1}")
+            if not new_products:
+                flag(row, level_sources[min(i, len(level_sources) - 1)], "empty_level", f"level_{i + 1}")
             path[i] = MISSING_LEVEL
     levels = _levels(paths, raw.index)
 
@@ -276,7 +289,8 @@ def load_catalog(config: CatalogConfig, catalog_path: Path, show_progress: bool 
     table = pd.concat([table, levels], axis=1)
     table["category"] = [PATH_SEPARATOR.join(p) for p in paths]
     _copy_optional_columns(table, raw, columns)
-    _ignore_known_leaves(table, config.known_leaf_ignored_in, catalog_path)
+    if not new_products:  # discovery's protocol B setting; nothing to do with classifying new products
+        _ignore_known_leaves(table, config.known_leaf_ignored_in, catalog_path)
 
     report.problems = [p for row in sorted(problems) for p in problems[row]]
     table["problem"] = [",".join(sorted({p.problem for p in problems.get(i, [])})) for i in table.index]
