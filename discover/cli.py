@@ -100,7 +100,7 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
     print(result.summary())
 
 
-def cmd_classify(args: argparse.Namespace) -> None:
+def cmd_classify_train(args: argparse.Namespace) -> None:
     from discover.classify import stage
 
     config, workspace = _load_ingested(args)
@@ -110,34 +110,55 @@ def cmd_classify(args: argparse.Namespace) -> None:
         update = {"image_strategy": args.fine_tune, "text_strategy": args.fine_tune, "minutes": args.minutes}
         tuning = config.classify.fine_tune or FineTuneConfig()
         config.classify.fine_tune = tuning.model_copy(update={k: v for k, v in update.items() if v})
-    if args.action == "tune-image":
-        _tune_image(stage, config, workspace, args)
-    elif args.action == "train":
-        trained = stage.train(config, workspace)
-        print(trained.imbalance.head(5).to_string(float_format=lambda v: f"{v:.3f}"))
-        print(stage.format_classify_metrics(trained.metrics))
-        print(f"model      {trained.model_dir}")
-        print(f"metrics    {workspace.root / 'classify' / trained.model_id / 'metrics.json'}")
-    elif args.action == "evaluate" and args.by:
+    trained = stage.train(config, workspace)
+    print(trained.imbalance.head(5).to_string(float_format=lambda v: f"{v:.3f}"))
+    print(stage.format_classify_metrics(trained.metrics))
+    print(f"model      {trained.model_dir}")
+    print(f"metrics    {workspace.root / 'classify' / trained.model_id / 'metrics.json'}")
+
+
+def cmd_classify_evaluate(args: argparse.Namespace) -> None:
+    from discover.classify import stage
+
+    config, workspace = _load_ingested(args)
+    if args.by:
         table = stage.cross_evaluate(config, workspace, args.by)
         print(f"Leave one group out: each value of '{args.by}' held out in turn, trained on the others")
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    elif args.action == "evaluate":
-        print(stage.format_classify_metrics(stage.evaluate(config, workspace, args.model)))
-    elif args.action == "predict":
-        if not args.catalog:
-            raise DiscoverError("classify predict: name the products to classify with --catalog FILE")
-        frame = stage.predict_catalog(
-            config, workspace, _new_products(config, Path(args.catalog)), _out(args), args.model
-        )
-        _print_registered_check(frame)
-        print(f"predictions {_out(args)}")
-    elif args.action == "place-proposals":
-        _print_placements(stage, config, workspace, args.run or _latest_run(workspace))
-    else:
-        ranked = stage.find_mislabels(config, workspace, _out(args))
-        print(ranked.head(20).drop(columns=["row"]).to_string(index=False))
-        print(f"mislabel candidates {_out(args)}  ({int(ranked['flagged'].sum()):,} flagged)")
+        return
+    print(stage.format_classify_metrics(stage.evaluate(config, workspace, args.model)))
+
+
+def cmd_classify_predict(args: argparse.Namespace) -> None:
+    from discover.classify import stage
+
+    config, workspace = _load_ingested(args)
+    frame = stage.predict_catalog(config, workspace, _new_products(config, Path(args.catalog)), _out(args), args.model)
+    _print_registered_check(frame)
+    print(f"predictions {_out(args)}")
+
+
+def cmd_classify_find_mislabels(args: argparse.Namespace) -> None:
+    from discover.classify import stage
+
+    config, workspace = _load_ingested(args)
+    ranked = stage.find_mislabels(config, workspace, _out(args))
+    print(ranked.head(20).drop(columns=["row"]).to_string(index=False))
+    print(f"mislabel candidates {_out(args)}  ({int(ranked['flagged'].sum()):,} flagged)")
+
+
+def cmd_classify_place_proposals(args: argparse.Namespace) -> None:
+    from discover.classify import stage
+
+    config, workspace = _load_ingested(args)
+    _print_placements(stage, config, workspace, args.run or _latest_run(workspace))
+
+
+def cmd_classify_tune_image(args: argparse.Namespace) -> None:
+    from discover.classify import stage
+
+    config, workspace = _load_ingested(args)
+    _tune_image(stage, config, workspace, args)
 
 
 def _print_registered_check(frame) -> None:
@@ -293,6 +314,48 @@ def _latest_run(workspace: Workspace) -> str:
     return runs[0]
 
 
+def add_classify(commands: argparse._SubParsersAction) -> None:
+    """``discover classify ACTION CONFIG``: one parser per action, so each lists only its own
+    options and an option of another action is an error, not silently ignored."""
+    about = "the supervised multimodal hierarchical classifier"
+    classify = commands.add_parser("classify", help=about, description=about)
+    actions = classify.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def action(name: str, handler: Callable[[argparse.Namespace], None], help_text: str) -> argparse.ArgumentParser:
+        sub = actions.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("config", help="YAML run config, e.g. configs/fashion-small.yaml")
+        sub.add_argument("--workspace", default="workspace", help="workspace directory (default: ./workspace)")
+        sub.set_defaults(handler=handler)
+        return sub
+
+    newest = "model id under models/classify (default: the newest)"
+    sub = action("train", cmd_classify_train, "train on the catalog's categories; score the held-out test split")
+    sub.add_argument(
+        "--fine-tune",
+        choices=["frozen", "partial", "full"],
+        help="fine-tune both encoders end to end at this strategy (overrides classify.fine_tune's)",
+    )
+    sub.add_argument("--minutes", type=float, help="with --fine-tune: the time budget (overrides fine_tune.minutes)")
+    sub = action("evaluate", cmd_classify_evaluate, "score a saved model on its test split again")
+    sub.add_argument("--model", help=newest)
+    sub.add_argument("--by", help="leave one group out over this catalog column (e.g. a shop id, gender)")
+    sub = action("predict", cmd_classify_predict, "classify new products and check the categories they register")
+    sub.add_argument(
+        "--catalog", required=True, help="the new products: id, title and photo columns mapped like the config's"
+    )
+    sub.add_argument("--out", help="the CSV to write (default: WORKSPACE/classify/predictions.csv)")
+    sub.add_argument("--model", help=newest)
+    sub = action("find-mislabels", cmd_classify_find_mislabels, "rank products whose category looks wrong")
+    sub.add_argument("--out", help="the CSV to write (default: WORKSPACE/classify/mislabels.csv)")
+    sub = action("place-proposals", cmd_classify_place_proposals, "new subtype or mislabelled? for each proposal")
+    sub.add_argument("--run", help="run id (default: the newest)")
+    sub = action("tune-image", cmd_classify_tune_image, "train the image encoder on the catalog's categories")
+    sub.add_argument("--device", default="cpu", help="torch device (cuda on a GPU machine)")
+    sub.add_argument("--epochs", type=int, help="epochs (default 4)")
+    sub.add_argument("--pack", help="write the photos and labels to this folder for another machine")
+    sub.add_argument("--folds", type=int, default=1, help="N cross-fitted encoders, each blind to a fold (default 1)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="discover",
@@ -328,28 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--out", help="output directory (default: the run's export/ folder)")
     sub = add("pretrain", cmd_pretrain, "SimCLR self-supervised refinement of the image backbone")
     sub.add_argument("--minutes", type=float, help="time budget; overrides pretrain.minutes")
-    sub = add("classify", cmd_classify, "the supervised multimodal hierarchical classifier", config=False)
-    sub.add_argument(
-        "action", choices=["train", "evaluate", "predict", "find-mislabels", "place-proposals", "tune-image"]
-    )
-    sub.add_argument("config", help="YAML run config, e.g. configs/fashion-small.yaml")
-    sub.add_argument("--model", help="model id under models/classify (default: the newest)")
-    sub.add_argument("--catalog", help="predict: a catalog file of new products, mapped like the config's")
-    sub.add_argument("--out", help="predict / find-mislabels: the CSV to write")
-    sub.add_argument("--run", help="place-proposals: run id (default: the newest)")
-    sub.add_argument("--by", help="evaluate: leave one group out over this catalog column (e.g. a shop id, gender)")
-    sub.add_argument(
-        "--fine-tune",
-        choices=["frozen", "partial", "full"],
-        help="train: fine-tune both encoders end to end at this strategy (overrides classify.fine_tune's)",
-    )
-    sub.add_argument("--minutes", type=float, help="train --fine-tune: the time budget (overrides fine_tune.minutes)")
-    sub.add_argument("--device", default="cpu", help="tune-image: torch device (cuda on a GPU machine)")
-    sub.add_argument("--epochs", type=int, help="tune-image: epochs (default 4)")
-    sub.add_argument("--pack", help="tune-image: write the photos and labels to this folder for another machine")
-    sub.add_argument(
-        "--folds", type=int, default=1, help="tune-image: N cross-fitted encoders, each blind to a fold (default 1)"
-    )
+    add_classify(commands)
     sub = add("explore", cmd_explore, "start the Streamlit explorer on 127.0.0.1", config=False)
     sub.add_argument("--port", type=int, default=8501)
     sub = commands.add_parser("fetch-sample", help="download the public fashion-small sample (network)")

@@ -24,6 +24,19 @@ def test_help_lists_each_command_with_its_own_help():
         assert own.returncode == 0 and f"usage: discover {command}" in own.stdout
 
 
+def test_each_classify_action_lists_only_its_own_options_and_refuses_another_s():
+    own = {"train": "--fine-tune", "evaluate": "--by", "predict": "--catalog", "tune-image": "--folds"}
+    for action, option in own.items():
+        result = _discover("classify", action, "--help")
+        assert result.returncode == 0 and f"usage: discover classify {action}" in result.stdout
+        assert option in result.stdout
+        assert not [o for a, o in own.items() if a != action and o in result.stdout], action
+    misplaced = _discover("classify", "predict", "c.yaml", "--catalog", "new.csv", "--by", "gender")
+    assert misplaced.returncode == 2 and "unrecognized arguments: --by gender" in misplaced.stderr
+    unnamed = _discover("classify", "predict", "c.yaml")
+    assert unnamed.returncode == 2 and "required: --catalog" in unnamed.stderr
+
+
 def test_errors_are_one_line_with_exit_code_2_and_no_traceback(tmp_path: Path):
     raw = config_dict(tmp_path)
     raw["catalog"]["colums"] = raw["catalog"].pop("columns")
