@@ -313,16 +313,15 @@ def _with_registered(
     if not any(path is not None and len(path) == tree.depth for path in registered):
         log.info("classify predict: no product registers a complete category; nothing to check")
         return frame
-    checked = check_registered(registered, tree, predicted)
-    has = checked["registered_path"] != ""
-    unknown = has & checked["p_registered"].isna()
+    checked = check_registered(registered, tree, predicted).set_axis(frame.index)  # rows in the frame's order
+    known = checked["p_registered"].notna()
     log.info(
-        "classify predict: %d of %d registered categories checked, %d flagged (the model prefers another leaf), "
-        "%d the model was never trained on",
-        int(has.sum()),
+        "classify predict: %d of %d products' registered categories checked, %d flagged (the model prefers another "
+        "leaf), %d under a leaf the model was never trained on",
+        int(known.sum()),
         len(checked),
         int(checked["flagged"].sum()),
-        int(unknown.sum()),
+        int(((checked["registered_path"] != "") & ~known).sum()),
     )
     return pd.concat([frame, checked], axis=1)
 
