@@ -437,6 +437,7 @@ def proposals_view() -> None:
     with left:
         st.dataframe(
             table.drop(columns=["id"]).style.map(views.quality_style, subset=["quality"]),
+            column_config={"purity": st.column_config.NumberColumn(format="%.2f")},  # as the card shows it
             hide_index=True,
             height=460,
             width="stretch",
