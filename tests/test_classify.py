@@ -356,6 +356,11 @@ def test_train_evaluate_predict_and_find_mislabels_on_real_products(tmp_path: Pa
     only = pd.read_csv(out, dtype={"product_id": str})
     assert only["product_id"].tolist() == predicted["product_id"].tolist() and "flagged" not in only.columns
     assert (only["predicted_path"] == predicted["predicted_path"]).all()
+    coarse = write_catalog(tmp_path / "coarse", fresh.drop(columns=["articleType"]))  # the finest level not given
+    assert main(["classify", "predict", str(config), *ws, "--catalog", str(coarse), "--out", str(out)]) == 0
+    at_two = pd.read_csv(out, dtype={"product_id": str})  # checked at the depth registered
+    assert at_two.loc[watch, "registered_path"] == "Apparel > Topwear" and at_two.loc[watch, "flagged"]
+    assert at_two["p_registered"].notna().all() and at_two["flagged"].mean() < 0.1
     raw["classify"]["two_stage_threshold"] = None  # every product to the multimodal model
     config.write_text(yaml.safe_dump(raw))
     assert main(["classify", "predict", str(config), *ws, "--catalog", str(new), "--out", str(out)]) == 0

@@ -84,23 +84,33 @@ def check_registered(
 ) -> pd.DataFrame:
     """New products' registered categories against the model's predictions, one row each.
 
-    ``registered_path`` ("" without a complete path), ``p_registered`` (the probability the
-    model gives the registered leaf; empty where the model was never trained on that leaf,
-    or there is none) and ``flagged`` (the model prefers another leaf: sort by p_registered
-    to read the least likely first).
+    A registered path may stop above the leaves (a catalog without the finest level): it is
+    checked at its own depth, against the predicted path's category there.
+    ``registered_path`` ("" without one), ``p_registered`` (the probability the model gives
+    the registered category: its leaves' sum; empty where the model was never trained on
+    that category) and ``flagged`` (the model prefers another category at that depth: sort
+    by p_registered to read the least likely first).
 
     Example:
-        >>> tree = LabelTree.from_paths([("A", "a"), ("A", "b")])
-        >>> guess = Predictions(np.array([[0, 0], [0, 0]]), np.array([0.9, 0.6]), np.array([[0.9, 0.1], [0.6, 0.4]]))
-        >>> check_registered([("A", "a"), ("A", "b")], tree, guess)["flagged"].tolist()
-        [False, True]
+        >>> tree = LabelTree.from_paths([("A", "a"), ("A", "b"), ("B", "c")])
+        >>> leaf = np.array([[0.9, 0.05, 0.05], [0.6, 0.3, 0.1], [0.2, 0.1, 0.7]])
+        >>> guess = Predictions(np.array([[0, 0], [0, 0], [1, 2]]), leaf.max(axis=1), leaf)
+        >>> checked = check_registered([("A", "a"), ("A", "b"), ("A",)], tree, guess)
+        >>> checked["flagged"].tolist(), [round(float(p), 2) for p in checked["p_registered"]]
+        ([False, True, True], [0.9, 0.3, 0.3])
     """
-    index = {name: i for i, name in enumerate(tree.classes[-1])}
-    names = [" > ".join(path) if path and len(path) == tree.depth else "" for path in registered]
-    leaf = np.array([index.get(name, -1) for name in names])
-    known = leaf >= 0
-    rows = np.flatnonzero(known)
+    depths = np.array([len(path) if path and len(path) <= tree.depth else 0 for path in registered])
+    names = [" > ".join(path) if depth else "" for path, depth in zip(registered, depths, strict=True)]
     p_registered = np.full(len(names), np.nan, dtype=np.float32)
-    p_registered[rows] = predicted.leaf_probabilities[rows, leaf[rows]]
-    flagged = known & (predicted.paths[:, -1] != leaf)
+    flagged = np.zeros(len(names), dtype=bool)
+    leaves = tree.ancestors(np.arange(tree.sizes()[-1]))  # every leaf's category at each level
+    for level in range(tree.depth):
+        index = {name: i for i, name in enumerate(tree.classes[level])}
+        code = np.array([index.get(n, -1) if d == level + 1 else -1 for n, d in zip(names, depths, strict=True)])
+        rows = np.flatnonzero(code >= 0)
+        if not len(rows):
+            continue
+        under = leaves[:, level][None, :] == code[rows][:, None]  # rows × leaves: inside the registered category
+        p_registered[rows] = (predicted.leaf_probabilities[rows] * under).sum(axis=1)
+        flagged[rows] = predicted.paths[rows, level] != code[rows]
     return pd.DataFrame({"registered_path": names, "p_registered": p_registered, "flagged": flagged})

@@ -307,23 +307,35 @@ def predict_catalog(
 def _with_registered(
     frame: pd.DataFrame, catalog: pd.DataFrame, config: Config, tree: LabelTree, predicted: Predictions
 ) -> pd.DataFrame:
-    """`frame` with the registered categories checked, where any product has one the model's depth."""
-    paths, complete = label_paths(catalog, config)
-    registered = [path if ok else None for path, ok in zip(paths, complete, strict=True)]
-    if not any(path is not None and len(path) == tree.depth for path in registered):
-        log.info("classify predict: no product registers a complete category; nothing to check")
+    """`frame` with the registered categories checked, where any product registers one."""
+    registered = registered_paths(catalog, config)
+    if not any(registered):
+        log.info("classify predict: no product registers a category; nothing to check")
         return frame
     checked = check_registered(registered, tree, predicted).set_axis(frame.index)  # rows in the frame's order
     known = checked["p_registered"].notna()
     log.info(
         "classify predict: %d of %d products' registered categories checked, %d flagged (the model prefers another "
-        "leaf), %d under a leaf the model was never trained on",
+        "category), %d under a category the model was never trained on",
         int(known.sum()),
         len(checked),
         int(checked["flagged"].sum()),
         int(((checked["registered_path"] != "") & ~known).sum()),
     )
     return pd.concat([frame, checked], axis=1)
+
+
+def registered_paths(catalog: pd.DataFrame, config: Config) -> list[tuple[str, ...] | None]:
+    """Each product's registered path down to its last given level (the truth column below
+    the levels where `classify.include_truth` says so); None without one, or with a hole."""
+    paths, _ = label_paths(catalog, config)
+    registered = []
+    for path in paths:
+        given = list(path)
+        while given and given[-1] == "":
+            given.pop()
+        registered.append(tuple(given) if given and MISSING_LEVEL not in given and "" not in given else None)
+    return registered
 
 
 def _predict_in_two_stages(
