@@ -9,7 +9,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from discover.config import DATA_ENV, Config, FineTuneConfig, load_config
@@ -100,58 +100,73 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
     print(result.summary())
 
 
+@contextlib.contextmanager
+def _classify_session(args: argparse.Namespace) -> Iterator[tuple[Config, Workspace]]:
+    """The config and ingested workspace, inside the engine's session: classify embeds what
+    the cache lacks as the embed stage does (Ray workers with ``engine: ray``)."""
+    from discover.engine import engine_session
+
+    config, workspace = _load_ingested(args)
+    with engine_session(config):
+        yield config, workspace
+
+
 def cmd_classify_train(args: argparse.Namespace) -> None:
     from discover.classify import stage
 
-    config, workspace = _load_ingested(args)
-    if args.minutes and not (args.fine_tune or config.classify.fine_tune):
-        raise DiscoverError("--minutes is the fine-tuning budget: add --fine-tune partial|full (or classify.fine_tune)")
-    if args.fine_tune or args.minutes:  # overrides of classify.fine_tune (or of its defaults)
-        update = {"image_strategy": args.fine_tune, "text_strategy": args.fine_tune, "minutes": args.minutes}
-        tuning = config.classify.fine_tune or FineTuneConfig()
-        config.classify.fine_tune = tuning.model_copy(update={k: v for k, v in update.items() if v})
-    trained = stage.train(config, workspace)
-    print(trained.imbalance.head(5).to_string(float_format=lambda v: f"{v:.3f}"))
-    print(stage.format_classify_metrics(trained.metrics))
-    print(f"model      {trained.model_dir}")
-    print(f"metrics    {workspace.root / 'classify' / trained.model_id / 'metrics.json'}")
+    with _classify_session(args) as (config, workspace):
+        if args.minutes and not (args.fine_tune or config.classify.fine_tune):
+            raise DiscoverError(
+                "--minutes is the fine-tuning budget: add --fine-tune partial|full (or classify.fine_tune)"
+            )
+        if args.fine_tune or args.minutes:  # overrides of classify.fine_tune (or of its defaults)
+            update = {"image_strategy": args.fine_tune, "text_strategy": args.fine_tune, "minutes": args.minutes}
+            tuning = config.classify.fine_tune or FineTuneConfig()
+            config.classify.fine_tune = tuning.model_copy(update={k: v for k, v in update.items() if v})
+        trained = stage.train(config, workspace)
+        print(trained.imbalance.head(5).to_string(float_format=lambda v: f"{v:.3f}"))
+        print(stage.format_classify_metrics(trained.metrics))
+        print(f"model      {trained.model_dir}")
+        print(f"metrics    {workspace.root / 'classify' / trained.model_id / 'metrics.json'}")
 
 
 def cmd_classify_evaluate(args: argparse.Namespace) -> None:
     from discover.classify import stage
 
-    config, workspace = _load_ingested(args)
-    if args.by:
-        table = stage.cross_evaluate(config, workspace, args.by)
-        print(f"Leave one group out: each value of '{args.by}' held out in turn, trained on the others")
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-        return
-    print(stage.format_classify_metrics(stage.evaluate(config, workspace, args.model)))
+    with _classify_session(args) as (config, workspace):
+        if args.by:
+            table = stage.cross_evaluate(config, workspace, args.by)
+            print(f"Leave one group out: each value of '{args.by}' held out in turn, trained on the others")
+            print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+            return
+        print(stage.format_classify_metrics(stage.evaluate(config, workspace, args.model)))
 
 
 def cmd_classify_predict(args: argparse.Namespace) -> None:
     from discover.classify import stage
 
-    config, workspace = _load_ingested(args)
-    frame = stage.predict_catalog(config, workspace, _new_products(config, Path(args.catalog)), _out(args), args.model)
-    _print_registered_check(frame)
-    print(f"predictions {_out(args)}")
+    with _classify_session(args) as (config, workspace):
+        frame = stage.predict_catalog(
+            config, workspace, _new_products(config, Path(args.catalog)), _out(args), args.model
+        )
+        _print_registered_check(frame)
+        print(f"predictions {_out(args)}")
 
 
 def cmd_classify_find_mislabels(args: argparse.Namespace) -> None:
     from discover.classify import stage
 
-    config, workspace = _load_ingested(args)
-    ranked = stage.find_mislabels(config, workspace, _out(args))
-    print(ranked.head(20).drop(columns=["row"]).to_string(index=False))
-    print(f"mislabel candidates {_out(args)}  ({int(ranked['flagged'].sum()):,} flagged)")
+    with _classify_session(args) as (config, workspace):
+        ranked = stage.find_mislabels(config, workspace, _out(args))
+        print(ranked.head(20).drop(columns=["row"]).to_string(index=False))
+        print(f"mislabel candidates {_out(args)}  ({int(ranked['flagged'].sum()):,} flagged)")
 
 
 def cmd_classify_place_proposals(args: argparse.Namespace) -> None:
     from discover.classify import stage
 
-    config, workspace = _load_ingested(args)
-    _print_placements(stage, config, workspace, args.run or _latest_run(workspace))
+    with _classify_session(args) as (config, workspace):
+        _print_placements(stage, config, workspace, args.run or _latest_run(workspace))
 
 
 def cmd_classify_tune_image(args: argparse.Namespace) -> None:

@@ -6,6 +6,7 @@ writes what it saw to a JSON file; the test makes its assertions outside.
 
     python tests/ray_checks.py run CONFIG.yaml WORKSPACE OUT.json
     python tests/ray_checks.py kill-worker CONFIG.yaml WORKSPACE OUT.json
+    python tests/ray_checks.py classify-predict CONFIG.yaml WORKSPACE OUT.json NEW_PRODUCTS.csv
 """
 
 from __future__ import annotations
@@ -74,9 +75,33 @@ def kill_worker(config_path: str, workspace: str) -> dict:
     }
 
 
+def classify_predict(config_path: str, workspace: str, products: str) -> dict:
+    """`discover classify predict` on new products, noting whether Ray embedding workers ran."""
+    from discover.cli import main as discover
+
+    seen: list[int] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            seen.extend(p.pid for p in _embedding_workers())
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    out = Path(workspace) / "predictions.csv"
+    code = discover(
+        ["classify", "predict", config_path, "--workspace", workspace, "--catalog", products, "--out", str(out)]
+    )
+    done.set()
+    thread.join()
+    return {"exit": code, "predictions": str(out), "workers_seen": len(set(seen))}
+
+
 def main() -> None:
-    command, config_path, workspace, out = sys.argv[1:5]
-    outcome = {"run": run, "kill-worker": kill_worker}[command](config_path, workspace)
+    command, config_path, workspace, out, *extra = sys.argv[1:]
+    commands = {"run": run, "kill-worker": kill_worker, "classify-predict": classify_predict}
+    outcome = commands[command](config_path, workspace, *extra)
     outcome["interfaces"] = interfaces()
     Path(out).write_text(json.dumps(outcome))
 

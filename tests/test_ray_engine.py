@@ -54,7 +54,7 @@ def _ray_processes() -> set[int]:
     return found
 
 
-def ray_check(command: str, config: dict, workspace: Path, tmp_path: Path) -> dict:
+def ray_check(command: str, config: dict, workspace: Path, tmp_path: Path, *extra: str) -> dict:
     """Run one tests/ray_checks.py command with the Ray engine on a 2-CPU local cluster."""
     config = {**config, "engine": "ray", "ray": {"num_cpus": 2, "actors": 2}}
     config_path = tmp_path / f"{command}.yaml"
@@ -62,7 +62,7 @@ def ray_check(command: str, config: dict, workspace: Path, tmp_path: Path) -> di
     out = tmp_path / f"{command}.json"
     before = _ray_processes()
     shell = 'ip link set lo up && exec "$0" "$@"'
-    args = [sys.executable, str(CHECKS), command, str(config_path), str(workspace), str(out)]
+    args = [sys.executable, str(CHECKS), command, str(config_path), str(workspace), str(out), *extra]
     done = subprocess.run(
         ["unshare", "--net", "sh", "-c", shell, *args], capture_output=True, text=True, timeout=600, cwd=REPO
     )
@@ -125,6 +125,28 @@ def test_a_worker_killed_mid_embedding_every_product_is_embedded_once(tmp_path: 
         with np.load(chunk) as data:
             cached_keys += data["keys"].tolist()
     assert len(cached_keys) == len(set(cached_keys)) == len(set(meta["content_hashes"]))
+
+
+@needs_namespace
+def test_classify_predict_embeds_new_products_on_ray_workers_as_the_local_engine_does(tmp_path: Path):
+    from discover.cli import main
+
+    rows = fashion_rows(260, subcategories=("Topwear", "Shoes", "Bags", "Bottomwear"), seed=6)
+    raw = config_dict(write_catalog(tmp_path / "catalog", rows.iloc[:200]).parent)
+    raw["classify"] = {"epochs": 5, "members": 1, "two_stage_threshold": None}  # every new photo is embedded
+    raw["embed"]["torch_threads"] = 1  # as each worker has: the same vectors bit for bit
+    config = tmp_path / "local.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    assert main(["classify", "train", str(config), "--workspace", str(tmp_path / "local")]) == 0
+    shutil.copytree(tmp_path / "local", tmp_path / "ray")  # the same model, nothing of the new products cached
+    new = write_catalog(tmp_path / "new", rows.iloc[200:])
+    local = tmp_path / "local.csv"
+    args = ["--workspace", str(tmp_path / "local"), "--catalog", str(new), "--out", str(local)]
+    assert main(["classify", "predict", str(config), *args]) == 0
+    outcome = ray_check("classify-predict", raw, tmp_path / "ray", tmp_path, str(new))
+
+    assert outcome["exit"] == 0 and outcome["workers_seen"] > 0  # the new products went to Ray's workers
+    pd.testing.assert_frame_equal(pd.read_csv(outcome["predictions"]), pd.read_csv(local))
 
 
 def test_ray_work_without_a_connected_cluster_says_so():

@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -92,10 +93,13 @@ def _embedder(config: Config, modality: str) -> Embedder:
 def _vectors(
     config: Config, workspace: Workspace, catalog: pd.DataFrame, embedder: Embedder, progress: bool
 ) -> np.ndarray:
-    """L2-normalised vectors of `catalog` by `embedder`, from the cache (computing what is missing)."""
-    from discover.embed.stage import cached_vectors
+    """L2-normalised vectors of `catalog` by `embedder`, from the cache; what is missing is
+    computed as the embed stage computes it (Ray workers with ``engine: ray``, else
+    ``embed.n_jobs`` processes once there are enough items)."""
+    from discover.embed.stage import build_embedder, cached_vectors
 
-    filled, _ = cached_vectors(embedder, catalog, config, workspace, progress)
+    factory = partial(build_embedder, getattr(config.embed, embedder.modality), embedder.modality, config)
+    filled, _ = cached_vectors(embedder, catalog, config, workspace, progress, factory)
     return l2_normalise(filled.vectors)
 
 
