@@ -123,7 +123,7 @@ def _run(config: Config, workspace: Workspace, run_id: str | None, show_progress
     with times.stage("embed"):
         features = embed_catalog(config, workspace, show_progress)
     catalog = ingested.table
-    signature = read_json(workspace.ingest_meta_path)["signature"]
+    signature = read_json(workspace.ingest_meta_path)["content"]  # the catalog's content, not its files' mtimes
     run_id = run_id or default_run_id(config, [p.fingerprint for p in features.parts], signature)
     run_dir = workspace.run_dir(run_id)
     write_text(run_dir / "config.yaml", config.to_yaml())

@@ -114,6 +114,29 @@ def test_decisions_reattach_after_a_rerun_of_the_same_config(small_run, tmp_path
     assert not skipped and tree[node.id].name == "Kept"
 
 
+def test_a_copied_catalog_with_new_file_times_keeps_its_run_and_curation(small_run, tmp_path):
+    import os
+
+    from discover.pipeline import run
+
+    result, config = small_run
+    shutil.copytree(result.run_dir.parent.parent, tmp_path / "ws")
+    ws = Workspace(tmp_path / "ws")
+    node = _leaf_proposals(RunData(ws, result.run_id))[0]
+    CurationStore(ws.curation_path).record(result.run_id, "rename", {"node": node.id, "name": "Kept"})
+    moved = tmp_path / "moved"  # the same files elsewhere, as a copy, a re-fetch or a checkout leaves them
+    shutil.copytree(config.catalog_path.parent, moved)
+    for photo in (moved / "images").iterdir():
+        os.utime(photo, (1e9, 1e9))
+    elsewhere = config.model_copy(update={"catalog": config.catalog.model_copy(update={"data_dir": str(moved)})})
+    again = run(elsewhere, ws, show_progress=False)
+    assert again.run_id == result.run_id and again.reused  # nothing discovered again
+    shown = RunData(ws, again.run_id)
+    assert shown.catalog["image_path"].str.startswith(str(moved)).all()  # the photos where they are now
+    decisions = CurationStore(ws.curation_path).decisions(again.run_id)
+    assert apply_decisions(shown.tree, shown.assignments, decisions)[0][node.id].name == "Kept"
+
+
 def test_a_finished_run_is_reused_only_by_the_version_of_discover_that_made_it(small_run, tmp_path):
     from discover import __version__
     from discover.pipeline import run

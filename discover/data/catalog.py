@@ -303,6 +303,18 @@ def load_catalog(
     return Catalog(table=table, level_columns=list(levels.columns), attributes=list(columns.attributes), report=report)
 
 
+def table_signature(table: pd.DataFrame) -> str:
+    """A hash of what an ingest made: every column but the photos' resolved paths (their bytes
+    are in ``image_hash``). Equal for the same products, titles, photos and categories
+    wherever the catalog folder lives and whatever its files' mtimes, so a copied, re-fetched
+    or re-mounted catalog keeps its runs (and their curation) where `catalog_signature`,
+    the cheap check that skips a re-ingest, changes."""
+    content = table.drop(columns=["image_path"]).astype(str)
+    digest = hashlib.sha256("\x1f".join(content.columns).encode())
+    digest.update(pd.util.hash_pandas_object(content, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
 def catalog_signature(config: CatalogConfig, catalog_path: Path) -> str:
     """A content hash of the catalog file, its mapping, and the size and mtime of each image.
 

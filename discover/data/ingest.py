@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from discover.config import Config
-from discover.data.catalog import IngestReport, catalog_signature, load_catalog
+from discover.data.catalog import IngestReport, catalog_signature, load_catalog, table_signature
 from discover.errors import CatalogError
 from discover.workspace import Workspace, read_json, write_json, write_parquet
 
@@ -32,7 +32,7 @@ def ingest(config: Config, workspace: Workspace, show_progress: bool = True) -> 
     meta_path = workspace.ingest_meta_path
     if meta_path.exists() and workspace.catalog_path.exists():
         meta = read_json(meta_path)
-        if meta.get("signature") == signature:
+        if meta.get("signature") == signature and meta.get("content"):  # ingested before "content": once more
             report = IngestReport.from_dict(read_json(workspace.ingest_report_path))
             log.info("ingest: catalog unchanged (%s), nothing to do", path)
             return IngestResult(workspace.load_catalog(), report, skipped=True)
@@ -43,13 +43,14 @@ def ingest(config: Config, workspace: Workspace, show_progress: bool = True) -> 
         why = "the file holds no rows" if report.rows_in == 0 else f"all {report.rows_in:,} rows have problems"
         raise CatalogError(f"{path}: no usable product ({why}); see {workspace.ingest_report_path}")
     write_parquet(workspace.catalog_path, catalog.table)
-    snapshot = workspace.catalog_snapshot_path(signature)
-    if not snapshot.exists():
-        write_parquet(snapshot, catalog.table)
+    content = table_signature(catalog.table)
+    # what runs of this content read (RunData.catalog), rewritten: the photos may have moved
+    write_parquet(workspace.catalog_snapshot_path(content), catalog.table)
     write_json(
         meta_path,
         {
             "signature": signature,
+            "content": content,
             "source": str(path),
             "level_columns": catalog.level_columns,
             "attributes": catalog.attributes,
