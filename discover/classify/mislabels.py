@@ -110,7 +110,8 @@ def check_registered(
         rows = np.flatnonzero(code >= 0)
         if not len(rows):
             continue
-        under = leaves[:, level][None, :] == code[rows][:, None]  # rows × leaves: inside the registered category
-        p_registered[rows] = (predicted.leaf_probabilities[rows] * under).sum(axis=1)
+        inside = np.eye(tree.sizes()[level], dtype=np.float32)[leaves[:, level]]  # leaves × categories of the level
+        p_level = predicted.leaf_probabilities[rows] @ inside  # each category's probability: its leaves' sum
+        p_registered[rows] = p_level[np.arange(len(rows)), code[rows]]
         flagged[rows] = predicted.paths[rows, level] != code[rows]
     return pd.DataFrame({"registered_path": names, "p_registered": p_registered, "flagged": flagged})
