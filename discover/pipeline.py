@@ -72,10 +72,10 @@ class RunResult:
         return "\n".join(lines)
 
 
-def default_run_id(config: Config, fingerprints: list[str], catalog_signature: str) -> str:
+def default_run_id(config: Config, fingerprints: list[str], catalog_content: str) -> str:
     """Same config + same features + same catalog → same run id, so curation re-attaches."""
     settings = config.embed.model_dump_json() + config.discovery.model_dump_json() + str(config.seed)
-    payload = settings + "".join(fingerprints) + catalog_signature
+    payload = settings + "".join(fingerprints) + catalog_content
     return f"{config.name}-{hashlib.sha1(payload.encode()).hexdigest()[:8]}"
 
 
@@ -123,8 +123,8 @@ def _run(config: Config, workspace: Workspace, run_id: str | None, show_progress
     with times.stage("embed"):
         features = embed_catalog(config, workspace, show_progress)
     catalog = ingested.table
-    signature = read_json(workspace.ingest_meta_path)["content"]  # the catalog's content, not its files' mtimes
-    run_id = run_id or default_run_id(config, [p.fingerprint for p in features.parts], signature)
+    content = read_json(workspace.ingest_meta_path)["content"]  # the catalog's content, not its files' mtimes
+    run_id = run_id or default_run_id(config, [p.fingerprint for p in features.parts], content)
     run_dir = workspace.run_dir(run_id)
     write_text(run_dir / "config.yaml", config.to_yaml())
     tree = _reusable_tree(run_dir, run_id)
@@ -151,7 +151,7 @@ def _run(config: Config, workspace: Workspace, run_id: str | None, show_progress
             "config_name": config.name,
             "seed": config.seed,
             "features": [p.fingerprint for p in features.parts],
-            "catalog_signature": signature,
+            "catalog_signature": content,  # names its snapshot (RunData.catalog)
             "ignored": [asdict(r) for r in result.removals],
         }
     metrics = None

@@ -7,8 +7,8 @@ probability is below its class's threshold (the mean probability the class's own
 get), and the leaf the model prefers is its suggestion.
 
 New products (`classify predict` on a catalog that carries categories) need no folds: the
-saved model never saw them. Each registered leaf gets the probability the model gives it,
-and a product is flagged where the model prefers another leaf.
+saved model never saw them. Each registered category gets the probability the model gives
+it, at the depth it is registered, and a product is flagged where the model prefers another.
 """
 
 from __future__ import annotations
