@@ -85,7 +85,8 @@ def check_registered(
     """New products' registered categories against the model's predictions, one row each.
 
     A registered path may stop above the leaves (a catalog without the finest level): it is
-    checked at its own depth, against the predicted path's category there.
+    checked at its own depth, against the predicted path's category there; one deeper than
+    the model's levels is checked down to the model's leaves.
     ``registered_path`` ("" without one), ``p_registered`` (the probability the model gives
     the registered category: its leaves' sum; empty where the model was never trained on
     that category) and ``flagged`` (the model prefers another category at that depth: sort
@@ -95,12 +96,13 @@ def check_registered(
         >>> tree = LabelTree.from_paths([("A", "a"), ("A", "b"), ("B", "c")])
         >>> leaf = np.array([[0.9, 0.05, 0.05], [0.6, 0.3, 0.1], [0.2, 0.1, 0.7]])
         >>> guess = Predictions(np.array([[0, 0], [0, 0], [1, 2]]), leaf.max(axis=1), leaf)
-        >>> checked = check_registered([("A", "a"), ("A", "b"), ("A",)], tree, guess)
+        >>> checked = check_registered([("A", "a", "a1"), ("A", "b"), ("A",)], tree, guess)
         >>> checked["flagged"].tolist(), [round(float(p), 2) for p in checked["p_registered"]]
         ([False, True, True], [0.9, 0.3, 0.3])
     """
-    depths = np.array([len(path) if path and len(path) <= tree.depth else 0 for path in registered])
-    names = [" > ".join(path) if depth else "" for path, depth in zip(registered, depths, strict=True)]
+    registered = [tuple(path[: tree.depth]) if path else () for path in registered]
+    depths = np.array([len(path) for path in registered])
+    names = [" > ".join(path) for path in registered]
     p_registered = np.full(len(names), np.nan, dtype=np.float32)
     flagged = np.zeros(len(names), dtype=bool)
     leaves = tree.ancestors(np.arange(tree.sizes()[-1]))  # every leaf's category at each level
