@@ -42,7 +42,7 @@ from discover.classify.mislabels import (
 )
 from discover.classify.stage import Labelled, catalog_titles, labelled_inputs, train_settings
 from discover.classify.train import Inputs, Predictions, TrainSettings, fit_classifier, predict, score_predictions
-from discover.classify.two_stage import combine, fit_text_stage, sent_on, two_stage_scores
+from discover.classify.two_stage import fit_text_stage, two_stage_predictions, two_stage_scores
 from discover.config import Config, load_config
 from discover.data.ingest import ingest
 from discover.workspace import Workspace
@@ -156,9 +156,8 @@ def registered_check(predicted: Predictions, truth: np.ndarray, tree: LabelTree,
         checked = check_registered(registered, tree, predicted)
         order = np.argsort(checked["p_registered"].to_numpy(), kind="stable")
         at_k = precision_recall_at_k(order, flipped, len(flipped))
-        flagged = checked["flagged"].to_numpy()
-        caught = flagged[flipped].sum()
-        found.append([len(flipped), *at_k, flagged.sum(), caught / max(flagged.sum(), 1), caught / len(flipped)])
+        flagged = np.flatnonzero(checked["flagged"].to_numpy())
+        found.append([len(flipped), *at_k, len(flagged), *precision_recall_at_k(flagged, flipped, len(flagged))])
     names = ["flipped", "precision@k", "recall@k", "flagged", "flagged precision", "flagged recall"]
     means = dict(zip(names, np.mean(found, axis=0).tolist(), strict=True))
     return {**means, "flipped": round(means["flipped"]), "flagged": round(means["flagged"])}
@@ -238,8 +237,7 @@ def main() -> None:
     keeps = stages[stages["hF1"] >= 0.99 * stages["hF1"].iloc[-1]].sort_values("multimodal share").iloc[0]
     whole = stages[stages["hF1"] >= stages["hF1"].iloc[-1] - 0.0005].sort_values("multimodal share").iloc[0]
     threshold = config.classify.two_stage_threshold
-    sent = sent_on(predictions[TEXT_STAGE], test_titles, threshold)
-    as_predict = combine(predictions[TEXT_STAGE], predictions[ENSEMBLE].take(np.flatnonzero(sent)), sent)
+    as_predict, _ = two_stage_predictions(predictions[TEXT_STAGE], predictions[ENSEMBLE], test_titles, threshold)
     flips = range(config.seed, config.seed + 3)
     checks = pd.DataFrame(
         [

@@ -145,57 +145,44 @@ def cmd_classify_evaluate(args: argparse.Namespace) -> None:
 def cmd_classify_predict(args: argparse.Namespace) -> None:
     from discover.classify import stage
 
+    out = _out(args)
     with _classify_session(args) as (config, workspace):
-        frame = stage.predict_catalog(
-            config, workspace, _new_products(config, Path(args.catalog)), _out(args), args.model
-        )
-        _print_registered_check(frame)
-        print(f"predictions {_out(args)}")
+        frame = stage.predict_catalog(config, workspace, _new_products(config, Path(args.catalog)), out, args.model)
+    _print_registered_check(frame)
+    print(f"predictions {out}")
 
 
 def cmd_classify_find_mislabels(args: argparse.Namespace) -> None:
     from discover.classify import stage
 
+    out = _out(args)
     with _classify_session(args) as (config, workspace):
-        ranked = stage.find_mislabels(config, workspace, _out(args))
-        print(ranked.head(20).drop(columns=["row"]).to_string(index=False))
-        print(f"mislabel candidates {_out(args)}  ({int(ranked['flagged'].sum()):,} flagged)")
+        ranked = stage.find_mislabels(config, workspace, out)
+    print(ranked.head(20).drop(columns=["row"]).to_string(index=False))
+    print(f"mislabel candidates {out}  ({int(ranked['flagged'].sum()):,} flagged)")
 
 
 def cmd_classify_place_proposals(args: argparse.Namespace) -> None:
     from discover.classify import stage
+    from discover.classify.placement import MISLABELLED, describe
 
     with _classify_session(args) as (config, workspace):
-        _print_placements(stage, config, workspace, args.run or _latest_run(workspace))
+        run_id = args.run or _latest_run(workspace)
+        tree = stage.place_run_proposals(config, workspace, run_id)
+    placed = [n for n in tree.nodes.values() if n.placement]
+    mislabelled = [n for n in placed if n.placement["verdict"] == MISLABELLED]
+    for node in mislabelled:
+        own = " > ".join(tree.existing_parent(node.id).path)
+        print(f"{' > '.join(node.path)}: {describe(node.placement, own)}")
+    print(f"{len(placed):,} proposals placed: {len(mislabelled):,} probably mislabelled, the rest new subtypes")
+    print(f"tree       {workspace.run_dir(run_id) / 'tree.json'}")
 
 
 def cmd_classify_tune_image(args: argparse.Namespace) -> None:
     from discover.classify import stage
-
-    config, workspace = _load_ingested(args)
-    _tune_image(stage, config, workspace, args)
-
-
-def _print_registered_check(frame) -> None:
-    """How many registered categories the model disputes, and the least likely of them."""
-    if "flagged" not in frame.columns:
-        print("no registered category to check: predictions only")
-        return
-    known = frame["p_registered"].notna()
-    unknown = int(((frame["registered_path"] != "") & ~known).sum())
-    flagged = frame[frame["flagged"]].sort_values("p_registered", kind="stable")
-    print(
-        f"registered categories: {int(known.sum()):,} checked, {len(flagged):,} flagged (the model prefers another)"
-        + (f"; {unknown:,} under a category the model was never trained on" if unknown else "")
-    )
-    columns = ["product_id", "registered_path", "p_registered", "predicted_path", "probability"]
-    if len(flagged):
-        print(flagged[columns].head(10).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-
-
-def _tune_image(stage, config: Config, workspace: Workspace, args: argparse.Namespace) -> None:
     from discover.classify.image_tuning import ImageTuning
 
+    config, workspace = _load_ingested(args)
     size = config.embed.image.image_size if config.embed.image else ImageTuning.image_size
     tuning = ImageTuning(seed=config.seed, image_size=size, **({"epochs": args.epochs} if args.epochs else {}))
     folds = f" --folds {args.folds}" if args.folds > 1 else ""
@@ -212,17 +199,18 @@ def _tune_image(stage, config: Config, workspace: Workspace, args: argparse.Name
     print(f"use it: embed.image: {{name: efficientnet-lite0, image_size: {tuning.image_size}, {weights}}}")
 
 
-def _print_placements(stage, config: Config, workspace: Workspace, run_id: str) -> None:
-    from discover.classify.placement import MISLABELLED, describe
+def _print_registered_check(frame) -> None:
+    """How many registered categories the model disputes, and the least likely of them."""
+    from discover.classify.mislabels import check_summary
 
-    tree = stage.place_run_proposals(config, workspace, run_id)
-    placed = [n for n in tree.nodes.values() if n.placement]
-    mislabelled = [n for n in placed if n.placement["verdict"] == MISLABELLED]
-    for node in mislabelled:
-        own = " > ".join(tree.existing_parent(node.id).path)
-        print(f"{' > '.join(node.path)}: {describe(node.placement, own)}")
-    print(f"{len(placed):,} proposals placed: {len(mislabelled):,} probably mislabelled, the rest new subtypes")
-    print(f"tree       {workspace.run_dir(run_id) / 'tree.json'}")
+    if "flagged" not in frame.columns:
+        print("no registered category to check: predictions only")
+        return
+    print(check_summary(frame))
+    flagged = frame[frame["flagged"]].sort_values("p_registered", kind="stable")
+    columns = ["product_id", "registered_path", "p_registered", "predicted_path", "probability"]
+    if len(flagged):
+        print(flagged[columns].head(10).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 
 def _out(args: argparse.Namespace) -> Path:

@@ -95,64 +95,64 @@ def test_split_preview_then_accept_creates_children(workspace):
     assert json.loads(export_run(ws, run_id, curated=True)[2].read_text())["split"][0]["node"] == node.id
 
 
-def test_decisions_reattach_after_a_rerun_of_the_same_config(small_run, tmp_path):
+def _rename_the_largest_leaf(ws: Workspace, run_id: str) -> str:
+    """Record a curator's rename of the run's largest leaf proposal; its node id."""
+    node = _leaf_proposals(RunData(ws, run_id))[0]
+    CurationStore(ws.curation_path).record(run_id, "rename", {"node": node.id, "name": "Kept"})
+    return node.id
+
+
+def _curated_name(ws: Workspace, run_id: str, node_id: str) -> str:
+    """The node's name once every decision of the run is applied (none may be skipped)."""
+    run = RunData(ws, run_id)
+    tree, _, skipped = apply_decisions(run.tree, run.assignments, CurationStore(ws.curation_path).decisions(run_id))
+    assert not skipped
+    return tree[node_id].name
+
+
+def test_decisions_reattach_after_a_rerun_of_the_same_config(workspace, small_run):
     from discover.pipeline import run
 
-    result, config = small_run
-    shutil.copytree(result.run_dir.parent.parent, tmp_path / "ws")
-    ws = Workspace(tmp_path / "ws")
-    node = _leaf_proposals(RunData(ws, result.run_id))[0]
-    CurationStore(ws.curation_path).record(result.run_id, "rename", {"node": node.id, "name": "Kept"})
-    shutil.rmtree(ws.run_dir(result.run_id))
+    (ws, run_id), (_, config) = workspace, small_run
+    node_id = _rename_the_largest_leaf(ws, run_id)
+    shutil.rmtree(ws.run_dir(run_id))
     again = run(config, ws, show_progress=False)
-    assert again.run_id == result.run_id and not again.reused
-    tree, _, skipped = apply_decisions(
-        RunData(ws, again.run_id).tree,
-        RunData(ws, again.run_id).assignments,
-        CurationStore(ws.curation_path).decisions(again.run_id),
-    )
-    assert not skipped and tree[node.id].name == "Kept"
+    assert again.run_id == run_id and not again.reused
+    assert _curated_name(ws, again.run_id, node_id) == "Kept"
 
 
-def test_a_copied_catalog_with_new_file_times_keeps_its_run_and_curation(small_run, tmp_path):
+def test_a_copied_catalog_with_new_file_times_keeps_its_run_and_curation(workspace, small_run, tmp_path):
     import os
 
     from discover.pipeline import run
 
-    result, config = small_run
-    shutil.copytree(result.run_dir.parent.parent, tmp_path / "ws")
-    ws = Workspace(tmp_path / "ws")
-    node = _leaf_proposals(RunData(ws, result.run_id))[0]
-    CurationStore(ws.curation_path).record(result.run_id, "rename", {"node": node.id, "name": "Kept"})
+    (ws, run_id), (_, config) = workspace, small_run
+    node_id = _rename_the_largest_leaf(ws, run_id)
     moved = tmp_path / "moved"  # the same files elsewhere, as a copy, a re-fetch or a checkout leaves them
     shutil.copytree(config.catalog_path.parent, moved)
     for photo in (moved / "images").iterdir():
         os.utime(photo, (1e9, 1e9))
     elsewhere = config.model_copy(update={"catalog": config.catalog.model_copy(update={"data_dir": str(moved)})})
     again = run(elsewhere, ws, show_progress=False)
-    assert again.run_id == result.run_id and again.reused  # nothing discovered again
-    shown = RunData(ws, again.run_id)
-    assert shown.catalog["image_path"].str.startswith(str(moved)).all()  # the photos where they are now
-    decisions = CurationStore(ws.curation_path).decisions(again.run_id)
-    assert apply_decisions(shown.tree, shown.assignments, decisions)[0][node.id].name == "Kept"
+    assert again.run_id == run_id and again.reused  # nothing discovered again
+    assert RunData(ws, run_id).catalog["image_path"].str.startswith(str(moved)).all()  # the photos where they are now
+    assert _curated_name(ws, run_id, node_id) == "Kept"
 
 
-def test_a_finished_run_is_reused_only_by_the_version_of_discover_that_made_it(small_run, tmp_path):
+def test_a_finished_run_is_reused_only_by_the_version_of_discover_that_made_it(workspace, small_run):
     from discover import __version__
     from discover.pipeline import run
 
-    result, config = small_run
-    shutil.copytree(result.run_dir.parent.parent, tmp_path / "ws")
-    ws = Workspace(tmp_path / "ws")
+    (ws, run_id), (_, config) = workspace, small_run
     assert run(config, ws, show_progress=False).reused  # same config, catalog and code: nothing to redo
-    tree_file = ws.run_dir(result.run_id) / "tree.json"
+    tree_file = ws.run_dir(run_id) / "tree.json"
     made = json.loads(tree_file.read_text())
     assert made["meta"]["discover_version"] == __version__
     made["meta"]["discover_version"] = "0.0.1"  # as an older discover left it
     made["nodes"][-1]["name"] = "Stale name"
     tree_file.write_text(json.dumps(made))
     again = run(config, ws, show_progress=False)
-    assert again.run_id == result.run_id and not again.reused
+    assert again.run_id == run_id and not again.reused
     remade = json.loads(tree_file.read_text())
     assert remade["meta"]["discover_version"] == __version__
     assert "Stale name" not in {n["name"] for n in remade["nodes"]}

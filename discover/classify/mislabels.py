@@ -117,3 +117,15 @@ def check_registered(
         p_registered[rows] = p_level[np.arange(len(rows)), code[rows]]
         flagged[rows] = predicted.paths[rows, level] != code[rows]
     return pd.DataFrame({"registered_path": names, "p_registered": p_registered, "flagged": flagged})
+
+
+def check_summary(checked: pd.DataFrame) -> str:
+    """One line on `check_registered`'s output: how many were checked, flagged, and registered
+    under a category the model was never trained on."""
+    known = checked["p_registered"].notna()
+    unknown = int(((checked["registered_path"] != "") & ~known).sum())
+    return (
+        f"registered categories: {int(known.sum()):,} checked, {int(checked['flagged'].sum()):,} flagged "
+        "(the model prefers another)"
+        + (f"; {unknown:,} under a category the model was never trained on" if unknown else "")
+    )

@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from discover.classify.data import grouped_splits, imbalance_report, undersample
 from discover.classify.ensemble import Classifier, load_classifier
 from discover.classify.labels import LabelTree
-from discover.classify.mislabels import check_registered, out_of_fold_probabilities, rank_mislabels
+from discover.classify.mislabels import check_registered, check_summary, out_of_fold_probabilities, rank_mislabels
 from discover.classify.ngrams import TitleNgrams
 from discover.classify.placement import place_proposals
 from discover.classify.train import (
@@ -317,15 +317,7 @@ def _with_registered(
         log.info("classify predict: no product registers a category; nothing to check")
         return frame
     checked = check_registered(registered, tree, predicted).set_axis(frame.index)  # rows in the frame's order
-    known = checked["p_registered"].notna()
-    log.info(
-        "classify predict: %d of %d products' registered categories checked, %d flagged (the model prefers another "
-        "category), %d under a category the model was never trained on",
-        int(known.sum()),
-        len(checked),
-        int(checked["flagged"].sum()),
-        int(((checked["registered_path"] != "") & ~known).sum()),
-    )
+    log.info("classify predict: %s", check_summary(checked))
     return pd.concat([frame, checked], axis=1)
 
 

@@ -76,6 +76,15 @@ def combine(text: Predictions, multimodal: Predictions, sent: np.ndarray) -> Pre
     return Predictions(paths, probability, leaf)
 
 
+def two_stage_predictions(
+    text: Predictions, multimodal: Predictions, titles: Sequence[str], threshold: float
+) -> tuple[Predictions, np.ndarray]:
+    """What two-stage inference at `threshold` predicts where the multimodal model's predictions
+    exist for every product (scoring, benchmarks), and which products it sent on."""
+    sent = sent_on(text, titles, threshold)
+    return combine(text, multimodal.take(sent), sent), sent
+
+
 def two_stage_scores(
     tree: LabelTree,
     truth: np.ndarray,
@@ -86,8 +95,8 @@ def two_stage_scores(
 ) -> dict[str, float]:
     """What two-stage inference at `threshold` gives on scored products (`multimodal`: the
     multimodal model's predictions for all of them), and the text stage alone's hF1."""
-    sent = sent_on(text, titles, threshold)
-    both = score_predictions(tree, truth, combine(text, multimodal.take(sent), sent))
+    combined, sent = two_stage_predictions(text, multimodal, titles, threshold)
+    both = score_predictions(tree, truth, combined)
     return {
         "threshold": threshold,
         "multimodal_share": float(sent.mean()),
