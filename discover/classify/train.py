@@ -126,7 +126,12 @@ def fit_classifier(
         settings.decoding,
     )
     model.set_class_prior(train.codes[:, -1])  # before training: early stopping scores adjusted predictions
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    # fused: one pass over each weight per step instead of one per operation. The title n-grams'
+    # vote is a dense features × classes matrix (34,000 × 214 on fashion-small) that every
+    # step updates; unfused, that update was 63 % of the training time
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay, fused=True
+    )
     image, text = train.tensors()
     codes = torch.as_tensor(train.codes, dtype=torch.long)
     weights = None
