@@ -5,7 +5,7 @@ import pandas as pd
 from streamlit.testing.v1 import AppTest
 
 from discover.classify.placement import MISLABELLED, NEW_SUBTYPE, place_proposals
-from discover.classify.stage import place_run_proposals
+from discover.cli import main
 from discover.outputs.run_data import RunData
 from discover.tree import Node, SubcategoryTree
 from tests.conftest import REPO
@@ -46,16 +46,20 @@ def test_half_placed_elsewhere_is_not_enough_below_the_majority():
     assert place_proposals(_tree(), rows, probabilities, majority=0.3)["root/Shoes/c0"]["verdict"] == MISLABELLED
 
 
-def test_a_real_run_is_placed_in_tree_json_and_shown_on_the_proposal(workspace, small_run):
+def test_a_real_run_is_placed_in_tree_json_and_shown_on_the_proposal(workspace, small_run, tmp_path, capsys):
     ws, run_id = workspace
     _, config = small_run
     config = config.model_copy(deep=True)
     config.classify.epochs, config.classify.folds = 15, 3
-    returned = place_run_proposals(config, ws, run_id, progress=False)
+    path = tmp_path / "config.yaml"
+    path.write_text(config.to_yaml())
+    assert main(["classify", "place-proposals", str(path), "--workspace", str(ws.root), "--run", run_id]) == 0
     tree = RunData(ws, run_id).tree  # read back from disk
     proposals = [n for n in tree.nodes.values() if n.kind == "proposed"]
     placed = {n.id: n.placement for n in proposals if n.placement}
-    assert placed and placed == {n.id: n.placement for n in returned.nodes.values() if n.placement}
+    mislabelled = [n for n in placed.values() if n["verdict"] == MISLABELLED]
+    printed = capsys.readouterr().out
+    assert placed and f"{len(placed):,} proposals placed: {len(mislabelled):,} probably mislabelled" in printed
     assert all(n.placement["verdict"] in (MISLABELLED, NEW_SUBTYPE) for n in proposals if n.placement)
     assert tree.meta["placement"]["levels"] == config.discovery.level
     app = AppTest.from_file(str(REPO / "apps" / "explorer.py"), default_timeout=120)
