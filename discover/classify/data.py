@@ -53,6 +53,25 @@ def grouped_splits(
     return _train_sees_every_class(labels, groups, Splits(rest[train], rest[validation], test), seed)
 
 
+def stopping_split(
+    labels: np.ndarray, groups: np.ndarray | None, rows: np.ndarray, share: float, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """`rows` cut into (rows to learn, ≈ `share` of them to stop training on), grouped and
+    stratified as `grouped_splits` cuts, every class of `rows` among those learnt.
+
+    Example:
+        >>> labels = np.r_[np.repeat([0, 1], 50), 2]
+        >>> learns, stops = stopping_split(labels, None, np.arange(101), 0.1)
+        >>> len(stops), 100 in learns
+        (10, True)
+    """
+    groups = np.arange(len(labels)) if groups is None else np.asarray(groups)
+    inner_labels, inner_groups = labels[rows], groups[rows]
+    learns, stops = _one_fold(inner_labels, inner_groups, max(2, round(1 / share)), seed)
+    kept = _train_sees_every_class(inner_labels, inner_groups, Splits(learns, stops, np.array([], int)), seed)
+    return rows[kept.train], rows[kept.validation]
+
+
 def _train_sees_every_class(labels: np.ndarray, groups: np.ndarray, splits: Splits, seed: int) -> Splits:
     """Move one group (seeded) of each class that training lacks from validation or test into
     training. Stratified group folds cannot spread a class of one or two groups over three

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupKFold
 
+from discover.classify.data import stopping_split
 from discover.classify.labels import LabelTree
 from discover.classify.train import Inputs, Predictions, TrainSettings, fit_classifier, predict
 
@@ -31,8 +32,16 @@ def out_of_fold_probabilities(
     folds: int = 5,
     progress: bool = False,
     titles: Sequence[str] | None = None,
+    stop_share: float | None = 0.1,
 ) -> np.ndarray:
     """n × leaves: p(leaf) for every product from the model of the fold that held it out.
+
+    Each fold's model stops early on `stop_share` of its own training rows (grouped and
+    stratified; None: it trains for all of `settings.epochs`), as `classify train` stops on
+    its validation split. The registered labels it stops on are as noisy as those it learns,
+    but they still say when it starts to learn the noise: on the classify benchmark's 5 %
+    flips (probed with 1/8 of the groups), precision@k 0.847 in 136 s against 0.843 after
+    20 epochs (192 s) and 0.843 after 40 (374 s, what `find-mislabels` ran).
 
     With `titles`, each fold's model also learns from the titles' n-grams, their vocabulary
     fitted on that fold's training titles only.
@@ -40,8 +49,12 @@ def out_of_fold_probabilities(
     probabilities = np.zeros((len(inputs.image), tree.sizes()[-1]), dtype=np.float32)
     splitter = GroupKFold(n_splits=folds, shuffle=True, random_state=settings.seed)
     for train, held in splitter.split(inputs.image, groups=groups):
-        fold = inputs if titles is None else inputs.with_title_ngrams(titles, train)[0]
-        model = fit_classifier(fold.take(train), tree, settings, progress=progress)
+        learns, stops = train, None
+        if stop_share is not None:
+            learns, stops = stopping_split(inputs.codes[:, -1], groups, train, stop_share, settings.seed)
+        fold = inputs if titles is None else inputs.with_title_ngrams(titles, learns)[0]
+        validation = None if stops is None else fold.take(stops)
+        model = fit_classifier(fold.take(learns), tree, settings, validation, progress=progress)
         probabilities[held] = predict(model, fold.take(held)).leaf_probabilities
     return probabilities
 

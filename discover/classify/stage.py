@@ -398,7 +398,14 @@ def find_mislabels(config: Config, workspace: Workspace, out: Path, progress: bo
     groups = group_column(catalog, each_row_alone=True)
     titles = catalog_titles(catalog) if config.classify.title_ngrams else None
     probabilities = out_of_fold_probabilities(
-        inputs, tree, train_settings(config), groups, config.classify.folds, progress, titles
+        inputs,
+        tree,
+        train_settings(config),
+        groups,
+        config.classify.folds,
+        progress,
+        titles,
+        config.classify.validation_size,
     )
     ranked = rank_mislabels(probabilities, inputs.codes[:, -1], tree)
     ranked.insert(0, "product_id", catalog["product_id"].to_numpy()[ranked["row"]])
@@ -423,7 +430,7 @@ def place_run_proposals(config: Config, workspace: Workspace, run_id: str, progr
     settings = config.classify
     titles = catalog_titles(catalog) if settings.title_ngrams else None
     probabilities = out_of_fold_probabilities(
-        inputs, tree, train_settings(config), groups, settings.folds, progress, titles
+        inputs, tree, train_settings(config), groups, settings.folds, progress, titles, settings.validation_size
     )
     frame = pd.DataFrame(probabilities, index=catalog["product_id"].astype(str), columns=tree.classes[-1])
     proposals = run.tree
