@@ -96,7 +96,8 @@ def test_the_cli_fine_tunes_saves_scores_and_serves_a_model(tmp_path):
     assert model_dir.name.startswith("finetune-partial-")
     assert (model_dir / "model.safetensors").exists() and end_to_end.is_end_to_end(model_dir)
     trained = json.loads((tmp_path / "ws" / "classify" / model_dir.name / "metrics.json").read_text())
-    assert {"hierarchical_f1", "leaf_macro_f1", "per_level"} <= set(trained)
+    assert {"hierarchical_f1", "leaf_macro_f1", "per_level", "two_stage"} <= set(trained)
+    assert (model_dir / "text-stage" / "model.safetensors").exists()  # titles first at prediction, as frozen models
 
     model, meta = end_to_end.load(model_dir)  # the fine-tuned top, the shipped bottom
     shipped = EndToEndClassifier(model.classifier.tree, TrainSettings(dim=32), end_to_end.FineTuneSettings())
@@ -108,20 +109,40 @@ def test_the_cli_fine_tunes_saves_scores_and_serves_a_model(tmp_path):
     assert main(["classify", "evaluate", str(config), *ws]) == 0  # the saved model scores as it did in training
     again = json.loads((tmp_path / "ws" / "classify" / model_dir.name / "metrics.json").read_text())
     assert again["hierarchical_f1"] == pytest.approx(trained["hierarchical_f1"], abs=1e-6)
+    two, before = again["two_stage"], trained["two_stage"]
+    assert (
+        two["hierarchical_f1"] == pytest.approx(before["hierarchical_f1"], abs=1e-6)
+        and 0 <= two["multimodal_share"] <= 1
+    )
 
     new_rows = rows.iloc[160:]
     new = write_catalog(tmp_path / "new", new_rows)
     broken = new.parent / new_rows["image"].iloc[0]
-    broken.write_bytes(b"not a photo")  # reported and skipped; the others are predicted
-    out = tmp_path / "predictions.csv"
-    assert main(["classify", "predict", str(config), *ws, "--catalog", str(new), "--out", str(out)]) == 0
-    predicted = pd.read_csv(out, dtype={"product_id": str})
-    assert predicted["product_id"].tolist() == new_rows["id"].iloc[1:].tolist()
+    broken.write_bytes(b"not a photo")
+
+    def predict_at(threshold: float | None) -> pd.DataFrame:
+        raw["classify"]["two_stage_threshold"] = threshold
+        config.write_text(yaml.safe_dump(raw))
+        out = tmp_path / f"predictions-{threshold}.csv"
+        assert main(["classify", "predict", str(config), *ws, "--catalog", str(new), "--out", str(out)]) == 0
+        return pd.read_csv(out, dtype={"product_id": str}).set_index("product_id")
+
+    ids = new_rows["id"].astype(str).tolist()
+    alone = predict_at(None)  # one stage: the model reads every photo, the broken one is reported and skipped
+    assert alone.index.tolist() == ids[1:] and "stage" not in alone.columns
+    titles = predict_at(1e-6)  # nothing sent on (a best path is at least 1 / leaves likely): titles alone, none skipped
+    assert titles.index.tolist() == ids and (titles["stage"] == "text").all()
+    predicted = predict_at(float(titles["probability"].median()))  # about half sent on
+    sent = predicted["stage"] == "multimodal"
+    assert 0 < sent.sum() < len(sent)
+    for by, decided in ((sent, alone), (~sent, titles)):  # each product predicted by the stage it names
+        assert predicted.loc[by, "predicted_path"].equals(decided.loc[predicted.index[by], "predicted_path"])
     tree = model.classifier.tree
     classes = {" > ".join(path) for path in tree.decode(tree.ancestors(np.arange(tree.sizes()[-1])))}
     assert set(predicted["predicted_path"]) <= classes and predicted["probability"].between(0, 1).all()
     masters = predicted["predicted_path"].str.split(" > ").str[0]
-    assert (masters.to_numpy() == new_rows["masterCategory"].iloc[1:].to_numpy()).mean() > 0.6
+    truth = new_rows.set_index(new_rows["id"].astype(str)).loc[predicted.index, "masterCategory"]
+    assert (masters.to_numpy() == truth.to_numpy()).mean() > 0.6
     disputed = predicted["p_registered"].notna() & (predicted["registered_path"] != predicted["predicted_path"])
     assert (predicted["flagged"] == disputed).all()  # the fine-tuned model checks registered categories too
 

@@ -4,7 +4,10 @@ A frozen classifier reads the workspace's cached embeddings. A fine-tuned one ca
 own encoders, so it is saved whole (encoders and heads, ``model.safetensors``) beside
 ``model.json`` (``kind: end-to-end``, the label tree, both settings and which weights the
 encoders started from), and it reads photos and titles itself when it scores or predicts.
-Rows without a readable photo (ingest names the problem) are reported and skipped.
+Rows without a readable photo (ingest names the problem) are reported and skipped where the
+model needs the photo. Like a frozen model, it has a text stage beside it (two-stage
+inference, discover.classify.two_stage), which reads the titles first and sends on only the
+products it is unsure of: a new product's photo is read only then.
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ import numpy as np
 import pandas as pd
 from safetensors.torch import load_file, save_file
 
-from discover.classify.data import grouped_splits, imbalance_report, undersample
+from discover.classify.data import Splits, grouped_splits, imbalance_report, undersample
 from discover.classify.finetune import EndToEndClassifier, FineTuneSettings, Products, evaluate_end_to_end
 from discover.classify.labels import LabelTree
 from discover.classify.model import load_weights
 from discover.classify.train import Predictions, TrainSettings
+from discover.classify.two_stage import combine, sent_on, two_stage_scores
 from discover.config import Config
 from discover.data.images import IMAGE_PROBLEMS
 from discover.embed.base import file_digest
@@ -128,8 +132,6 @@ def train(config: Config, workspace: Workspace, progress: bool = True) -> Traine
     log.info("classify: fine-tuning on %d products", len(train_rows))
     if options.members > 1:  # each member would fine-tune the encoders again: minutes, not seconds
         log.info("classify: fine-tuning trains one model; classify.members (%d) is for frozen ones", options.members)
-    if options.two_stage_threshold is not None:  # it reads every photo itself
-        log.info("classify: a fine-tuned model predicts in one stage; classify.two_stage_threshold is for frozen ones")
     model, history = fine_tune(
         every.take(train_rows), every.take(splits.validation), tree, settings, tuning, progress=progress
     )
@@ -139,7 +141,12 @@ def train(config: Config, workspace: Workspace, progress: bool = True) -> Traine
     test_ids = catalog["product_id"].to_numpy()[splits.test].tolist()
     extra = {"model_id": model_id, "fingerprints": weights, "test_ids": test_ids, "trained_at": time.time()}
     save(model, directory, settings, tuning, extra | {"history": history})
-    metrics = evaluate_end_to_end(model, every.take(splits.test), tree, tuning.image_size)[1]
+    predicted, metrics = evaluate_end_to_end(model, every.take(splits.test), tree, tuning.image_size)
+    if options.two_stage_threshold is not None:  # its own text stage, as a frozen model has
+        trained_splits = Splits(train_rows, splits.validation, splits.test)
+        text_stage, text = stage.fit_own_text_stage(config, workspace, catalog, tree, codes, trained_splits, directory)
+        titles = [every.titles[i] for i in splits.test]
+        metrics.update(stage.two_stage_metrics(config, text_stage, text.take(splits.test), titles, predicted))
     metrics.update(model_id=model_id, train_rows=len(train_rows), seconds=time.perf_counter() - started)
     metrics["epochs"] = history
     write_json(workspace.root / "classify" / model_id / "metrics.json", metrics)
@@ -158,19 +165,57 @@ def evaluate(config: Config, workspace: Workspace, directory: Path) -> dict:
     paths, _ = stage.label_paths(test, config)
     codes = model.classifier.tree.encode(paths)
     size = meta["fine_tune"]["image_size"]
-    return evaluate_end_to_end(model, products(test, codes), model.classifier.tree, size)[1] | {
-        "model_id": meta["model_id"]
-    }
+    predicted, scores = evaluate_end_to_end(model, products(test, codes), model.classifier.tree, size)
+    own = stage.own_text_stage(config, directory)
+    if own is not None:
+        first = stage.first_stage(config, workspace, test, directory, own)
+        titles, threshold = stage.catalog_titles(test), config.classify.two_stage_threshold
+        scores["two_stage"] = two_stage_scores(model.classifier.tree, codes, titles, first, predicted, threshold)
+    return scores | {"model_id": meta["model_id"]}
 
 
-def predict(catalog: pd.DataFrame, directory: Path) -> tuple[pd.DataFrame, LabelTree, Predictions]:
-    """The products with a readable photo (the others are reported and left out), the model's
-    label tree, and their predictions."""
+def predict(
+    config: Config, workspace: Workspace, catalog: pd.DataFrame, directory: Path
+) -> tuple[pd.DataFrame, LabelTree, Predictions, np.ndarray | None]:
+    """The products predicted, the model's label tree, their predictions, and which of them
+    went to the model (None: it read every photo).
+
+    With the text stage it saved (and ``classify.two_stage_threshold`` set), the titles come
+    first and the model reads only the photos of the products that stage is unsure of. A
+    product without a readable photo is reported and left out where the model would need it:
+    everywhere in one stage, only among those sent on in two.
+    """
+    from discover.classify import stage
+
+    model, meta = load(directory)
+    tree = model.classifier.tree
+    own = stage.own_text_stage(config, directory)
+    if own is None:
+        catalog = _with_photos(catalog, "predict")
+        return catalog, tree, _photo_predictions(model, meta, catalog), None
+    first = stage.first_stage(config, workspace, catalog, directory, own)
+    threshold = config.classify.two_stage_threshold
+    sent = sent_on(first, stage.catalog_titles(catalog), threshold)
+    stage.log_sent_on(sent, threshold)
+    lost = sent & ~readable_photos(catalog)
+    if lost.any():
+        log.warning(
+            "predict: %d products skipped: the text stage is unsure of them and they have no readable photo "
+            "(ingest_report.json names each)",
+            lost.sum(),
+        )
+    sent &= ~lost
+    if sent.any():
+        first = combine(first, _photo_predictions(model, meta, catalog[sent].reset_index(drop=True)), sent)
+    kept = np.flatnonzero(~lost)
+    return catalog.iloc[kept].reset_index(drop=True), tree, first.take(kept), sent[kept]
+
+
+def _photo_predictions(model: EndToEndClassifier, meta: dict, catalog: pd.DataFrame) -> Predictions:
+    """The fine-tuned model on `catalog`'s photos and titles (every photo readable)."""
     from discover.classify.finetune import encode
     from discover.classify.train import predict as predict_vectors
 
-    model, meta = load(directory)
-    catalog = _with_photos(catalog, "predict")
     unknown = np.zeros((len(catalog), model.classifier.tree.depth), dtype=int)  # new products: no labels
     inputs = encode(model, products(catalog, unknown), meta["fine_tune"]["image_size"])
-    return catalog, model.classifier.tree, predict_vectors(model.classifier, inputs)
+    return predict_vectors(model.classifier, inputs)

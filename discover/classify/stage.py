@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from discover.classify.data import grouped_splits, imbalance_report, undersample
+from discover.classify.data import Splits, grouped_splits, imbalance_report, undersample
 from discover.classify.ensemble import Classifier, load_classifier
 from discover.classify.labels import LabelTree
 from discover.classify.mislabels import check_registered, check_summary, out_of_fold_probabilities, rank_mislabels
@@ -218,7 +218,7 @@ def train(config: Config, workspace: Workspace, progress: bool = True) -> Traine
     test = inputs.take(splits.test)
     predicted = predict(model, test)
     metrics = score_predictions(tree, test.codes, predicted)
-    metrics.update(_two_stage_metrics(config, text_stage, test, [titles[i] for i in splits.test], predicted))
+    metrics.update(two_stage_metrics(config, text_stage, test, [titles[i] for i in splits.test], predicted))
     metrics.update(model_id=model_id, train_rows=len(train_rows), seconds=time.perf_counter() - started)
     write_json(workspace.root / "classify" / model_id / "metrics.json", metrics)
     log.info("classify: %s trained on %d products in %.1f s", model_id, len(train_rows), metrics["seconds"])
@@ -269,7 +269,7 @@ def evaluate(config: Config, workspace: Workspace, model_id: str | None = None, 
         predicted = predict(model, labelled.inputs)
         scores = score_predictions(model.tree, labelled.inputs.codes, predicted)
         titles = catalog_titles(labelled.catalog)
-        two_stage = _two_stage_metrics(config, load_text_stage(directory), labelled.inputs, titles, predicted)
+        two_stage = two_stage_metrics(config, load_text_stage(directory), labelled.inputs, titles, predicted)
         metrics = {**scores, **two_stage, "model_id": meta["model_id"]}
     write_json(workspace.root / "classify" / metrics["model_id"] / "metrics.json", metrics)
     return metrics
@@ -284,9 +284,11 @@ def predict_catalog(
     from discover.classify import end_to_end
 
     directory = model_dir(workspace, model_id)
-    if end_to_end.is_end_to_end(directory):  # it embeds the photos and titles itself
-        catalog, tree, predicted = end_to_end.predict(catalog, directory)
+    if end_to_end.is_end_to_end(directory):  # it reads the photos and titles itself
+        catalog, tree, predicted, sent = end_to_end.predict(config, workspace, catalog, directory)
         frame = prediction_frame(catalog, tree, predicted)
+        if sent is not None:
+            frame["stage"] = np.where(sent, "multimodal", "text")
     else:
         model, meta = load_classifier(directory)
         tree, threshold = model.tree, config.classify.two_stage_threshold
@@ -348,19 +350,10 @@ def _predict_in_two_stages(
     the products it is unsure of. Returns the predictions and which products went on."""
     embedders = {modality: _embedder(config, modality) for modality in ("image", "text")}
     _same_embedders(meta, {m: e.fingerprint for m, e in embedders.items()})
-    text = _vectors(config, workspace, catalog, embedders["text"], progress=True)
-    ngrams = saved_ngrams(directory, model, catalog)
-    first = predict(text_stage, titles_only(text, ngrams, text_stage))
+    text, ngrams, first = _text_stage_predictions(config, workspace, catalog, directory, text_stage, embedders["text"])
     sent = sent_on(first, catalog_titles(catalog), threshold)
     rows = np.flatnonzero(sent)
-    log.info(
-        "classify predict: %d of %d products (%.1f %%) go to the multimodal model (under the text stage's %.2f, "
-        "or without a title); only their photos are embedded",
-        len(rows),
-        len(sent),
-        100 * sent.mean(),
-        threshold,
-    )
+    log_sent_on(sent, threshold)
     if not len(rows):
         return first, sent
     image = _vectors(config, workspace, catalog.iloc[rows], embedders["image"], progress=True)
@@ -368,7 +361,81 @@ def _predict_in_two_stages(
     return combine(first, predict(model, second), sent), sent
 
 
-def _two_stage_metrics(
+def log_sent_on(sent: np.ndarray, threshold: float) -> None:
+    log.info(
+        "classify predict: %d of %d products (%.1f %%) go to the multimodal model (under the text stage's %.2f, "
+        "or without a title); only their photos are read",
+        sent.sum(),
+        len(sent),
+        100 * sent.mean(),
+        threshold,
+    )
+
+
+def _text_stage_predictions(
+    config: Config,
+    workspace: Workspace,
+    catalog: pd.DataFrame,
+    directory: Path,
+    text_stage: MultimodalClassifier,
+    embedder: Embedder,
+) -> tuple[np.ndarray, sp.csr_matrix | None, Predictions]:
+    """The catalog's title vectors, its n-grams in the saved vocabulary, and the text stage's predictions."""
+    text = _vectors(config, workspace, catalog, embedder, progress=True)
+    ngrams = saved_ngrams(directory, text_stage, catalog)
+    return text, ngrams, predict(text_stage, titles_only(text, ngrams, text_stage))
+
+
+def own_text_stage(config: Config, directory: Path) -> tuple[MultimodalClassifier, Embedder] | None:
+    """The text stage a fine-tuned model saved beside it and the embedder it reads titles with
+    (the config's, checked against the one it was trained on); None where the config turns
+    two-stage inference off or the model was trained without one."""
+    text_stage = None if config.classify.two_stage_threshold is None else load_text_stage(directory)
+    if text_stage is None:
+        return None
+    embedder = _embedder(config, "text")
+    _same_embedders(json.loads((directory / TEXT_STAGE / "model.json").read_text()), {"text": embedder.fingerprint})
+    return text_stage, embedder
+
+
+def first_stage(
+    config: Config,
+    workspace: Workspace,
+    catalog: pd.DataFrame,
+    directory: Path,
+    own: tuple[MultimodalClassifier, Embedder],
+) -> Predictions:
+    """A fine-tuned model's text stage (`own_text_stage`) on every title of `catalog`."""
+    text_stage, embedder = own
+    return _text_stage_predictions(config, workspace, catalog, directory, text_stage, embedder)[2]
+
+
+def fit_own_text_stage(
+    config: Config,
+    workspace: Workspace,
+    catalog: pd.DataFrame,
+    tree: LabelTree,
+    codes: np.ndarray,
+    splits: Splits,
+    directory: Path,
+    progress: bool = True,
+) -> tuple[MultimodalClassifier, Inputs]:
+    """A text stage for a model that reads photos and titles itself (fine-tuned), saved in
+    `directory`: the config's text embedder's vectors and the titles' n-grams, learning the
+    training rows and stopping on the validation rows. Returns it and every row's inputs."""
+    embedder = _embedder(config, "text")
+    text = _vectors(config, workspace, catalog, embedder, progress)
+    inputs = Inputs(np.zeros((len(text), 1), dtype=np.float32), text, codes)  # text-only: no photo vector
+    if config.classify.title_ngrams:
+        inputs, grams = inputs.with_title_ngrams(catalog_titles(catalog), splits.train)
+        grams.save(directory / NGRAMS_FILE)
+    text_stage = fit_text_stage(inputs, tree, train_settings(config), splits.train, splits.validation, progress)
+    meta = {"model_id": f"{directory.name}/{TEXT_STAGE}", "fingerprints": {"text": embedder.fingerprint}}
+    text_stage.save(directory / TEXT_STAGE, meta | {"trained_at": time.time()})
+    return text_stage, inputs
+
+
+def two_stage_metrics(
     config: Config,
     text_stage: MultimodalClassifier | None,
     scored: Inputs,
