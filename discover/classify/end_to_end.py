@@ -143,8 +143,8 @@ def train(config: Config, workspace: Workspace, progress: bool = True) -> Traine
     save(model, directory, settings, tuning, extra | {"history": history})
     predicted, metrics = evaluate_end_to_end(model, every.take(splits.test), tree, tuning.image_size)
     if options.two_stage_threshold is not None:  # its own text stage, as a frozen model has
-        trained_splits = Splits(train_rows, splits.validation, splits.test)
-        text_stage, text = stage.fit_own_text_stage(config, workspace, catalog, tree, codes, trained_splits, directory)
+        learnt = Splits(train_rows, splits.validation, splits.test)
+        text_stage, text = stage.fit_fine_tuned_text_stage(config, workspace, catalog, tree, codes, learnt, directory)
         titles = [every.titles[i] for i in splits.test]
         metrics.update(stage.two_stage_metrics(config, text_stage, text.take(splits.test), titles, predicted))
     metrics.update(model_id=model_id, train_rows=len(train_rows), seconds=time.perf_counter() - started)
@@ -166,9 +166,9 @@ def evaluate(config: Config, workspace: Workspace, directory: Path) -> dict:
     codes = model.classifier.tree.encode(paths)
     size = meta["fine_tune"]["image_size"]
     predicted, scores = evaluate_end_to_end(model, products(test, codes), model.classifier.tree, size)
-    own = stage.own_text_stage(config, directory)
-    if own is not None:
-        first = stage.first_stage(config, workspace, test, directory, own)
+    text_stage = stage.fine_tuned_text_stage(config, directory)
+    if text_stage is not None:
+        first = stage.text_stage_predictions(config, workspace, test, directory, *text_stage)[2]
         titles, threshold = stage.catalog_titles(test), config.classify.two_stage_threshold
         scores["two_stage"] = two_stage_scores(model.classifier.tree, codes, titles, first, predicted, threshold)
     return scores | {"model_id": meta["model_id"]}
@@ -189,11 +189,11 @@ def predict(
 
     model, meta = load(directory)
     tree = model.classifier.tree
-    own = stage.own_text_stage(config, directory)
-    if own is None:
+    text_stage = stage.fine_tuned_text_stage(config, directory)
+    if text_stage is None:
         catalog = _with_photos(catalog, "predict")
         return catalog, tree, _photo_predictions(model, meta, catalog), None
-    first = stage.first_stage(config, workspace, catalog, directory, own)
+    first = stage.text_stage_predictions(config, workspace, catalog, directory, *text_stage)[2]
     threshold = config.classify.two_stage_threshold
     sent = sent_on(first, stage.catalog_titles(catalog), threshold)
     stage.log_sent_on(sent, threshold)

@@ -350,7 +350,7 @@ def _predict_in_two_stages(
     the products it is unsure of. Returns the predictions and which products went on."""
     embedders = {modality: _embedder(config, modality) for modality in ("image", "text")}
     _same_embedders(meta, {m: e.fingerprint for m, e in embedders.items()})
-    text, ngrams, first = _text_stage_predictions(config, workspace, catalog, directory, text_stage, embedders["text"])
+    text, ngrams, first = text_stage_predictions(config, workspace, catalog, directory, text_stage, embedders["text"])
     sent = sent_on(first, catalog_titles(catalog), threshold)
     rows = np.flatnonzero(sent)
     log_sent_on(sent, threshold)
@@ -362,6 +362,7 @@ def _predict_in_two_stages(
 
 
 def log_sent_on(sent: np.ndarray, threshold: float) -> None:
+    """How many products the text stage sends on, in predict's log."""
     log.info(
         "classify predict: %d of %d products (%.1f %%) go to the multimodal model (under the text stage's %.2f, "
         "or without a title); only their photos are read",
@@ -372,7 +373,7 @@ def log_sent_on(sent: np.ndarray, threshold: float) -> None:
     )
 
 
-def _text_stage_predictions(
+def text_stage_predictions(
     config: Config,
     workspace: Workspace,
     catalog: pd.DataFrame,
@@ -386,7 +387,7 @@ def _text_stage_predictions(
     return text, ngrams, predict(text_stage, titles_only(text, ngrams, text_stage))
 
 
-def own_text_stage(config: Config, directory: Path) -> tuple[MultimodalClassifier, Embedder] | None:
+def fine_tuned_text_stage(config: Config, directory: Path) -> tuple[MultimodalClassifier, Embedder] | None:
     """The text stage a fine-tuned model saved beside it and the embedder it reads titles with
     (the config's, checked against the one it was trained on); None where the config turns
     two-stage inference off or the model was trained without one."""
@@ -398,19 +399,7 @@ def own_text_stage(config: Config, directory: Path) -> tuple[MultimodalClassifie
     return text_stage, embedder
 
 
-def first_stage(
-    config: Config,
-    workspace: Workspace,
-    catalog: pd.DataFrame,
-    directory: Path,
-    own: tuple[MultimodalClassifier, Embedder],
-) -> Predictions:
-    """A fine-tuned model's text stage (`own_text_stage`) on every title of `catalog`."""
-    text_stage, embedder = own
-    return _text_stage_predictions(config, workspace, catalog, directory, text_stage, embedder)[2]
-
-
-def fit_own_text_stage(
+def fit_fine_tuned_text_stage(
     config: Config,
     workspace: Workspace,
     catalog: pd.DataFrame,
