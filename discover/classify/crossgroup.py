@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from discover.classify.data import grouped_splits
+from discover.classify.data import stopping_split
 from discover.classify.labels import LabelTree
 from discover.classify.train import Inputs, TrainSettings, fit_classifier, predict, score_predictions
 
@@ -43,8 +43,7 @@ def leave_one_group_out(
         if len(held) < min_size:
             continue
         rest = np.flatnonzero(domains != domain)
-        inner = grouped_splits(inputs.codes[rest, -1], groups[rest], test_size=0.1, validation_size=0.05, seed=0)
-        train, validation = rest[np.r_[inner.train, inner.test]], rest[inner.validation]
+        train, validation = stopping_split(inputs.codes[:, -1], groups, rest, 0.05, seed=0)
         used = inputs if titles is None else inputs.with_title_ngrams(titles, train)[0]
         model = fit_classifier(used.take(train), tree, settings, used.take(validation), progress)
         scores = score_predictions(tree, inputs.codes[held], predict(model, used.take(held)))

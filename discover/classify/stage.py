@@ -40,6 +40,7 @@ from discover.classify.two_stage import (
     combine,
     fit_text_stage,
     load_text_stage,
+    save_text_stage,
     sent_on,
     titles_only,
     two_stage_scores,
@@ -202,7 +203,7 @@ def train(config: Config, workspace: Workspace, progress: bool = True) -> Traine
     text_stage = None
     if settings.two_stage_threshold is not None and settings.fusion not in ("image-only", "text-only"):
         text_stage = fit_text_stage(inputs, tree, fitting, train_rows, splits.validation, progress)
-        text_stage.save(model_dir / TEXT_STAGE, {"model_id": f"{model_id}/{TEXT_STAGE}", "trained_at": time.time()})
+        save_text_stage(text_stage, model_dir, fingerprints["text"])
     model.save(
         model_dir,
         {
@@ -286,28 +287,32 @@ def predict_catalog(
     directory = model_dir(workspace, model_id)
     if end_to_end.is_end_to_end(directory):  # it reads the photos and titles itself
         catalog, tree, predicted, sent = end_to_end.predict(config, workspace, catalog, directory)
-        frame = prediction_frame(catalog, tree, predicted)
-        if sent is not None:
-            frame["stage"] = np.where(sent, "multimodal", "text")
     else:
-        model, meta = load_classifier(directory)
-        tree, threshold = model.tree, config.classify.two_stage_threshold
-        text_stage = None if threshold is None else load_text_stage(directory)
-        if text_stage is None:
-            inputs, fingerprints = _modalities(config, workspace, catalog, progress=True)
-            _same_embedders(meta, fingerprints)
-            inputs.ngrams = saved_ngrams(directory, model, catalog)
-            predicted = predict(model, inputs)
-            frame = prediction_frame(catalog, tree, predicted)
-        else:
-            predicted, sent = _predict_in_two_stages(
-                config, workspace, catalog, directory, model, meta, text_stage, threshold
-            )
-            frame = prediction_frame(catalog, tree, predicted)
-            frame["stage"] = np.where(sent, "multimodal", "text")
+        tree, predicted, sent = _predict_frozen(config, workspace, catalog, directory)
+    frame = prediction_frame(catalog, tree, predicted)
+    if sent is not None:  # two stages: which one decided
+        frame["stage"] = np.where(sent, "multimodal", "text")
     frame = _with_registered(frame, catalog, config, tree, predicted)
     write_csv(out, frame)
     return frame
+
+
+def _predict_frozen(
+    config: Config, workspace: Workspace, catalog: pd.DataFrame, directory: Path
+) -> tuple[LabelTree, Predictions, np.ndarray | None]:
+    """A frozen model's label tree, its predictions for `catalog` from the cached embeddings,
+    and which products went to the multimodal model (None: all, in one stage)."""
+    model, meta = load_classifier(directory)
+    threshold = config.classify.two_stage_threshold
+    text_stage = None if threshold is None else load_text_stage(directory)
+    if text_stage is not None:
+        return model.tree, *_predict_in_two_stages(
+            config, workspace, catalog, directory, model, meta, text_stage, threshold
+        )
+    inputs, fingerprints = _modalities(config, workspace, catalog, progress=True)
+    _same_embedders(meta, fingerprints)
+    inputs.ngrams = saved_ngrams(directory, model, catalog)
+    return model.tree, predict(model, inputs), None
 
 
 def _with_registered(
@@ -419,8 +424,7 @@ def fit_fine_tuned_text_stage(
         inputs, grams = inputs.with_title_ngrams(catalog_titles(catalog), splits.train)
         grams.save(directory / NGRAMS_FILE)
     text_stage = fit_text_stage(inputs, tree, train_settings(config), splits.train, splits.validation, progress)
-    meta = {"model_id": f"{directory.name}/{TEXT_STAGE}", "fingerprints": {"text": embedder.fingerprint}}
-    text_stage.save(directory / TEXT_STAGE, meta | {"trained_at": time.time()})
+    save_text_stage(text_stage, directory, embedder.fingerprint)
     return text_stage, inputs
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -44,6 +45,12 @@ def fit_text_stage(
     """A text-only model of `inputs`' titles (vectors and n-grams): learns `train`, stops on `validation`."""
     stops = None if validation is None else inputs.take(validation)
     return fit_classifier(inputs.take(train), tree, text_stage_settings(settings), stops, progress)
+
+
+def save_text_stage(model: MultimodalClassifier, model_dir: Path, text_fingerprint: str) -> None:
+    """The text stage in `model_dir`'s ``text-stage/``, with the title embedder it reads."""
+    meta = {"model_id": f"{model_dir.name}/{TEXT_STAGE}", "fingerprints": {"text": text_fingerprint}}
+    model.save(model_dir / TEXT_STAGE, meta | {"trained_at": time.time()})
 
 
 def load_text_stage(model_dir: Path) -> MultimodalClassifier | None:
