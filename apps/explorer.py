@@ -517,9 +517,20 @@ def metrics_view() -> None:
 
 def export_view() -> None:
     st.header("Export the curated tree")
-    st.write(f"{len(decisions)} decisions applied: " + views.plain("; ".join(views.history(decisions, run.tree)[-10:])))
+    if decisions:
+        latest = "; ".join(views.history(decisions, run.tree)[-10:])
+        st.write(
+            f"{len(decisions)} decisions applied"
+            + (", the last ten: " if len(decisions) > 10 else ": ")
+            + views.plain(latest)
+        )
+    else:
+        st.write("No decisions yet: the export holds the proposals as discovered.")
     diff = taxonomy_diff(run.tree, tree, decisions)
-    st.json({k: (v if k != "new" else f"{len(v)} new subcategories") for k, v in diff.items()}, expanded=False)
+    st.caption("The export holds: " + views.export_summary(diff))
+    st.dataframe(views.export_table(diff), hide_index=True, key="export-table")
+    with st.expander("The decisions as the taxonomy diff records them"):
+        st.json({k: v for k, v in diff.items() if k != "new"})
     if st.button("Export curated tree", key="export"):
         paths = export_run(workspace, run_id, fmt="json", curated=True, also=("csv",), run=run)
         st.session_state["exported"] = [str(p) for p in paths]

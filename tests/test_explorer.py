@@ -86,6 +86,10 @@ def test_rename_through_the_app_is_stored_and_exported(workspace):
     (decision,) = CurationStore(ws.curation_path).decisions(run_id)
     assert decision.payload == {"node": node_id, "name": "Round Neck Tees"} and decision.comment == "seen in photos"
     app.sidebar.radio(key="view").set_value("Export").run()
+    preview = app.dataframe[0].value  # what the export will write, before it is written
+    renamed = preview[preview["subcategory"] == "Round Neck Tees"]
+    assert renamed["renamed from"].tolist() == [RunData(ws, run_id).tree[node_id].name]
+    assert "1 renamed" in " ".join(c.value for c in app.caption)
     app.button(key="export").click().run()
     exported = (ws.run_dir(run_id) / "export" / "curated_tree.json").read_text()
     assert '"name": "Round Neck Tees"' in exported

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import re
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -110,6 +111,36 @@ def history(decisions: list[Decision], tree: SubcategoryTree) -> list[str]:
             node = decision.payload["node"]
             names.update({f"{node}/s{i}": n for i, n in enumerate(decision.payload["names"], start=1)})
     return described
+
+
+def export_summary(diff: dict[str, Any]) -> str:
+    """One line of what an export hands the catalog team (counts from `taxonomy_diff`).
+
+    Example:
+        >>> export_summary({"new": [{}] * 3, "renamed": [{}], "merged": [], "split": [], "rejected": [], "moved": []})
+        '3 subcategories · 1 renamed · 0 merged · 0 split · 0 rejected · 0 moved'
+    """
+    kinds = ("renamed", "merged", "split", "rejected", "moved")
+    return " · ".join([f"{len(diff['new']):,} subcategories", *(f"{len(diff[k]):,} {k}" for k in kinds)])
+
+
+def export_table(diff: dict[str, Any]) -> pd.DataFrame:
+    """The subcategories an export writes, one row each, largest first; a renamed one says
+    what it was called. Shown as a table (data, never Markdown)."""
+    was = {r["id"]: r["from"] for r in diff["renamed"]}
+    rows = [
+        {
+            "category": " > ".join(n["path"][:-1]),
+            "subcategory": n["path"][-1] if n["path"] else "",
+            "products": n["size"],
+            "renamed from": was.get(n["id"], ""),
+            "keywords": ", ".join(n["keywords"][:6]),
+        }
+        for n in diff["new"]
+    ]
+    columns = ["category", "subcategory", "products", "renamed from", "keywords"]
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.sort_values(["products", "category"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 
 def quality_style(label: str) -> str:
