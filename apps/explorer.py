@@ -171,13 +171,23 @@ def photo_table(frame: pd.DataFrame, columns: list[str], height: int | str = "au
     st.dataframe(shown[["photo", *columns]], hide_index=True, column_config=photo, row_height=72, height=height)
 
 
+def page_number(rows: int, size: int, key: str) -> int:
+    """The page picker of a list of `rows`. When a move takes the last page's products away,
+    it shows the page before it: Streamlit drops a value beyond the new bounds and showed
+    page 1, throwing a curator who works from the end back to the start."""
+    pages = views.page_count(rows, size)
+    st.session_state[key] = min(st.session_state.get(key, 1), pages)
+    number = int(st.number_input("Page", min_value=1, max_value=pages, key=key))
+    st.caption(f"Page {number} of {pages}")
+    return number
+
+
 def products_table(frame: pd.DataFrame, key: str) -> pd.DataFrame:
     """One page of `frame`, searchable; `key` names the proposal, so no state crosses proposals."""
     query = st.text_input("Search titles or ids", key=f"search-{key}")
     found = views.search_products(frame, query)
-    pages = views.page_count(len(found), PAGE_SIZE)
-    number = st.number_input(f"Page (of {pages})", 1, pages, 1, key=f"page-{key}")
-    shown = views.page(found, int(number), PAGE_SIZE).copy()
+    number = page_number(len(found), PAGE_SIZE, f"page-{key}:{query.strip()}")  # a new search starts on page 1
+    shown = views.page(found, number, PAGE_SIZE).copy()
     columns = ["product_id", "title", "probability"] + [c for c in ("noise", "most_likely", "truth") if c in shown]
     photo_table(shown, columns)
     closer = st.selectbox(
@@ -626,8 +636,7 @@ def mislabels_view() -> None:
     )
     if shown.empty:
         return
-    pages = views.page_count(len(shown), 10)
-    page = views.page(shown, int(st.number_input(f"Page (of {pages})", 1, pages, 1, key="mislabels-page")), 10)
+    page = views.page(shown, page_number(len(shown), 10, "mislabels-page"), 10)
     for row in page.itertuples(index=False):
         photo, text, action = st.columns([1, 5, 2])
         png = views.thumbnail_png(row.image_path, 96)

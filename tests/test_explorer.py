@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -292,6 +292,19 @@ def test_catalog_text_is_shown_as_written_never_as_markdown(workspace, tmp_path)
     assert _Counting.hits == []
 
 
+def _again(step: Callable[[], None], tries: int = 4) -> None:
+    """`step`, tried again after a Playwright timeout: Streamlit redraws the page after every
+    widget change, and a click that lands while it does is lost."""
+    from playwright.sync_api import Error
+
+    for attempt in range(tries):
+        try:
+            return step()
+        except (Error, AssertionError):
+            if attempt == tries - 1:
+                raise
+
+
 def _pick(page, label: str, option: str) -> None:
     """Choose `option` in the Streamlit selectbox labelled `label`."""
     page.get_by_role("combobox", name=label, exact=True).click()
@@ -360,6 +373,7 @@ def test_a_proposal_that_took_in_others_of_its_type_says_so_not_its_old_size(wor
         _open(page, port)
         page.get_by_text("Curate").wait_for(timeout=90_000)
         _pick(page, "Category", f"{' > '.join(parent.path)} ({parent.size:,})")
+        page.get_by_role("heading", name=" > ".join(parent.path), exact=True).wait_for(timeout=30_000)
         opened = " > ".join(tree.proposals(parent.id)[0].path[2:])  # the box is drawn anew for the category
         expect(page.get_by_role("combobox", name="Proposal", exact=True)).to_have_value(opened, timeout=30_000)
         _pick(page, "Proposal", " > ".join(node.path[2:]))
@@ -367,3 +381,63 @@ def test_a_proposal_that_took_in_others_of_its_type_says_so_not_its_old_size(wor
         expect(page.get_by_text("Not split further: clusters of its type were merged into it")).to_be_visible()
         expect(page.get_by_text(re.compile(r"Not split further: \d+ products"))).to_have_count(0)
         browser.close()
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium is installed by .ci/run")
+def test_moving_products_off_a_page_keeps_the_curator_on_that_page(workspace, tmp_path):
+    """A curator pages through a proposal's products and moves the misplaced ones. Moving the
+    last page's products away took that page away, and the picker fell back to page 1 instead
+    of showing the page before it."""
+    from playwright.sync_api import expect, sync_playwright
+
+    ws, run_id = workspace
+    run = RunData(ws, run_id)
+    size = {n.id: int(views.member_products(run.catalog, run.assignments, n.id).shape[0]) for n in run.tree.proposals()}
+    node = max(
+        (n for n in run.tree.proposals() if not n.children and run.tree.children(n.parent)), key=lambda n: size[n.id]
+    )
+    pages = -(-size[node.id] // 25)
+    moved = size[node.id] - 25 * (pages - 1)  # every product of the last page
+    assert pages >= 3, "the test needs a proposal of 51+ products"
+    parent = run.tree[node.parent]
+    while parent.kind == "proposed":
+        parent = run.tree[parent.parent]
+    with explorer(ws) as port, sync_playwright() as playwright:
+        browser = _browser(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        _open(page, port)
+        page.get_by_text("Curate").wait_for(timeout=90_000)
+        _pick(page, "Category", f"{' > '.join(parent.path)} ({parent.size:,})")
+        opens_on = " > ".join(run.tree.proposals(parent.id)[0].path[2:])  # the category's first proposal
+        expect(page.get_by_role("combobox", name="Proposal", exact=True)).to_have_value(opens_on, timeout=30_000)
+        _pick(page, "Proposal", " > ".join(node.path[2:]))
+        page.get_by_role("heading", name=node.name, exact=True).wait_for(timeout=30_000)
+        picker = page.get_by_label(re.compile(r"^Page")).first  # "Page (of N)" before the fix; then noise
+        picker.fill(str(pages))
+        picker.press("Enter")
+        expect(picker).to_have_value(str(pages))
+        label = "Products (from the page shown above)"
+        choose = page.get_by_role("combobox", name=label, exact=True)
+        chips = page.get_by_test_id("stMultiSelect").filter(has_text=label).locator('button[aria-label^="Remove "]')
+        products = page.get_by_role("option", name=re.compile(r"^\d+$"))  # product ids, not "Select all"
+
+        def last_page_offered() -> None:  # a click while the page reruns is lost: tried again
+            page.get_by_role("tab", name="Move").click()
+            choose.click(timeout=5_000)
+            expect(products).to_have_count(moved, timeout=5_000)
+
+        _again(last_page_offered)
+        page.keyboard.press("Escape")
+        for picked in range(1, moved + 1):
+            choose.click()
+            products.first.click()
+            expect(chips).to_have_count(picked)  # each pick reruns the page: wait for it
+            page.keyboard.press("Escape")
+        page.get_by_role("button", name="Move", exact=True).click()
+        page.get_by_text(f"Moved {moved} products").wait_for(timeout=30_000)
+        expect(picker).to_have_value(str(pages - 1))  # the new last page, not the first
+        page.get_by_text(f"Page {pages - 1} of {pages - 1}", exact=True).wait_for(timeout=30_000)
+        page.screenshot(path=str(tmp_path / "moved.png"), full_page=True)
+        browser.close()
+    (move,) = CurationStore(ws.curation_path).decisions(run_id)
+    assert move.action == "move" and len(move.payload["products"]) == moved
