@@ -292,6 +292,20 @@ def test_catalog_text_is_shown_as_written_never_as_markdown(workspace, tmp_path)
     assert _Counting.hits == []
 
 
+def _show_proposal(page, tree, node_id: str) -> None:
+    """Pick the proposal's category, then the proposal, in the sidebar, as a curator does."""
+    from playwright.sync_api import expect
+
+    node, parent = tree[node_id], tree.existing_parent(node_id)
+    page.get_by_text("Curate").wait_for(timeout=90_000)
+    _pick(page, "Category", f"{' > '.join(parent.path)} ({parent.size:,})")
+    page.get_by_role("heading", name=" > ".join(parent.path), exact=True).wait_for(timeout=30_000)
+    opened = " > ".join(tree.proposals(parent.id)[0].path[2:])  # the box is drawn anew for the category
+    expect(page.get_by_role("combobox", name="Proposal", exact=True)).to_have_value(opened, timeout=30_000)
+    _pick(page, "Proposal", " > ".join(node.path[2:]))
+    page.get_by_role("heading", name=node.name, exact=True).wait_for(timeout=30_000)
+
+
 def _again(step: Callable[[], None], tries: int = 4) -> None:
     """`step`, tried again after a Playwright timeout: Streamlit redraws the page after every
     widget change, and a click that lands while it does is lost."""
@@ -366,18 +380,11 @@ def test_a_proposal_that_took_in_others_of_its_type_says_so_not_its_old_size(wor
     grown = [n for n in tree.proposals() if n.split == MERGED_INTO]
     assert grown, "the small run merges clusters of one type into a leaf"
     node = grown[0]
-    parent = tree.existing_parent(node.id)
     with explorer(ws) as port, sync_playwright() as playwright:
         browser = _browser(playwright)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         _open(page, port)
-        page.get_by_text("Curate").wait_for(timeout=90_000)
-        _pick(page, "Category", f"{' > '.join(parent.path)} ({parent.size:,})")
-        page.get_by_role("heading", name=" > ".join(parent.path), exact=True).wait_for(timeout=30_000)
-        opened = " > ".join(tree.proposals(parent.id)[0].path[2:])  # the box is drawn anew for the category
-        expect(page.get_by_role("combobox", name="Proposal", exact=True)).to_have_value(opened, timeout=30_000)
-        _pick(page, "Proposal", " > ".join(node.path[2:]))
-        page.get_by_role("heading", name=node.name, exact=True).wait_for(timeout=30_000)
+        _show_proposal(page, tree, node.id)
         expect(page.get_by_text("Not split further: clusters of its type were merged into it")).to_be_visible()
         expect(page.get_by_text(re.compile(r"Not split further: \d+ products"))).to_have_count(0)
         browser.close()
@@ -399,19 +406,11 @@ def test_moving_products_off_a_page_keeps_the_curator_on_that_page(workspace, tm
     pages = -(-size[node.id] // 25)
     moved = size[node.id] - 25 * (pages - 1)  # every product of the last page
     assert pages >= 3, "the test needs a proposal of 51+ products"
-    parent = run.tree[node.parent]
-    while parent.kind == "proposed":
-        parent = run.tree[parent.parent]
     with explorer(ws) as port, sync_playwright() as playwright:
         browser = _browser(playwright)
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         _open(page, port)
-        page.get_by_text("Curate").wait_for(timeout=90_000)
-        _pick(page, "Category", f"{' > '.join(parent.path)} ({parent.size:,})")
-        opens_on = " > ".join(run.tree.proposals(parent.id)[0].path[2:])  # the category's first proposal
-        expect(page.get_by_role("combobox", name="Proposal", exact=True)).to_have_value(opens_on, timeout=30_000)
-        _pick(page, "Proposal", " > ".join(node.path[2:]))
-        page.get_by_role("heading", name=node.name, exact=True).wait_for(timeout=30_000)
+        _show_proposal(page, run.tree, node.id)
         picker = page.get_by_label(re.compile(r"^Page")).first  # "Page (of N)" before the fix; then noise
         picker.fill(str(pages))
         picker.press("Enter")
