@@ -306,6 +306,13 @@ def _show_proposal(page, tree, node_id: str) -> None:
     page.get_by_role("heading", name=node.name, exact=True).wait_for(timeout=30_000)
 
 
+def _settled(page) -> None:
+    """Wait until Streamlit has run the script for every change sent so far: a click sent
+    while it runs may be judged on widget values from before the last change."""
+    page.wait_for_timeout(300)  # the change reaches the server and the run starts
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(timeout=60_000)
+
+
 def _again(step: Callable[[], None], tries: int = 4) -> None:
     """`step`, tried again after a Playwright timeout: Streamlit redraws the page after every
     widget change, and a click that lands while it does is lost."""
@@ -415,6 +422,7 @@ def test_moving_products_off_a_page_keeps_the_curator_on_that_page(workspace, tm
         picker.fill(str(pages))
         picker.press("Enter")
         expect(picker).to_have_value(str(pages))
+        _settled(page)
         label = "Products (from the page shown above)"
         choose = page.get_by_role("combobox", name=label, exact=True)
         chips = page.get_by_test_id("stMultiSelect").filter(has_text=label).locator('button[aria-label^="Remove "]')
@@ -428,15 +436,30 @@ def test_moving_products_off_a_page_keeps_the_curator_on_that_page(workspace, tm
         _again(last_page_offered)
         page.keyboard.press("Escape")
         for picked in range(1, moved + 1):
-            choose.click()
-            products.first.click()
-            expect(chips).to_have_count(picked)  # each pick reruns the page: wait for it
+
+            def pick(picked: int = picked) -> None:  # each pick reruns the page: wait for it
+                if chips.count() < picked:
+                    choose.click(timeout=5_000)
+                    products.first.click(timeout=5_000)
+                expect(chips).to_have_count(picked, timeout=10_000)
+
+            _again(pick)
             page.keyboard.press("Escape")
-        page.get_by_role("button", name="Move", exact=True).click()
-        page.get_by_text(f"Moved {moved} products").wait_for(timeout=30_000)
-        expect(picker).to_have_value(str(pages - 1))  # the new last page, not the first
+            _settled(page)
+        store = CurationStore(ws.curation_path)
+
+        def move_once() -> None:  # the click, again only where none was recorded
+            if not store.decisions(run_id):
+                page.get_by_role("button", name="Move", exact=True).click(timeout=5_000)
+            deadline = time.time() + 10
+            while not store.decisions(run_id):
+                assert time.time() < deadline, "the move was not recorded"
+                time.sleep(0.2)
+
+        _again(move_once)
+        expect(picker).to_have_value(str(pages - 1), timeout=30_000)  # the new last page, not the first
         page.get_by_text(f"Page {pages - 1} of {pages - 1}", exact=True).wait_for(timeout=30_000)
         page.screenshot(path=str(tmp_path / "moved.png"), full_page=True)
         browser.close()
-    (move,) = CurationStore(ws.curation_path).decisions(run_id)
+    (move,) = store.decisions(run_id)
     assert move.action == "move" and len(move.payload["products"]) == moved
