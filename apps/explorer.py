@@ -346,7 +346,7 @@ def curation_panel(parent_id: str, node_id: str, shown: pd.DataFrame) -> None:
             "Move to", targets, format_func=lambda i: " > ".join(tree[i].path), key=f"move-target:{node_id}"
         )
         st.button(
-            "Move",
+            f"Move {len(chosen)} products" if chosen else "Move",  # what the click will do, as the server has it
             key=f"move-button:{node_id}",
             disabled=not chosen,
             on_click=act,
@@ -538,7 +538,7 @@ def export_view() -> None:
         st.write("No decisions yet: the export holds the proposals as discovered.")
     diff = taxonomy_diff(run.tree, tree, decisions)
     st.caption("The export holds: " + views.export_summary(diff))
-    st.dataframe(views.export_table(diff), hide_index=True, key="export-table")
+    st.dataframe(views.export_table(diff), hide_index=True)
     with st.expander("The decisions as the taxonomy diff records them"):
         st.json({k: v for k, v in diff.items() if k != "new"})
     if st.button("Export curated tree", key="export"):

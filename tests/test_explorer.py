@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -116,7 +116,7 @@ def test_merge_reject_move_and_undo_through_the_app(workspace):
     products = app.multiselect(key=f"move-products:{node_id}").options[:2]
     app.multiselect(key=f"move-products:{node_id}").set_value(products).run()
     app.button(key=f"move-button:{node_id}").click().run()
-    (move,) = store.decisions(run_id)
+    (move,) = CurationStore(ws.curation_path).decisions(run_id)
     assert move.action == "move" and move.payload["products"] == products
     assert into  # the merge target list was offered
 
@@ -313,19 +313,6 @@ def _settled(page) -> None:
     page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(timeout=60_000)
 
 
-def _again(step: Callable[[], None], tries: int = 4) -> None:
-    """`step`, tried again after a Playwright timeout: Streamlit redraws the page after every
-    widget change, and a click that lands while it does is lost."""
-    from playwright.sync_api import Error
-
-    for attempt in range(tries):
-        try:
-            return step()
-        except (Error, AssertionError):
-            if attempt == tries - 1:
-                raise
-
-
 def _pick(page, label: str, option: str) -> None:
     """Choose `option` in the Streamlit selectbox labelled `label`."""
     page.get_by_role("combobox", name=label, exact=True).click()
@@ -398,7 +385,7 @@ def test_a_proposal_that_took_in_others_of_its_type_says_so_not_its_old_size(wor
 
 
 @pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium is installed by .ci/run")
-def test_moving_products_off_a_page_keeps_the_curator_on_that_page(workspace, tmp_path):
+def test_moving_products_off_a_page_keeps_the_curator_on_that_page(workspace):
     """A curator pages through a proposal's products and moves the misplaced ones. Moving the
     last page's products away took that page away, and the picker fell back to page 1 instead
     of showing the page before it."""
@@ -421,45 +408,21 @@ def test_moving_products_off_a_page_keeps_the_curator_on_that_page(workspace, tm
         picker = page.get_by_label(re.compile(r"^Page")).first  # "Page (of N)" before the fix; then noise
         picker.fill(str(pages))
         picker.press("Enter")
-        expect(picker).to_have_value(str(pages))
         _settled(page)
+        page.get_by_role("tab", name="Move").click()
         label = "Products (from the page shown above)"
         choose = page.get_by_role("combobox", name=label, exact=True)
-        chips = page.get_by_test_id("stMultiSelect").filter(has_text=label).locator('button[aria-label^="Remove "]')
-        products = page.get_by_role("option", name=re.compile(r"^\d+$"))  # product ids, not "Select all"
-
-        def last_page_offered() -> None:  # a click while the page reruns is lost: tried again
-            page.get_by_role("tab", name="Move").click()
-            choose.click(timeout=5_000)
-            expect(products).to_have_count(moved, timeout=5_000)
-
-        _again(last_page_offered)
-        page.keyboard.press("Escape")
-        for picked in range(1, moved + 1):
-
-            def pick(picked: int = picked) -> None:  # each pick reruns the page: wait for it
-                if chips.count() < picked:
-                    choose.click(timeout=5_000)
-                    products.first.click(timeout=5_000)
-                expect(chips).to_have_count(picked, timeout=10_000)
-
-            _again(pick)
+        for _ in range(moved):  # each pick reruns the page: the next waits for it
+            choose.click()
+            page.get_by_role("option", name=re.compile(r"^\d+$")).first.click()  # a product id, not "Select all"
             page.keyboard.press("Escape")
             _settled(page)
-        store = CurationStore(ws.curation_path)
-
-        def move_once() -> None:  # the click, again only where none was recorded
-            if not store.decisions(run_id):
-                page.get_by_role("button", name="Move", exact=True).click(timeout=5_000)
-            deadline = time.time() + 10
-            while not store.decisions(run_id):
-                assert time.time() < deadline, "the move was not recorded"
-                time.sleep(0.2)
-
-        _again(move_once)
+        move = page.get_by_role("button", name=f"Move {moved} products", exact=True)  # drawn once all are chosen
+        expect(move).to_be_enabled(timeout=30_000)
+        move.click()
+        _settled(page)
         expect(picker).to_have_value(str(pages - 1), timeout=30_000)  # the new last page, not the first
         page.get_by_text(f"Page {pages - 1} of {pages - 1}", exact=True).wait_for(timeout=30_000)
-        page.screenshot(path=str(tmp_path / "moved.png"), full_page=True)
         browser.close()
-    (move,) = store.decisions(run_id)
+    (move,) = CurationStore(ws.curation_path).decisions(run_id)
     assert move.action == "move" and len(move.payload["products"]) == moved

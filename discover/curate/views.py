@@ -131,7 +131,7 @@ def export_table(diff: dict[str, Any]) -> pd.DataFrame:
     rows = [
         {
             "category": " > ".join(n["path"][:-1]),
-            "subcategory": n["path"][-1] if n["path"] else "",
+            "subcategory": n["path"][-1],
             "products": n["size"],
             "renamed from": was.get(n["id"], ""),
             "keywords": ", ".join(n["keywords"][:6]),
