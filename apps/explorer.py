@@ -24,7 +24,7 @@ from discover.classify import placement
 from discover.curate import lookup, mislabel_candidates, proposal_map, views
 from discover.curate.apply import apply_decisions, taxonomy_diff
 from discover.curate.background import DaemonExecutor
-from discover.curate.split_preview import preview_split, warm_up
+from discover.curate.split_preview import SplitPreview, preview_split, warm_up
 from discover.curate.store import CurationStore
 from discover.errors import DiscoverError
 from discover.evaluate.scoring import evaluate
@@ -378,12 +378,13 @@ def split_panel(node_id: str) -> None:
     if preview is not None and preview.node == node_id:
         st.dataframe(pd.DataFrame({"new proposal": preview.names, "products": preview.sizes}), hide_index=True)
         message = f"Split “{tree[node_id].name}” into {len(preview.names)}: " + ", ".join(preview.names)
-        st.button(
-            "Accept split",
-            key=f"split-accept:{node_id}",
-            on_click=act,
-            args=("split", preview.payload(), message),
-        )
+        st.button("Accept split", key=f"split-accept:{node_id}", on_click=accept_split, args=(preview, message))
+
+
+def accept_split(preview: SplitPreview, message: str) -> None:
+    """Record the split and put its preview away: once recorded, it is not offered again."""
+    st.session_state.pop("split", None)
+    act("split", preview.payload(), message)
 
 
 def proposal_picker(choices: list[str]) -> str | None:

@@ -95,6 +95,30 @@ def test_split_preview_then_accept_creates_children(workspace):
     assert json.loads(export_run(ws, run_id, curated=True)[2].read_text())["split"][0]["node"] == node.id
 
 
+def test_a_split_replaces_the_proposals_below_and_loses_no_product(workspace):
+    """Splitting a proposal the cascade had split (or a curator had), as a curator does who
+    finds the split too coarse: its children are the new split's alone, none left empty, and a
+    product moved below it after the preview stays in it."""
+    ws, run_id = workspace
+    run = RunData(ws, run_id)
+    node = max((n for n in run.tree.proposals() if n.children), key=lambda n: n.size)
+    store = CurationStore(ws.curation_path)
+    store.record(run_id, "split", preview_split(run, node.id, strictness=4.0).payload())
+    tree, rows, _ = apply_decisions(run.tree, run.assignments, store.decisions(run_id))
+    assert {c.id for c in tree.children(node.id)}.isdisjoint(run.tree[node.id].children)
+    again = preview_split(run, node.id, strictness=3.0, assignments=rows)
+    other = next(n for n in _leaf_proposals(run) if not n.id.startswith(node.id + "/"))
+    moved = rows.loc[rows["leaf_id"] == other.id, "product_id"].head(2).tolist()
+    store.record(run_id, "move", {"products": moved, "target": tree.children(node.id)[0].id})
+    store.record(run_id, "split", again.payload())
+    tree, rows, skipped = apply_decisions(run.tree, run.assignments, store.decisions(run_id))
+    assert not skipped and [c.name for c in tree.children(node.id)] == again.names
+    assert all(c.size > 0 for c in tree.children(node.id))
+    assert rows["leaf_id"].isin(list(tree.nodes)).all()  # every product sits on a node of the tree
+    assert rows.set_index("product_id").loc[moved, "leaf_id"].eq(node.id).all()
+    assert tree[node.id].size == node.size + len(moved)
+
+
 def _rename_the_largest_leaf(ws: Workspace, run_id: str) -> str:
     """Record a curator's rename of the run's largest leaf proposal; its node id."""
     node = _leaf_proposals(RunData(ws, run_id))[0]

@@ -426,3 +426,44 @@ def test_moving_products_off_a_page_keeps_the_curator_on_that_page(workspace):
         browser.close()
     (move,) = CurationStore(ws.curation_path).decisions(run_id)
     assert move.action == "move" and len(move.payload["products"]) == moved
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium is installed by .ci/run")
+def test_splitting_a_proposal_again_replaces_the_children_of_the_first_split(workspace):
+    """A curator splits a proposal, finds the split too coarse and splits it again. The accepted
+    preview stayed on screen with its "Accept split" button; a second split of the proposal (or a
+    second click on that button) stopped the explorer on every page load with "duplicate node id",
+    Undo included."""
+    from playwright.sync_api import expect, sync_playwright
+
+    ws, run_id = workspace
+    run = RunData(ws, run_id)
+    node = max((n for n in run.tree.proposals() if not n.children), key=lambda n: n.size)
+    with explorer(ws) as port, sync_playwright() as playwright:
+        browser = _browser(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        _open(page, port)
+        _show_proposal(page, run.tree, node.id)
+        for _ in range(2):
+            page.get_by_role("tab", name="Split").click()
+            strictness = page.get_by_role("slider")
+            strictness.press("Home")
+            for _ in range(6):  # 1.0 → 4.0 in steps of 0.5: smaller clusters, so the small run splits
+                strictness.press("ArrowRight")
+            expect(strictness).to_have_value("4")
+            _settled(page)
+            page.get_by_role("button", name="Preview split").click()
+            page.get_by_text(re.compile(r"^Split preview ready")).wait_for(timeout=180_000)
+            page.get_by_role("button", name="Accept split").click()
+            page.get_by_text(f"Split “{node.name}” into", exact=False).first.wait_for(timeout=30_000)
+            _settled(page)
+            expect(page.get_by_role("button", name="Accept split")).to_have_count(0)  # recorded: not offered again
+            expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+        browser.close()
+    decisions = CurationStore(ws.curation_path).decisions(run_id)
+    assert [d.action for d in decisions] == ["split", "split"]
+    curated, _, skipped = apply_decisions(run.tree, run.assignments, decisions)
+    children = curated.children(node.id)
+    assert not skipped
+    assert [c.name for c in children] == decisions[1].payload["names"]  # the second split's only, none left empty
+    assert all(c.size > 0 for c in children)

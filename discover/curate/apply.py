@@ -47,6 +47,10 @@ def _apply_one(tree: SubcategoryTree, assignments: pd.DataFrame, decision: Decis
         _remove_subtree(tree, node.id)
     elif decision.action == "split":
         node = _require(tree, p["node"], proposed=False)
+        for child in [c for c in tree.children(node.id) if c.kind == "proposed"]:
+            _remove_subtree(tree, child.id)  # the preview re-clustered their products: its children replace them
+        for column in ("node_id", "leaf_id"):  # whatever pointed below the node points at it until placed
+            assignments.loc[assignments[column].str.startswith(node.id + "/"), column] = node.id
         for rank, name in enumerate(p["names"], start=1):
             child = tree.add(Node(f"{node.id}/s{rank}", node.id, "proposed", name))
             child.keywords = list(p.get("keywords", [[]] * rank)[rank - 1])  # older split decisions lack them

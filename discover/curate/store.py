@@ -7,7 +7,8 @@ config finds the same nodes and the decisions re-attach (:mod:`discover.curate.a
 Actions (payload fields):
 - ``rename`` (node, name)
 - ``merge`` (into, node): `node`'s products join `into`; `node` and its subtree go away
-- ``split`` (node, members: {product_id: child index}, names): new children ``<node>/s<k>``
+- ``split`` (node, members: {product_id: child index}, names): new children ``<node>/s<k>``,
+  in place of the proposals the node had below it
 - ``reject`` (node): the node and its subtree go away; its products return to the parent
 - ``move`` (products, target): products become members of `target`
 """
