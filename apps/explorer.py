@@ -294,7 +294,7 @@ def merge(node_id: str) -> None:
     """Merge into the target picked in the question (read at submit, so picking costs no rerun)."""
     into = st.session_state.get(f"merge-into:{node_id}")
     if into in tree:
-        name, target = tree[node_id].name, tree[into].name
+        name, target = views.proposal_label(tree, node_id), views.proposal_label(tree, into)
         act("merge", {"into": into, "node": node_id}, f"Merged “{name}” into “{target}”", show=into)
 
 
@@ -319,7 +319,10 @@ def curation_panel(parent_id: str, node_id: str, shown: pd.DataFrame) -> None:
             (node_id,),
             disabled=not others,
             choices=lambda: st.selectbox(
-                "Merge this proposal into", others, format_func=lambda i: tree[i].name, key=f"merge-into:{node_id}"
+                "Merge this proposal into",
+                others,
+                format_func=lambda i: views.proposal_label(tree, i),
+                key=f"merge-into:{node_id}",
             ),
         )
         if not others:
@@ -391,7 +394,7 @@ def proposal_picker(choices: list[str]) -> str | None:
     """The sidebar's proposal box. Its key follows the names shown, so after a rename or a merge
     the box is drawn anew with the new names (the browser keeps a box's old text otherwise);
     the selection itself lives in ``selected_proposal`` and survives that."""
-    labels = [" > ".join(tree[i].path[2:]) for i in choices]
+    labels = [views.proposal_label(tree, i) for i in choices]
     current = st.session_state.get("selected_proposal")
     version = hashlib.sha1("\n".join(choices + labels).encode()).hexdigest()[:10]
     chosen = st.sidebar.selectbox(

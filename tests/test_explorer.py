@@ -345,10 +345,11 @@ def test_actions_follow_the_proposal_on_screen_and_export_twice(workspace, tmp_p
         siblings = [c for c in run.tree.children(target.parent) if c.id != target.id]
         page.get_by_role("tab", name="Merge").click()
         page.get_by_role("button", name="Merge", exact=True).click()
-        _pick(page, "Merge this proposal into", siblings[0].name)
+        into = views.proposal_label(run.tree, siblings[0].id)
+        _pick(page, "Merge this proposal into", into)
         assert [d.action for d in CurationStore(ws.curation_path).decisions(run_id)] == ["rename"]  # not yet
         page.get_by_role("button", name="Confirm merge").click()
-        page.get_by_text(f"Merged “Renamed In Browser” into “{siblings[0].name}”").wait_for(timeout=30_000)
+        page.get_by_text(f"Merged “{renamed}” into “{into}”").wait_for(timeout=30_000)
         page.get_by_role("heading", name=siblings[0].name, exact=True).wait_for(timeout=30_000)
         expect(page.get_by_role("button", name="Confirm merge")).to_have_count(0)  # the question closed with it
         page.get_by_text("Export", exact=True).click()
@@ -361,6 +362,8 @@ def test_actions_follow_the_proposal_on_screen_and_export_twice(workspace, tmp_p
         page.screenshot(path=str(tmp_path / "export.png"), full_page=True)
         assert page.get_by_text("Duplicate").count() == 0 and page.locator('[data-testid="stException"]').count() == 0
         browser.close()
+    _, merge = CurationStore(ws.curation_path).decisions(run_id)
+    assert merge.payload == {"into": siblings[0].id, "node": target.id}  # the one picked, not a namesake
 
 
 @pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium is installed by .ci/run")
@@ -467,3 +470,29 @@ def test_splitting_a_proposal_again_replaces_the_children_of_the_first_split(wor
     assert not skipped
     assert [c.name for c in children] == decisions[1].payload["names"]  # the second split's only, none left empty
     assert all(c.size > 0 for c in children)
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium is installed by .ci/run")
+def test_merge_targets_are_told_apart_by_their_place_under_the_category(workspace):
+    """A proposal the cascade split further holds a child of its own name ("Kurta" > "Kurta"):
+    the merge box listed both as "Kurta", and the curator could not tell which one a merge hit."""
+    from playwright.sync_api import expect, sync_playwright
+
+    ws, run_id = workspace
+    tree = RunData(ws, run_id).tree
+    nested = next(n for n in tree.proposals() if len(n.children) >= 2)
+    node = tree[nested.children[0]]
+    category = tree.existing_parent(node.id)
+    expected = [" > ".join(tree[i].path[len(category.path) :]) for i in views.merge_targets(tree, category.id, node.id)]
+    assert len(set(expected)) == len(expected)
+    with explorer(ws) as port, sync_playwright() as playwright:
+        browser = _browser(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        _open(page, port)
+        _show_proposal(page, tree, node.id)
+        page.get_by_role("tab", name="Merge").click()
+        page.get_by_role("button", name="Merge", exact=True).click()
+        page.get_by_role("combobox", name="Merge this proposal into", exact=True).click()
+        expect(page.get_by_role("option")).to_have_text(expected)
+        page.keyboard.press("Escape")
+        browser.close()

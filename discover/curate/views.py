@@ -245,6 +245,23 @@ def page(frame: pd.DataFrame, number: int, size: int) -> pd.DataFrame:
     return frame.iloc[(number - 1) * size : number * size]
 
 
+def proposal_label(tree: SubcategoryTree, node_id: str) -> str:
+    """A proposal's path below its existing category: what tells apart a proposal and a child of
+    the same name ("Kurta" and "Kurta > Kurta").
+
+    Example:
+        >>> from discover.tree import Node
+        >>> tree = SubcategoryTree()
+        >>> shoes = tree.ensure_existing(["Footwear", "Shoes"])
+        >>> _ = tree.add(Node(shoes.id + "/c1", shoes.id, "proposed", "Heels"))
+        >>> _ = tree.add(Node(shoes.id + "/c1/c1", shoes.id + "/c1", "proposed", "Heels"))
+        >>> tree.refresh_paths()
+        >>> proposal_label(tree, shoes.id + "/c1"), proposal_label(tree, shoes.id + "/c1/c1")
+        ('Heels', 'Heels > Heels')
+    """
+    return " > ".join(tree[node_id].path[len(tree.existing_parent(node_id).path) :])
+
+
 def merge_targets(tree: SubcategoryTree, parent_id: str, node_id: str) -> list[str]:
     """Proposals of the same existing parent that `node_id` may merge into (not itself or below)."""
     return [n.id for n in tree.proposals(parent_id) if n.id != node_id and not n.id.startswith(node_id + "/")]
