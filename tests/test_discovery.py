@@ -8,6 +8,7 @@ import pandas as pd
 from discover.cluster.stage import propose_subcategories
 from discover.outputs.run_data import RunData
 from discover.tree import SubcategoryTree
+from discover.words import stem, words
 from tests.conftest import REPO
 
 
@@ -100,3 +101,18 @@ def test_run_id_changes_with_fusion_weights_or_discovery_settings(small_run):
     stricter = config.model_copy(deep=True)
     stricter.discovery.cascade.max_depth = 3
     assert len({base, default_run_id(heavier, ["f1"], "sig"), default_run_id(stricter, ["f1"], "sig")}) == 3
+
+
+def test_a_proposal_split_further_is_named_after_all_its_children(small_run):
+    """A parent named after its largest child ("Kurta" over "Kurta" and "Top") reads in the tree
+    as if the other children were kinds of it; unless they are (Clutch: Silk Clutch), its name
+    lists them."""
+    result, _ = small_run
+    tree = RunData(_workspace(result), result.run_id).tree
+    nested = [n for n in tree.proposals() if n.children]
+    assert nested, "the small run has a proposal the cascade split further"
+    for node in nested:
+        children = [tree[c].name for c in node.children]
+        own = {stem(w) for w in words(node.name)}
+        other_kinds = [c for c in children if not own <= {stem(w) for w in words(c)}]
+        assert all(c in node.name for c in other_kinds), (node.name, children)

@@ -16,7 +16,7 @@ import numpy as np
 from sklearn.feature_extraction.text import CountVectorizer
 
 from discover.cluster.phrases import brand_flags, ranked_phrases
-from discover.words import WordConcentration, words
+from discover.words import WordConcentration, stem, words
 
 
 class ClassTfidf:
@@ -104,3 +104,30 @@ def name_siblings(
         taken.add(name)
         named[index] = Named(name, terms, brand_flags(tokenised[index], known))
     return [named[i] for i in range(len(titles_by_child))]
+
+
+NAMES_IN_A_PARENT = 4  # a parent named after more children than this ends "& N more"
+
+
+def name_from_children(name: str, children: Sequence[str]) -> str:
+    """The name of a proposal the cascade split further, from its children's names (largest
+    child first). A parent is named, like its siblings, by what sets it apart from them, which
+    is often its largest child's type: "Polo T-Shirt" over a polo shirt and a sweater child,
+    read as "a sweater is a kind of polo shirt". Where every child's name holds the parent's
+    words (Clutch: Clutch, Silk Clutch), the parent's name is their kind and stays.
+
+    Example:
+        >>> name_from_children("Polo T-Shirt", ["Polo T-Shirt", "Sweater"])
+        'Polo T-Shirt & Sweater'
+        >>> name_from_children("Clutch", ["Clutch", "Silk Clutches"])
+        'Clutch'
+        >>> name_from_children("Top", ["Jacket", "Sweatshirt", "Jersey", "Cardigan", "Shrug"])
+        'Jacket, Sweatshirt, Jersey & 2 more'
+    """
+    own = {stem(w) for w in words(name)}
+    if not children or all(own <= {stem(w) for w in words(child)} for child in children):
+        return name
+    if len(children) > NAMES_IN_A_PARENT:
+        shown = NAMES_IN_A_PARENT - 1
+        return ", ".join(children[:shown]) + f" & {len(children) - shown} more"
+    return ", ".join(children[:-1]) + " & " + children[-1] if len(children) > 1 else children[0]
