@@ -107,25 +107,36 @@ def name_siblings(
 
 
 NAMES_IN_A_PARENT = 4  # a parent named after more children than this ends "& N more"
+KIND_SHARE = 0.5  # a child whose titles say its parent's name this often is a kind of it
 
 
-def name_from_children(name: str, children: Sequence[str]) -> str:
+def _stems(text: str) -> set[str]:
+    return {stem(w) for w in words(text)}
+
+
+def name_from_children(name: str, children: Sequence[str], titles: Sequence[Sequence[str]]) -> str:
     """The name of a proposal the cascade split further, from its children's names (largest
-    child first). A parent is named, like its siblings, by what sets it apart from them, which
-    is often its largest child's type: "Polo T-Shirt" over a polo shirt and a sweater child,
-    read as "a sweater is a kind of polo shirt". Where every child's name holds the parent's
-    words (Clutch: Clutch, Silk Clutch), the parent's name is their kind and stays.
+    child first) and their titles. A parent is named, like its siblings, by what sets it apart
+    from them, which is often its largest child's type: "Polo T-Shirt" over a polo shirt and a
+    sweater child, read as "a sweater is a kind of polo shirt". Where every child is a kind of
+    the parent (its name, or half its titles, say the parent's name: "Silk Clutch", or a "Set"
+    whose titles say "Pendant Set"), the parent's name stays.
 
     Example:
-        >>> name_from_children("Polo T-Shirt", ["Polo T-Shirt", "Sweater"])
+        >>> polo, sweater = ["Polo T-Shirt"] * 3, ["Wool Sweater"] * 2
+        >>> name_from_children("Polo T-Shirt", ["Polo T-Shirt", "Sweater"], [polo, sweater])
         'Polo T-Shirt & Sweater'
-        >>> name_from_children("Clutch", ["Clutch", "Silk Clutches"])
-        'Clutch'
-        >>> name_from_children("Top", ["Jacket", "Sweatshirt", "Jersey", "Cardigan", "Shrug"])
+        >>> name_from_children("Pendant", ["Chain", "Set"], [["Pendant with Chain"], ["Pendant Set", "Gold Set"]])
+        'Pendant'
+        >>> name_from_children("Top", ["Jacket", "Sweatshirt", "Jersey", "Cardigan", "Shrug"], [[]] * 5)
         'Jacket, Sweatshirt, Jersey & 2 more'
     """
-    own = {stem(w) for w in words(name)}
-    if not children or all(own <= {stem(w) for w in words(child)} for child in children):
+    own = _stems(name)
+
+    def kind_of_parent(child: str, said: Sequence[str]) -> bool:
+        return own <= _stems(child) or sum(own <= _stems(t) for t in said) >= KIND_SHARE * max(len(said), 1)
+
+    if not children or all(kind_of_parent(c, t) for c, t in zip(children, titles, strict=True)):
         return name
     if len(children) > NAMES_IN_A_PARENT:
         shown = NAMES_IN_A_PARENT - 1

@@ -73,20 +73,20 @@ def name_tree(
         groups = [titles[in_subtree(leaf_by_product, child.id).to_numpy()].tolist() for child in children]
         for child, named in zip(children, name_siblings(groups, keywords, known), strict=True):
             child.name, child.keywords, child.flags = named.name, named.keywords, named.flags
-    name_parents(tree, leaf_by_product)
+    name_parents(tree, leaf_by_product, titles)
     tree.refresh_paths()
 
 
-def name_parents(tree: SubcategoryTree, leaf_by_product: pd.Series) -> None:
+def name_parents(tree: SubcategoryTree, leaf_by_product: pd.Series, titles: pd.Series) -> None:
     """Name every proposal that has proposals below it after them (deepest first), unless they
     are all kinds of it (:func:`discover.cluster.naming.name_from_children`); a name a sibling
     holds is not taken."""
     parents = [n for n in tree.proposals() if any(tree[c].kind == "proposed" for c in n.children)]
     for node in sorted(parents, key=lambda n: -n.id.count("/")):
         children = [c for c in tree.children(node.id) if c.kind == "proposed"]
-        size = {c.id: int(in_subtree(leaf_by_product, c.id).sum()) for c in children}
-        children.sort(key=lambda c: -size[c.id])
-        name = name_from_children(node.name, [c.name for c in children])
+        said = {c.id: titles[in_subtree(leaf_by_product, c.id).to_numpy()].tolist() for c in children}
+        children.sort(key=lambda c: -len(said[c.id]))
+        name = name_from_children(node.name, [c.name for c in children], [said[c.id] for c in children])
         if name not in {s.name for s in tree.children(node.parent) if s.id != node.id}:
             node.name = name
 
