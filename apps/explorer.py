@@ -279,7 +279,7 @@ def confirmed(
     acts (one rerun), a click anywhere else cancels. Keyed by the proposal, so the question
     never stays open over another proposal after it acted."""
     with (
-        st.popover(label, key=f"{action}-popover:{node_id}", disabled=disabled),
+        st.popover(label, key=f"{action}-popover:{node_id}", disabled=disabled, width="stretch"),
         st.form(key=f"{action}-form:{node_id}", border=False),
     ):
         st.markdown(views.plain(question))  # catalog text, escaped: shown as written

@@ -474,17 +474,23 @@ def test_splitting_a_proposal_again_replaces_the_children_of_the_first_split(wor
 
 @pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium is installed by .ci/run")
 def test_merge_targets_are_told_apart_by_their_place_under_the_category(workspace):
-    """A proposal the cascade split further holds a child of its own name ("Kurta" > "Kurta"):
-    the merge box listed both as "Kurta", and the curator could not tell which one a merge hit."""
+    """A proposal the cascade split further held a child of its own name ("Kurta" > "Kurta"):
+    the merge box listed both as "Kurta", and the curator could not tell which one a merge hit.
+    Labelled by their paths, the children of a long-named parent were cut to the same "…" in the
+    narrow merge question."""
     from playwright.sync_api import expect, sync_playwright
 
     ws, run_id = workspace
     tree = RunData(ws, run_id).tree
     nested = next(n for n in tree.proposals() if len(n.children) >= 2)
+    long_name = "Kurtas, Tunics, Tops and Everything Else Worn Above the Waist"
+    CurationStore(ws.curation_path).record(run_id, "rename", {"node": nested.id, "name": long_name})
+    tree[nested.id].name = long_name
+    tree.refresh_paths()
     node = tree[nested.children[0]]
     category = tree.existing_parent(node.id)
-    expected = [" > ".join(tree[i].path[len(category.path) :]) for i in views.merge_targets(tree, category.id, node.id)]
-    assert len(set(expected)) == len(expected)
+    expected = [views.proposal_label(tree, i) for i in views.merge_targets(tree, category.id, node.id)]
+    assert len(set(expected)) == len(expected) and f"{long_name} > {tree[nested.children[1]].name}" in expected
     with explorer(ws) as port, sync_playwright() as playwright:
         browser = _browser(playwright)
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
@@ -493,6 +499,12 @@ def test_merge_targets_are_told_apart_by_their_place_under_the_category(workspac
         page.get_by_role("tab", name="Merge").click()
         page.get_by_role("button", name="Merge", exact=True).click()
         page.get_by_role("combobox", name="Merge this proposal into", exact=True).click()
-        expect(page.get_by_role("option")).to_have_text(expected)
+        options = page.get_by_role("option")
+        expect(options).to_have_text(expected)
+        cut = options.evaluate_all(  # an option whose text, or a box inside it, overflows: shown cut with "…"
+            "os => os.filter(o => [o, ...o.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth + 1))"
+            ".map(o => o.textContent)"
+        )
+        assert cut == [], "labels cut short"
         page.keyboard.press("Escape")
         browser.close()
