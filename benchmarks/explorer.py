@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.common import REPO, WORKSPACE, markdown_table, write_section
+from discover.curate import views
 from discover.outputs.run_data import RunData
 from discover.workspace import Workspace
 from tests.test_explorer import _browser, _open, _pick, explorer
@@ -76,7 +77,7 @@ def drive(page, port: int, run: RunData, rows: list[dict]) -> None:
 
     def switch(i: int) -> None:
         shown = [second, first][i % 2]
-        _pick(page, "Proposal", " > ".join(shown.path[2:]))
+        _pick(page, "Proposal", views.proposal_label(run.tree, shown.id))
         heading(page, shown.name)
 
     timed(rows, "proposal switch", switch, repeats=3, between=rest)  # ends on `second`
@@ -105,7 +106,7 @@ def drive(page, port: int, run: RunData, rows: list[dict]) -> None:
     def merge(_: int) -> None:
         page.get_by_role("tab", name="Merge").click()
         page.get_by_role("button", name="Merge", exact=True).click()
-        _pick(page, "Merge this proposal into", sibling.name)
+        _pick(page, "Merge this proposal into", views.proposal_label(run.tree, sibling.id))
         page.get_by_role("button", name="Confirm merge").click()
         page.get_by_text("Merged “Renamed By Benchmark”").wait_for(timeout=60_000)
 
@@ -113,7 +114,9 @@ def drive(page, port: int, run: RunData, rows: list[dict]) -> None:
         settled(page)
         page.get_by_role("button", name="Undo last decision").click()
         page.get_by_text("Undid: ").wait_for(timeout=60_000)
-        _pick(page, "Proposal", " > ".join([*second.path[2:-1], "Renamed By Benchmark"]))
+        _pick(
+            page, "Proposal", views.proposal_label(run.tree, second.id).replace(second.name, "Renamed By Benchmark", 1)
+        )
         heading(page, "Renamed By Benchmark")
         settled(page)
 

@@ -300,9 +300,9 @@ def _show_proposal(page, tree, node_id: str) -> None:
     page.get_by_text("Curate").wait_for(timeout=90_000)
     _pick(page, "Category", f"{' > '.join(parent.path)} ({parent.size:,})")
     page.get_by_role("heading", name=" > ".join(parent.path), exact=True).wait_for(timeout=30_000)
-    opened = " > ".join(tree.proposals(parent.id)[0].path[2:])  # the box is drawn anew for the category
+    opened = views.proposal_label(tree, tree.proposals(parent.id)[0].id)  # the box is drawn anew for the category
     expect(page.get_by_role("combobox", name="Proposal", exact=True)).to_have_value(opened, timeout=30_000)
-    _pick(page, "Proposal", " > ".join(node.path[2:]))
+    _pick(page, "Proposal", views.proposal_label(tree, node_id))
     page.get_by_role("heading", name=node.name, exact=True).wait_for(timeout=30_000)
 
 
@@ -332,7 +332,7 @@ def test_actions_follow_the_proposal_on_screen_and_export_twice(workspace, tmp_p
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         _open(page, port)
         page.get_by_role("heading", name=first.name, exact=True).wait_for(timeout=90_000)
-        _pick(page, "Proposal", " > ".join(target.path[2:]))
+        _pick(page, "Proposal", views.proposal_label(run.tree, target.id))
         page.get_by_role("heading", name=target.name, exact=True).wait_for(timeout=30_000)
         page.get_by_role("tab", name="Rename").click()
         expect(page.get_by_label("New name")).to_have_value(target.name)  # not the previous proposal's name
@@ -340,7 +340,7 @@ def test_actions_follow_the_proposal_on_screen_and_export_twice(workspace, tmp_p
         page.get_by_label("New name").press("Enter")
         page.get_by_role("button", name="Rename", exact=True).click()
         page.get_by_role("heading", name="Renamed In Browser", exact=True).wait_for(timeout=30_000)
-        renamed = " > ".join([*target.path[2:-1], "Renamed In Browser"])
+        renamed = views.proposal_label(run.tree, target.id).replace(target.name, "Renamed In Browser", 1)
         expect(page.get_by_role("combobox", name="Proposal", exact=True)).to_have_value(renamed)
         siblings = [c for c in run.tree.children(target.parent) if c.id != target.id]
         page.get_by_role("tab", name="Merge").click()
@@ -476,8 +476,7 @@ def test_splitting_a_proposal_again_replaces_the_children_of_the_first_split(wor
 def test_merge_targets_are_told_apart_by_their_place_under_the_category(workspace):
     """A proposal the cascade split further held a child of its own name ("Kurta" > "Kurta"):
     the merge box listed both as "Kurta", and the curator could not tell which one a merge hit.
-    Labelled by their paths, the children of a long-named parent were cut to the same "…" in the
-    narrow merge question."""
+    A child is labelled "Kurta · in Kurta", and no label is cut short in the merge question."""
     from playwright.sync_api import expect, sync_playwright
 
     ws, run_id = workspace
@@ -490,7 +489,7 @@ def test_merge_targets_are_told_apart_by_their_place_under_the_category(workspac
     node = tree[nested.children[0]]
     category = tree.existing_parent(node.id)
     expected = [views.proposal_label(tree, i) for i in views.merge_targets(tree, category.id, node.id)]
-    assert len(set(expected)) == len(expected) and f"{long_name} > {tree[nested.children[1]].name}" in expected
+    assert len(set(expected)) == len(expected) and f"{tree[nested.children[1]].name} · in {long_name}" in expected
     with explorer(ws) as port, sync_playwright() as playwright:
         browser = _browser(playwright)
         page = browser.new_page(viewport={"width": 1400, "height": 1100})

@@ -246,20 +246,23 @@ def page(frame: pd.DataFrame, number: int, size: int) -> pd.DataFrame:
 
 
 def proposal_label(tree: SubcategoryTree, node_id: str) -> str:
-    """A proposal's path below its existing category: what tells apart a proposal and a child of
-    the same name ("Kurta" and "Kurta > Kurta").
+    """A proposal's name, then where it sits if another proposal holds it: what tells apart a
+    proposal and a child of the same name, name first, so that a narrow box that cuts the
+    label short still shows it.
 
     Example:
         >>> from discover.tree import Node
         >>> tree = SubcategoryTree()
         >>> shoes = tree.ensure_existing(["Footwear", "Shoes"])
-        >>> _ = tree.add(Node(shoes.id + "/c1", shoes.id, "proposed", "Heels"))
+        >>> _ = tree.add(Node(shoes.id + "/c1", shoes.id, "proposed", "Heels & Flats"))
         >>> _ = tree.add(Node(shoes.id + "/c1/c1", shoes.id + "/c1", "proposed", "Heels"))
         >>> tree.refresh_paths()
         >>> proposal_label(tree, shoes.id + "/c1"), proposal_label(tree, shoes.id + "/c1/c1")
-        ('Heels', 'Heels > Heels')
+        ('Heels & Flats', 'Heels · in Heels & Flats')
     """
-    return " > ".join(tree[node_id].path[len(tree.existing_parent(node_id).path) :])
+    node, category = tree[node_id], tree.existing_parent(node_id)
+    above = node.path[len(category.path) : -1]
+    return node.name + (" · in " + " > ".join(above) if above else "")
 
 
 def merge_targets(tree: SubcategoryTree, parent_id: str, node_id: str) -> list[str]:
