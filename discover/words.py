@@ -55,6 +55,16 @@ def stem(word: str) -> str:
     return word[:-1] if word.endswith("e") and len(word) > 3 else word
 
 
+def stems(text: str) -> set[str]:
+    """The stems of a text's words: what two names, or a name and a title, share.
+
+    Example:
+        >>> sorted(stems("Sports Shoes")) == sorted(stems("sport shoe"))
+        True
+    """
+    return {stem(w) for w in words(text)}
+
+
 def _terms(tokens: Sequence[str]) -> list[Term]:
     """Distinct words and adjacent pairs, in title order: never a set, whose order changes with
     each process's string hashing (and with it the vocabulary's column order, and the SVD)."""

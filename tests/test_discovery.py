@@ -8,7 +8,7 @@ import pandas as pd
 from discover.cluster.stage import propose_subcategories
 from discover.outputs.run_data import RunData
 from discover.tree import SubcategoryTree, in_subtree
-from discover.words import stem, words
+from discover.words import stems
 from tests.conftest import REPO
 
 
@@ -114,7 +114,7 @@ def test_a_proposal_split_further_is_named_after_all_its_children(small_run):
     assert nested, "the small run has a proposal the cascade split further"
 
     def says(text: str, name: str) -> bool:
-        return {stem(w) for w in words(name)} <= {stem(w) for w in words(text)}
+        return stems(name) <= stems(text)
 
     for node in nested:
         for child in (tree[c] for c in node.children):

@@ -16,7 +16,7 @@ import numpy as np
 from sklearn.feature_extraction.text import CountVectorizer
 
 from discover.cluster.phrases import brand_flags, ranked_phrases
-from discover.words import WordConcentration, stem, words
+from discover.words import WordConcentration, stems, words
 
 
 class ClassTfidf:
@@ -110,10 +110,6 @@ NAMES_IN_A_PARENT = 4  # a parent named after more children than this ends "& N 
 KIND_SHARE = 0.5  # a child whose titles say its parent's name this often is a kind of it
 
 
-def _stems(text: str) -> set[str]:
-    return {stem(w) for w in words(text)}
-
-
 def name_from_children(name: str, children: Sequence[str], titles: Sequence[Sequence[str]]) -> str:
     """The name of a proposal the cascade split further, from its children's names (largest
     child first) and their titles. A parent is named, like its siblings, by what sets it apart
@@ -131,10 +127,10 @@ def name_from_children(name: str, children: Sequence[str], titles: Sequence[Sequ
         >>> name_from_children("Top", ["Jacket", "Sweatshirt", "Jersey", "Cardigan", "Shrug"], [[]] * 5)
         'Jacket, Sweatshirt, Jersey & 2 more'
     """
-    own = _stems(name)
+    own = stems(name)
 
     def kind_of_parent(child: str, said: Sequence[str]) -> bool:
-        return own <= _stems(child) or sum(own <= _stems(t) for t in said) >= KIND_SHARE * max(len(said), 1)
+        return own <= stems(child) or sum(own <= stems(t) for t in said) >= KIND_SHARE * max(len(said), 1)
 
     if not children or all(kind_of_parent(c, t) for c, t in zip(children, titles, strict=True)):
         return name

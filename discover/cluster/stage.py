@@ -19,7 +19,7 @@ from discover.cluster.reduce import UmapReducer
 from discover.cluster.type_merge import merge_same_name, merge_same_type
 from discover.config import DiscoveryConfig
 from discover.engine import ordered_map
-from discover.tree import SubcategoryTree, category_paths, existing_id, in_subtree
+from discover.tree import Node, SubcategoryTree, category_paths, existing_id, in_subtree
 from discover.words import WordConcentration, known_words
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,9 @@ def name_tree(
     keywords: int,
     known: WordConcentration | None = None,
 ) -> None:
-    """Name every group of sibling proposals from the titles under each sibling."""
+    """Name every group of sibling proposals from the titles under each sibling, then every
+    proposal that holds proposals after them (:func:`name_parent`), deepest first."""
+    parents = []
     for node in list(tree.nodes.values()):
         children = [c for c in tree.children(node.id) if c.kind == "proposed"]
         if not children:
@@ -73,22 +75,21 @@ def name_tree(
         groups = [titles[in_subtree(leaf_by_product, child.id).to_numpy()].tolist() for child in children]
         for child, named in zip(children, name_siblings(groups, keywords, known), strict=True):
             child.name, child.keywords, child.flags = named.name, named.keywords, named.flags
-    name_parents(tree, leaf_by_product, titles)
+        if node.kind == "proposed":
+            parents.append((node, children, groups))
+    for node, children, groups in sorted(parents, key=lambda p: -p[0].id.count("/")):
+        name_parent(tree, node, children, groups)
     tree.refresh_paths()
 
 
-def name_parents(tree: SubcategoryTree, leaf_by_product: pd.Series, titles: pd.Series) -> None:
-    """Name every proposal that has proposals below it after them (deepest first), unless they
-    are all kinds of it (:func:`discover.cluster.naming.name_from_children`); a name a sibling
-    holds is not taken."""
-    parents = [n for n in tree.proposals() if any(tree[c].kind == "proposed" for c in n.children)]
-    for node in sorted(parents, key=lambda n: -n.id.count("/")):
-        children = [c for c in tree.children(node.id) if c.kind == "proposed"]
-        said = {c.id: titles[in_subtree(leaf_by_product, c.id).to_numpy()].tolist() for c in children}
-        children.sort(key=lambda c: -len(said[c.id]))
-        name = name_from_children(node.name, [c.name for c in children], [said[c.id] for c in children])
-        if name not in {s.name for s in tree.children(node.parent) if s.id != node.id}:
-            node.name = name
+def name_parent(tree: SubcategoryTree, node: Node, children: list[Node], titles: list[list[str]]) -> None:
+    """Name a proposal after its child proposals (largest first; `titles` are theirs), unless
+    they are all kinds of it (:func:`discover.cluster.naming.name_from_children`); a name a
+    sibling holds is not taken."""
+    order = sorted(range(len(children)), key=lambda i: -len(titles[i]))
+    name = name_from_children(node.name, [children[i].name for i in order], [titles[i] for i in order])
+    if name not in {s.name for s in tree.children(node.parent) if s.id != node.id}:
+        node.name = name
 
 
 def plot_coordinates(

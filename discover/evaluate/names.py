@@ -19,13 +19,9 @@ from typing import Any
 import pandas as pd
 
 from discover.tree import SubcategoryTree
-from discover.words import stem, words
+from discover.words import stems, words
 
 SAID = 0.25  # a type word in this share of a proposal's titles is one its name could use
-
-
-def _stems(text: str) -> set[str]:
-    return {stem(w) for w in words(text)}
 
 
 def name_scores(tree: SubcategoryTree, assignments: pd.DataFrame, catalog: pd.DataFrame) -> dict[str, Any]:
@@ -44,9 +40,9 @@ def name_scores(tree: SubcategoryTree, assignments: pd.DataFrame, catalog: pd.Da
         if node is None or node.kind != "proposed":
             continue
         scored += 1
-        type_stems = _stems(rows["truth"].value_counts().index[0])  # of the majority type's name
-        typed += bool(_stems(node.name) & type_stems)
-        said += sum(bool(_stems(t) & type_stems) for t in rows["title"]) >= SAID * len(rows)
+        type_stems = stems(rows["truth"].value_counts().index[0])  # of the majority type's name
+        typed += bool(stems(node.name) & type_stems)
+        said += sum(bool(stems(t) & type_stems) for t in rows["title"]) >= SAID * len(rows)
         phrase = " ".join(words(node.name))
         ordered += any(f" {phrase} " in f" {' '.join(words(t))} " for t in rows["title"])
     duplicates = 0
