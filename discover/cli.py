@@ -113,6 +113,7 @@ def _classify_session(args: argparse.Namespace) -> Iterator[tuple[Config, Worksp
 
 def cmd_classify_train(args: argparse.Namespace) -> None:
     from discover.classify import stage
+    from discover.classify.data import imbalance_summary
 
     with _classify_session(args) as (config, workspace):
         if args.minutes and not (args.fine_tune or config.classify.fine_tune):
@@ -124,10 +125,12 @@ def cmd_classify_train(args: argparse.Namespace) -> None:
             tuning = config.classify.fine_tune or FineTuneConfig()
             config.classify.fine_tune = tuning.model_copy(update={k: v for k, v in update.items() if v})
         trained = stage.train(config, workspace)
-        print(trained.imbalance.head(5).to_string(float_format=lambda v: f"{v:.3f}"))
+        for i, line in enumerate(imbalance_summary(trained.imbalance, config.classify.max_per_class)):
+            print(f"{'imbalance' if i == 0 else '':10s} {line}")
         print(stage.format_classify_metrics(trained.metrics))
         print(f"model      {trained.model_dir}")
         print(f"metrics    {workspace.root / 'classify' / trained.model_id / 'metrics.json'}")
+        print(f"imbalance  {stage.imbalance_path(workspace, trained.model_id)}  (every class, per split)")
 
 
 def cmd_classify_evaluate(args: argparse.Namespace) -> None:

@@ -46,6 +46,8 @@ def test_broken_images_are_reported_and_dropped_the_rest_goes_on(tmp_path: Path)
     catalog = load_catalog(config.catalog, path, show_progress=False)
     problems = _problems(catalog)
     assert [p.product_id for p in problems["undecodable_image"]] == [rows["id"][1], rows["id"][4]]
+    not_an_image = problems["undecodable_image"][1].detail  # names the file, not Pillow's in-memory buffer
+    assert not_an_image.startswith(rows["image"][4]) and "BytesIO" not in not_an_image
     assert [p.product_id for p in problems["empty_file"]] == [rows["id"][2]]
     assert [(p.row, p.column) for p in problems["missing_file"]] == [(4, "image")]
     assert catalog.report.dropped == 4 and len(catalog.table) == 16

@@ -295,6 +295,11 @@ def test_train_evaluate_predict_and_find_mislabels_on_real_products(tmp_path: Pa
     assert "--fine-tune" in capsys.readouterr().err
     assert main(["classify", "train", str(config), *ws]) == 0
     (metrics_path,) = (tmp_path / "ws" / "classify").glob("*/metrics.json")
+    # the imbalance report: every class with its products per split, none dropped by sampling
+    imbalance = pd.read_csv(metrics_path.parent / "imbalance.csv")
+    assert imbalance[["train", "validation", "test"]].to_numpy().sum() == 900 and (imbalance["learnt"] >= 1).all()
+    assert imbalance["class"].str.count(" > ").eq(2).all() and imbalance["learnt"].is_monotonic_decreasing
+    assert f"imbalance  {len(imbalance)} leaf classes" in capsys.readouterr().out
     metrics = yaml.safe_load(metrics_path.read_text())
     assert metrics["hierarchical_f1"] > 0.85 and metrics["per_level"]["level_1"]["accuracy"] > 0.9
     assert {"leaf_macro_f1", "ece", "per_level"} <= set(metrics)

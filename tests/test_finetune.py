@@ -97,6 +97,8 @@ def test_the_cli_fine_tunes_saves_scores_and_serves_a_model(tmp_path):
     assert (model_dir / "model.safetensors").exists() and end_to_end.is_end_to_end(model_dir)
     trained = json.loads((tmp_path / "ws" / "classify" / model_dir.name / "metrics.json").read_text())
     assert {"hierarchical_f1", "leaf_macro_f1", "per_level", "two_stage"} <= set(trained)
+    imbalance = pd.read_csv(tmp_path / "ws" / "classify" / model_dir.name / "imbalance.csv")
+    assert imbalance["learnt"].sum() == trained["train_rows"] and (imbalance["learnt"] >= 1).all()
     assert (model_dir / "text-stage" / "model.safetensors").exists()  # titles first at prediction, as frozen models
 
     model, meta = end_to_end.load(model_dir)  # the fine-tuned top, the shipped bottom

@@ -10,11 +10,14 @@ each class's training rows and never drops a class entirely.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
+
+RARE_CLASS = 5  # the imbalance summary counts the classes learnt from fewer products than this
 
 
 @dataclass
@@ -29,7 +32,9 @@ class Splits:
 def _one_fold(labels: np.ndarray, groups: np.ndarray, folds: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(rest, held) with held ≈ 1/folds of the rows, grouped and stratified."""
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    return next(splitter.split(np.zeros(len(labels)), labels, groups))
+    with warnings.catch_warnings():  # classes rarer than the folds: `_train_sees_every_class` places them
+        warnings.filterwarnings("ignore", "The least populated class in y", UserWarning)
+        return next(splitter.split(np.zeros(len(labels)), labels, groups))
 
 
 def grouped_splits(
@@ -113,8 +118,63 @@ def class_weights(labels: np.ndarray, classes: int) -> np.ndarray:
     return weights.astype(np.float32)
 
 
-def imbalance_report(labels: np.ndarray, names: list[str]) -> pd.DataFrame:
-    """Class sizes, largest first, with their share and the ratio to the smallest class."""
-    counts = pd.Series(np.bincount(labels, minlength=len(names)), index=names, name="products")
-    counts = counts[counts > 0].sort_values(ascending=False)
-    return pd.DataFrame({"products": counts, "share": counts / counts.sum(), "x smallest": counts / counts.min()})
+def imbalance_report(labels: np.ndarray, splits: Splits, learnt: np.ndarray, names: list[str]) -> pd.DataFrame:
+    """Every class's products in each split, most trained-on first: how skewed training is,
+    what the per-class cap set aside (`train` against `learnt`), and how few test products
+    score the rarest classes. `share` is the class's part of the learnt rows; `names` are the
+    full paths, since one leaf name can sit under two parents.
+
+    Example:
+        >>> labels = np.array([0] * 6 + [1] * 3 + [2])
+        >>> splits = Splits(np.array([0, 1, 2, 3, 6, 7, 9]), np.array([4, 8]), np.array([5]))
+        >>> report = imbalance_report(labels, splits, np.array([0, 1, 6, 7, 9]), ["A > a", "A > b", "B > c"])
+        >>> report[["train", "learnt", "validation", "test"]].values.tolist()
+        [[4, 2, 1, 1], [2, 2, 1, 0], [1, 1, 0, 0]]
+    """
+
+    def count(rows: np.ndarray) -> np.ndarray:
+        return np.bincount(labels[rows], minlength=len(names))
+
+    frame = pd.DataFrame(
+        {
+            "train": count(splits.train),
+            "learnt": count(learnt),
+            "validation": count(splits.validation),
+            "test": count(splits.test),
+        },
+        index=pd.Index(names, name="class"),
+    )
+    frame = frame[frame.sum(axis=1) > 0]
+    frame["share"] = frame["learnt"] / max(int(frame["learnt"].sum()), 1)
+    return frame.sort_values(["learnt", "train"], ascending=False, kind="stable")
+
+
+def imbalance_summary(report: pd.DataFrame, cap: int | None) -> list[str]:
+    """The report in three lines: the largest and smallest class, the ratio, the rare tail,
+    and what the cap did.
+
+    Example:
+        >>> report = pd.DataFrame({"train": [40, 3, 1], "learnt": [10, 3, 1]}, index=["A > a", "A > b", "B > c"])
+        >>> for line in imbalance_summary(report, cap=10):
+        ...     print(line)
+        3 leaf classes, 14 products learnt: largest A > a 10 (71.4 %), smallest B > c 1; 10:1
+        2 classes learnt from fewer than 5 products
+        classify.max_per_class 10: 1 class capped, 30 training products set aside
+    """
+    learnt = report["learnt"]
+    largest, smallest = learnt.idxmax(), learnt[learnt > 0].idxmin()
+    share = 100 * learnt[largest] / learnt.sum()
+    lines = [
+        f"{len(report)} leaf classes, {learnt.sum():,} products learnt: largest {largest} {learnt[largest]:,} "
+        f"({share:.1f} %), smallest {smallest} {learnt[smallest]:,}; {learnt[largest] // learnt[smallest]:,}:1"
+    ]
+    rare = int((learnt < RARE_CLASS).sum())
+    lines.append(f"{rare} class{'es' if rare != 1 else ''} learnt from fewer than {RARE_CLASS} products")
+    if cap is not None:
+        capped = int((report["train"] > report["learnt"]).sum())
+        aside = int((report["train"] - report["learnt"]).sum())
+        lines.append(
+            f"classify.max_per_class {cap}: {capped} class{'es' if capped != 1 else ''} capped, "
+            f"{aside:,} training products set aside"
+        )
+    return lines

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from safetensors.torch import load_file, save_file
 
-from discover.classify.data import Splits, grouped_splits, imbalance_report, undersample
+from discover.classify.data import Splits, grouped_splits, undersample
 from discover.classify.finetune import EndToEndClassifier, FineTuneSettings, Products, evaluate_end_to_end
 from discover.classify.labels import LabelTree
 from discover.classify.model import load_weights
@@ -151,8 +151,8 @@ def train(config: Config, workspace: Workspace, progress: bool = True) -> Traine
     metrics["epochs"] = history
     write_json(workspace.root / "classify" / model_id / "metrics.json", metrics)
     log.info("classify: %s fine-tuned on %d products in %.1f s", model_id, len(train_rows), metrics["seconds"])
-    names = [n.split(" > ")[-1] for n in tree.classes[-1]]
-    return stage.Trained(model_id, directory, metrics, imbalance_report(codes[train_rows, -1], names))
+    imbalance = stage.write_imbalance(workspace, model_id, codes[:, -1], splits, train_rows, tree)
+    return stage.Trained(model_id, directory, metrics, imbalance)
 
 
 def evaluate(config: Config, workspace: Workspace, directory: Path) -> dict:

@@ -223,8 +223,21 @@ def train(config: Config, workspace: Workspace, progress: bool = True) -> Traine
     metrics.update(model_id=model_id, train_rows=len(train_rows), seconds=time.perf_counter() - started)
     write_json(workspace.root / "classify" / model_id / "metrics.json", metrics)
     log.info("classify: %s trained on %d products in %.1f s", model_id, len(train_rows), metrics["seconds"])
-    names = [" > ".join(n.split(" > ")[-1:]) for n in tree.classes[-1]]
-    return Trained(model_id, model_dir, metrics, imbalance_report(inputs.codes[train_rows, -1], names))
+    imbalance = write_imbalance(workspace, model_id, inputs.codes[:, -1], splits, train_rows, tree)
+    return Trained(model_id, model_dir, metrics, imbalance)
+
+
+def write_imbalance(
+    workspace: Workspace, model_id: str, leaves: np.ndarray, splits: Splits, learnt: np.ndarray, tree: LabelTree
+) -> pd.DataFrame:
+    """Every leaf class's products per split, written to `classify/<model-id>/imbalance.csv`."""
+    report = imbalance_report(leaves, splits, learnt, list(tree.classes[-1]))
+    write_csv(imbalance_path(workspace, model_id), report.reset_index())
+    return report
+
+
+def imbalance_path(workspace: Workspace, model_id: str) -> Path:
+    return workspace.root / "classify" / model_id / "imbalance.csv"
 
 
 def saved_ngrams(directory: Path, model: Classifier, catalog: pd.DataFrame) -> sp.csr_matrix | None:

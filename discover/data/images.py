@@ -71,6 +71,8 @@ def check_image(image: str, root: Path, config: CatalogConfig) -> tuple[str, str
                 img.load()
     except Image.DecompressionBombError as error:
         return "", digest, "image_too_large", str(error)
+    except Image.UnidentifiedImageError:  # its own message names our in-memory buffer, not the file
+        return path, digest, "undecodable_image", f"{image}: not an image format Pillow can read"
     except Exception as error:  # PIL raises many types for broken files
         return path, digest, "undecodable_image", f"{image}: {error}"
     if min(width, height) < config.min_image_size:
