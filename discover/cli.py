@@ -211,7 +211,7 @@ def _print_registered_check(frame) -> None:
         return
     print(check_summary(frame))
     flagged = frame[frame["flagged"]].sort_values("p_registered", kind="stable")
-    columns = ["product_id", "registered_path", "p_registered", "predicted_path", "probability"]
+    columns = ["product_id", "title", "registered_path", "p_registered", "predicted_path", "probability"]
     if len(flagged):
         print(flagged[columns].head(10).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 

@@ -337,6 +337,7 @@ def test_train_evaluate_predict_and_find_mislabels_on_real_products(tmp_path: Pa
     assert main(["classify", "predict", str(config), *ws, "--catalog", str(new), "--out", str(out)]) == 0
     predicted = pd.read_csv(out, dtype={"product_id": str})
     assert predicted["product_id"].tolist() == rows["id"].iloc[900:].tolist()
+    assert predicted["title"].fillna("").tolist() == fresh["productDisplayName"].tolist()  # to judge each one by
     truth = [" > ".join(r) for r in rows.iloc[900:][["masterCategory", "subCategory"]].itertuples(index=False)]
     agrees = [p.startswith(t) for p, t in zip(predicted["predicted_path"], truth, strict=True)]
     assert np.mean(agrees) > 0.85 and predicted["probability"].between(0, 1).all()

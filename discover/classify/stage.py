@@ -457,9 +457,11 @@ def two_stage_metrics(
 
 
 def prediction_frame(catalog: pd.DataFrame, tree: LabelTree, predicted: Predictions) -> pd.DataFrame:
-    """What `predict` writes: each product, its predicted path and that path's probability."""
+    """What `predict` writes: each product and its title (to judge the prediction by), its
+    predicted path and that path's probability."""
     names = tree.decode(predicted.paths)
-    frame = pd.DataFrame({"product_id": catalog["product_id"], "predicted_path": [" > ".join(p) for p in names]})
+    frame = pd.DataFrame({"product_id": catalog["product_id"], "title": catalog["title"].fillna("")})
+    frame["predicted_path"] = [" > ".join(p) for p in names]
     frame["probability"] = predicted.probability
     return frame
 
