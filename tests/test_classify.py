@@ -234,6 +234,30 @@ def test_a_model_saved_before_logit_adjustment_loads_and_predicts_as_before(tmp_
         load_classifier(tmp_path / "old")
 
 
+def test_mostly_zero_n_gram_votes_are_saved_as_their_entries_and_dense_files_still_load(tmp_path: Path):
+    tree = LabelTree.from_paths(PATHS)
+    model = MultimodalClassifier(tree, 6, 4, fusion="gated", dim=8, ngram_features=400).eval()
+    with torch.no_grad():  # as training leaves them: the columns of titles' n-grams moved, the rest zero
+        model.ngrams.weight[:40] = torch.randn(40, model.ngrams.weight.shape[1])
+    model.save(tmp_path / "packed", {})
+    saved = load_file(str(tmp_path / "packed" / "model.safetensors"))
+    assert "ngrams.weight" not in saved and len(saved["ngrams.weight.__values"]) == model.ngrams.weight.count_nonzero()
+    assert saved["heads.heads.0.weight"].shape == (len(tree.classes[0]), 8)  # dense weights stay dense
+    dense_bytes = sum(v.numel() * v.element_size() for v in model.state_dict().values())
+    assert (tmp_path / "packed" / "model.safetensors").stat().st_size < 0.4 * dense_bytes
+    reloaded, _ = load_classifier(tmp_path / "packed")
+    assert all(torch.equal(reloaded.state_dict()[k], v) for k, v in model.state_dict().items())
+    model.save(tmp_path / "dense", {})  # a model saved before the packing: every weight dense
+    save_file(
+        {k: v.clone().contiguous() for k, v in model.state_dict().items()},
+        str(tmp_path / "dense" / "model.safetensors"),
+    )
+    bags = torch.tensor([1, 5, 300]), torch.tensor([0, 2]), torch.ones(3)
+    image, text = torch.randn(2, 6), torch.randn(2, 4)
+    old, _ = load_classifier(tmp_path / "dense")
+    assert torch.equal(old.leaf_log_probs(image, text, bags), reloaded.leaf_log_probs(image, text, bags))
+
+
 def test_the_confusion_of_the_largest_classes_counts_their_mix_ups_among_themselves():
     tree = LabelTree.from_paths(PATHS)  # leaves x, y, z, w, v, u
     leaf = {path[-1]: code for code, path in enumerate(tree.decode(tree.ancestors(np.arange(6))))}

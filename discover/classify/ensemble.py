@@ -27,7 +27,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from discover.classify.labels import LabelTree
-from discover.classify.model import MultimodalClassifier, NgramBag, load_weights, write_classifier
+from discover.classify.model import MultimodalClassifier, NgramBag, load_weights, unpack_sparse, write_classifier
 from discover.classify.train import Inputs, TrainSettings, fit_classifier
 from discover.errors import WorkspaceError
 
@@ -176,6 +176,6 @@ def load_classifier(directory: Path) -> tuple[Classifier, dict[str, Any]]:
     each = meta.get("member_settings") or [meta["settings"]] * meta.get("members", 1)
     members = [MultimodalClassifier(tree, **meta["dims"], **settings) for settings in each]
     model = members[0] if len(members) == 1 else ClassifierEnsemble(members)
-    load_weights(model, load_file(str(directory / "model.safetensors")))
+    load_weights(model, unpack_sparse(load_file(str(directory / "model.safetensors"))))
     model.eval()
     return model, meta

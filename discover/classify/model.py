@@ -174,9 +174,53 @@ class MultimodalClassifier(nn.Module):
 
 
 def write_classifier(directory: Path, module: nn.Module, meta: dict[str, Any]) -> None:
-    """A classifier's weights (``model.safetensors``, atomically) and `meta` (``model.json``)."""
+    """A classifier's weights (``model.safetensors``, atomically; mostly-zero ones as their
+    nonzero entries, :func:`pack_sparse`) and `meta` (``model.json``)."""
     directory.mkdir(parents=True, exist_ok=True)
     with atomic_path(directory / "model.safetensors") as tmp:
-        # cloned: an ensemble's members share the tree's path-index buffers, which safetensors refuses
-        save_file({k: v.detach().clone().contiguous() for k, v in module.state_dict().items()}, str(tmp))
+        save_file(pack_sparse(module.state_dict()), str(tmp))
     write_json(directory / "model.json", meta)
+
+
+SPARSE_BELOW = 0.4  # a weight with fewer nonzero entries than this share is saved as those entries
+_SPARSE_PARTS = (".__nonzero", ".__values", ".__shape")
+
+
+def pack_sparse(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """`state` for safetensors, each mostly-zero float weight as its nonzero entries
+    (``NAME.__nonzero`` flat indices, ``NAME.__values``, ``NAME.__shape``); exact, since the
+    zeros are exact. A hierarchical head's title n-gram vote is about 78 % zeros: a leaf's
+    column moves only for the n-grams of titles filed under its parent (teacher forcing masks
+    the rest), and it starts at zero. Saved dense, they made the default model 155 MB.
+
+    Example:
+        >>> packed = pack_sparse({"vote": torch.tensor([[0.0, 2.0], [0.0, 0.0], [0.0, 0.0]]), "bias": torch.ones(2)})
+        >>> sorted(packed), packed["vote.__values"].tolist()
+        (['bias', 'vote.__nonzero', 'vote.__shape', 'vote.__values'], [2.0])
+        >>> unpack_sparse(packed)["vote"].tolist()
+        [[0.0, 2.0], [0.0, 0.0], [0.0, 0.0]]
+    """
+    packed = {}
+    for name, tensor in state.items():
+        # cloned: an ensemble's members share the tree's path-index buffers, which safetensors refuses
+        tensor = tensor.detach().clone().contiguous()
+        flat = tensor.reshape(-1)
+        nonzero = flat.nonzero().squeeze(1) if tensor.is_floating_point() else None
+        if nonzero is None or len(nonzero) >= SPARSE_BELOW * flat.numel() or flat.numel() >= 2**31:
+            packed[name] = tensor
+            continue
+        packed[f"{name}.__nonzero"] = nonzero.to(torch.int32)
+        packed[f"{name}.__values"] = flat[nonzero].clone()
+        packed[f"{name}.__shape"] = torch.tensor(tensor.shape, dtype=torch.int64)
+    return packed
+
+
+def unpack_sparse(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The dense state :func:`pack_sparse` packed (a state saved dense passes unchanged)."""
+    dense = {name: tensor for name, tensor in state.items() if not name.endswith(_SPARSE_PARTS)}
+    for name in (n.removesuffix(".__nonzero") for n in state if n.endswith(".__nonzero")):
+        values = state[f"{name}.__values"]
+        flat = torch.zeros(int(state[f"{name}.__shape"].prod()), dtype=values.dtype)
+        flat[state[f"{name}.__nonzero"].long()] = values
+        dense[name] = flat.reshape(state[f"{name}.__shape"].tolist())
+    return dense
