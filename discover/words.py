@@ -24,6 +24,7 @@ import pandas as pd
 from discover.tree import known_labels
 
 LINE_SHARE = 0.95  # a word found this often after one brand names that brand's product line
+BRAND_NAME_SHARE = 0.9  # a word found this often right after a brand-end word is the rest of its name
 UNIT_SHARE = 0.8  # a word found this often right after a number is a unit ("100 ml"), not a type
 POSITIONS = 9  # positions 0..7 from the anchor, then one bucket for the rest
 _WORD = re.compile(r"[^\W\d_][\w-]*")
@@ -80,6 +81,8 @@ class WordConcentration:
             are left out (weight 0). With a single known category every term weighs 1.
         anchor_: ``"start"`` or ``"end"``: where type words sit in these titles.
         line_words_: words that name one brand's product line, never a type.
+        brand_names_: brand-end word → the words that follow it in nearly all its titles, the
+            rest of the brand's name ("sdl" → "by sweet dreams", "latin" → "quarters").
         unit_words_: words that nearly always follow a number ("ml" in "Perfume 100 ml"):
             units of measure, never a type, though they sit where type words do.
         position_weights_: weight per position from the anchor (the last bucket holds the
@@ -120,6 +123,7 @@ class WordConcentration:
             self.weights_ = dict.fromkeys(self.weights_, 1.0)
         self._fit_positions(tokenised)
         self._fit_lines(tokenised)
+        self._fit_brand_names(tokenised)
         self._fit_units(titles)
         return self
 
@@ -184,6 +188,67 @@ class WordConcentration:
                 and at_type_end[word] / total < 0.5
             ):
                 self.line_words_.add(word)
+
+    def _fit_brand_names(self, tokenised: Sequence[Sequence[str]]) -> None:
+        """The rest of each brand's name: the words that follow its brand-end word, towards the
+        type end, in at least `BRAND_NAME_SHARE` of its titles (at least `min_count`), up to
+        one found mostly at the type end ("Catwalk Women Heels" stops before "heels"). They
+        name the brand, not a type, though a brand that sells one category makes them as
+        concentrated as a type word: "Sweet" of "SDL by Sweet Dreams" named a nightwear
+        proposal."""
+        titles: dict[str, list[list[str]]] = defaultdict(list)
+        seen: Counter = Counter()
+        at_type_end: Counter = Counter()
+        for tokens in tokenised:
+            if len(tokens) < 2:
+                continue
+            toward_type = self._toward_type(tokens)
+            titles[toward_type[0]].append(toward_type)
+            at_type_end[toward_type[-1]] += 1
+            seen.update(set(tokens))
+        self.brand_names_: dict[str, tuple[str, ...]] = {}
+        for brand, group in titles.items():
+            if len(group) < self.min_count:
+                continue
+            rest: list[str] = []
+            while True:
+                following = Counter(t[len(rest) + 1] for t in group if len(t) > len(rest) + 1)
+                if not following:
+                    break
+                word, count = following.most_common(1)[0]
+                if count / len(titles[brand]) < BRAND_NAME_SHARE or at_type_end[word] / seen[word] >= 0.5:
+                    break
+                rest.append(word)
+                group = [t for t in group if len(t) > len(rest) and t[len(rest)] == word]
+            if rest:
+                self.brand_names_[brand] = tuple(rest)
+
+    def _toward_type(self, tokens: Sequence[str]) -> list[str]:
+        """The title's words from the brand end to the type end."""
+        return list(tokens) if self.anchor_ == "end" else list(reversed(tokens))
+
+    def brand_span(self, tokens: Sequence[str]) -> range:
+        """Indices of the title's words that name its brand: the brand-end word and as much of
+        the rest of that brand's name as this title says.
+
+        Example:
+            >>> sdl = ["sdl by sweet dreams women pink pyjama", "sdl by sweet dreams men nightdress"] * 2
+            >>> titles = sdl + ["nike men red shoes", "puma men shirt", "puma women shoes", "nike women shirt"] * 2
+            >>> known = WordConcentration(min_count=2).fit(titles, ["night"] * 4 + ["shoes", "shirt"] * 4)
+            >>> known.brand_names_
+            {'sdl': ('by', 'sweet', 'dreams')}
+            >>> known.brand_span(words("SDL by Sweet Dreams Women Blue Pyjama")), known.brand_span(words("Nike Shoes"))
+            (range(0, 4), range(0, 1))
+        """
+        if not tokens:
+            return range(0)
+        toward_type = self._toward_type(tokens)
+        length = 1
+        for word in self.brand_names_.get(toward_type[0], ()):
+            if length >= len(toward_type) or toward_type[length] != word:
+                break
+            length += 1
+        return range(length) if self.anchor_ == "end" else range(len(tokens) - length, len(tokens))
 
     def _concentration(self, row: np.ndarray, sizes: np.ndarray, prior: np.ndarray) -> float:
         if len(sizes) < 2:

@@ -343,3 +343,20 @@ def test_name_scores_tell_a_name_that_misses_the_type_from_titles_that_never_say
     assert scores["type_word"] == pytest.approx(1 / 3)  # only "Saree" holds the type's word
     assert scores["type_word_said"] == pytest.approx(2 / 3)  # "Sari"'s titles never say it
     assert scores["title_order"] == 1.0 and scores["duplicate_siblings"] == 0
+
+
+def test_a_brand_name_of_several_words_is_never_a_name_though_the_brand_sells_one_category() -> None:
+    titles, known, _ = synthetic_titles(600, seed=7)
+    kinds = ("pyjama set", "lounge pants", "nightdress", "night suit")  # a brand's range: no one type in most
+    dreams = [f"sdl by sweet dreams women {c} {t}" for c in ("pink", "blue", "red") for t in kinds] * 2
+    others = [f"{b} women {c} {t}" for b in BRANDS for c in ("pink", "blue") for t in (*kinds[1:], "robe")]
+    shoes = [f"{b} men sweet classic shoes" for b in BRANDS] * 2  # other brands say "sweet": no product line
+    model = WordConcentration().fit(
+        titles + dreams + others + shoes,
+        known + ["nightwear"] * (len(dreams) + len(others)) + ["shoes"] * len(shoes),
+    )
+    assert "sweet" not in model.line_words_ and model.weights_["sweet"] > 0.5  # as telling as a type word
+    assert model.brand_names_["sdl"][:3] == ("by", "sweet", "dreams")  # what follows "sdl" in all its titles
+    named = name_siblings([dreams, others], known=model)
+    assert set(named[0].name.lower().split()) <= set(" ".join(kinds).split()), named[0].name  # was "Sweet"
+    assert named[0].flags == ["brand-dominated: 100% “Sdl”"]  # and the curator is told whose they are

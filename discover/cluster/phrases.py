@@ -9,8 +9,9 @@ with tf the share of titles containing t, inside i and inside its siblings:
 
 type(t) is the mean known-level concentration of its words
 (:class:`discover.words.WordConcentration`), position(t) the mean learnt weight of where it
-sits in the titles. A phrase found mostly at the brand end of the titles (the end opposite
-the type words: the first word when type words come last) is never a name, nor one with a
+sits in the titles. A phrase found mostly in the brand's name (the word at the end of the
+titles opposite the type words, and the words that nearly always follow it there: "SDL by
+Sweet Dreams") is never a name, nor one with a
 word that names a brand's product line ("Enticer", found after "Casio" only) or a unit of
 measure ("Ml", found after a number: "Perfume 100 ml"), nor one that starts or ends with a
 joining word ("For Bag", the middle of the brand "Be For Bag").
@@ -42,8 +43,15 @@ def _brand_index(length: int, known: WordConcentration | None) -> int:
     return known.brand_index(length) if known is not None else 0
 
 
+def _brand_span(tokens: Sequence[str], known: WordConcentration | None) -> range:
+    """Indices of the words naming the title's brand: the brand-end word and the rest of a
+    brand name of several words ("SDL by Sweet Dreams")."""
+    return known.brand_span(tokens) if known is not None else range(min(len(tokens), 1))
+
+
 class _Tally:
-    """Per phrase: titles holding it, how many at the brand end, summed position weight."""
+    """Per phrase: titles holding it, in how many only within the brand's name, summed
+    position weight."""
 
     def __init__(self, titles: Sequence[Sequence[str]], known: WordConcentration | None) -> None:
         self.titles = max(len(titles), 1)
@@ -52,16 +60,19 @@ class _Tally:
         self.position: Counter = Counter()
         for tokens in titles:
             where = known.position_weight(len(tokens)) if known is not None else np.ones(len(tokens))
-            brand, seen = _brand_index(len(tokens), known), set()
+            brand = _brand_span(tokens, known)
+            first: dict[tuple[str, ...], int] = {}  # phrase → where it is first said
+            outside_brand: set[tuple[str, ...]] = set()  # said at least once beyond the brand's name
             for size in range(1, MAX_WORDS + 1):
                 for start in range(len(tokens) - size + 1):
                     phrase = tuple(tokens[start : start + size])
-                    if phrase in seen:
-                        continue
-                    seen.add(phrase)
-                    self.count[phrase] += 1
-                    self.at_brand[phrase] += start <= brand < start + size
-                    self.position[phrase] += float(where[start : start + size].max())
+                    first.setdefault(phrase, start)
+                    if start >= brand.stop or start + size <= brand.start:
+                        outside_brand.add(phrase)
+            for phrase, start in first.items():
+                self.count[phrase] += 1
+                self.at_brand[phrase] += phrase not in outside_brand
+                self.position[phrase] += float(where[start : start + len(phrase)].max())
 
 
 def _type_weight(phrase: tuple[str, ...], known: WordConcentration | None) -> float:
