@@ -44,7 +44,7 @@ def merge_same_type(
         tree, node_ids, leaf_ids, lambda leaves, ids: _groups(tree, leaves, ids, noise, view, threshold)
     )
     if merged:
-        log.info("discover: %d leaf proposals merged into another of their type (cosine ≥ %.2f)", merged, threshold)
+        log.info("discover: %s merged into another of their type (cosine ≥ %.2f)", _leaves(merged), threshold)
     return node_ids, leaf_ids, merged
 
 
@@ -86,7 +86,7 @@ def merge_same_name(
 
     node_ids, leaf_ids, merged = _merge(tree, node_ids, leaf_ids, groups)
     if merged:
-        log.info("discover: %d leaf proposals merged into a sibling of the same name's type", merged)
+        log.info("discover: %s merged into a sibling of the same name's type", _leaves(merged))
     return node_ids, leaf_ids, merged
 
 
@@ -172,3 +172,7 @@ def _tidy(tree: SubcategoryTree, parent_id: str, node_ids: np.ndarray, leaf_ids:
                 tree[node.parent].children.remove(node.id)
                 del tree.nodes[node.id]
                 changed = True
+
+
+def _leaves(count: int) -> str:
+    return f"{count} leaf proposal{'' if count == 1 else 's'}"
