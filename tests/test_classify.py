@@ -332,6 +332,9 @@ def test_train_evaluate_predict_and_find_mislabels_on_real_products(tmp_path: Pa
     meta = json.loads(saved.read_text())
     assert meta["members"] == 5  # the default: five members averaged, of different fusions
     assert [m["fusion"] for m in meta["member_settings"]] == ["gated", "gated", "sum", "attention", "late"]
+    misspelt = saved.parent.name[:-1] + "x"
+    assert main(["classify", "evaluate", str(config), *ws, "--model", misspelt]) == 2
+    assert f"did you mean {saved.parent.name}?" in capsys.readouterr().err  # not "run classify train first"
     assert main(["classify", "evaluate", str(config), *ws]) == 0
     evaluated = capsys.readouterr().out
     assert "hierarchical P/R/F1" in evaluated and "leaf macro-F1 by test products per class" in evaluated
