@@ -25,6 +25,7 @@ from discover.tree import known_labels
 
 LINE_SHARE = 0.95  # a word found this often after one brand names that brand's product line
 BRAND_NAME_SHARE = 0.9  # a word found this often right after a brand-end word is the rest of its name
+GENERIC_SHARE = 0.03  # ... unless it follows this share of all brands' brand-end words (a gender, a colour)
 UNIT_SHARE = 0.8  # a word found this often right after a number is a unit ("100 ml"), not a type
 POSITIONS = 9  # positions 0..7 from the anchor, then one bucket for the rest
 _WORD = re.compile(r"[^\W\d_][\w-]*")
@@ -192,10 +193,11 @@ class WordConcentration:
     def _fit_brand_names(self, tokenised: Sequence[Sequence[str]]) -> None:
         """The rest of each brand's name: the words that follow its brand-end word, towards the
         type end, in at least `BRAND_NAME_SHARE` of its titles (at least `min_count`), up to
-        one found mostly at the type end ("Catwalk Women Heels" stops before "heels"). They
-        name the brand, not a type, though a brand that sells one category makes them as
-        concentrated as a type word: "Sweet" of "SDL by Sweet Dreams" named a nightwear
-        proposal."""
+        one found mostly at the type end ("Catwalk Women Heels" stops before "heels") or one
+        that follows the brand-end word of many brands (at least `GENERIC_SHARE` of them: a
+        gender or a colour, "Catwalk Women"). They name the brand, not a type, though a brand
+        that sells one category makes them as concentrated as a type word: "Sweet" of "SDL by
+        Sweet Dreams" named a nightwear proposal."""
         titles: dict[str, list[list[str]]] = defaultdict(list)
         seen: Counter = Counter()
         at_type_end: Counter = Counter()
@@ -206,26 +208,56 @@ class WordConcentration:
             titles[toward_type[0]].append(toward_type)
             at_type_end[toward_type[-1]] += 1
             seen.update(set(tokens))
+        brands = [brand for brand, group in titles.items() if len(group) >= self.min_count]
+        after: dict[str, set[str]] = defaultdict(set)  # word → the brands whose brand-end word it follows
+        for brand in brands:
+            for toward_type in titles[brand]:
+                after[toward_type[1]].add(brand)
+        generic = {word for word, which in after.items() if len(which) >= max(2, GENERIC_SHARE * len(brands))}
+        # never part of a brand's name: a gender or a colour, or a word found mostly at the type end
+        self.not_brand_words_ = generic | {word for word, count in seen.items() if at_type_end[word] / count >= 0.5}
         self.brand_names_: dict[str, tuple[str, ...]] = {}
-        for brand, group in titles.items():
-            if len(group) < self.min_count:
-                continue
-            rest: list[str] = []
-            while True:
-                following = Counter(t[len(rest) + 1] for t in group if len(t) > len(rest) + 1)
-                if not following:
-                    break
-                word, count = following.most_common(1)[0]
-                if count / len(titles[brand]) < BRAND_NAME_SHARE or at_type_end[word] / seen[word] >= 0.5:
-                    break
-                rest.append(word)
-                group = [t for t in group if len(t) > len(rest) and t[len(rest)] == word]
+        for brand in brands:
+            rest = self._shared_continuation(titles[brand])
             if rest:
-                self.brand_names_[brand] = tuple(rest)
+                self.brand_names_[brand] = rest
+
+    def _shared_continuation(self, group: Sequence[Sequence[str]]) -> tuple[str, ...]:
+        """The words after the brand-end word (titles brand end first) that at least
+        `BRAND_NAME_SHARE` of `group` share, up to one of `not_brand_words_`."""
+        rest: list[str] = []
+        while True:
+            following = Counter(t[len(rest) + 1] for t in group if len(t) > len(rest) + 1)
+            if not following:
+                return tuple(rest)
+            word, count = following.most_common(1)[0]
+            shared = sum(1 for t in group if len(t) > len(rest) + 1 and list(t[1 : len(rest) + 2]) == [*rest, word])
+            if shared < BRAND_NAME_SHARE * len(group) or word in self.not_brand_words_:
+                return tuple(rest)
+            rest.append(word)
 
     def _toward_type(self, tokens: Sequence[str]) -> list[str]:
         """The title's words from the brand end to the type end."""
         return list(tokens) if self.anchor_ == "end" else list(reversed(tokens))
+
+    def brand_name(self, word: str, titles: Sequence[Sequence[str]] | None = None) -> str:
+        """The brand whose brand-end word is `word`, in full where its titles name it in
+        several words ("sdl" → "sdl by sweet dreams"); with `titles` (tokenised), as those of
+        them with that brand-end word name it: several brands start with "red", a proposal's
+        may all be "red rose".
+
+        Example:
+            >>> titles = ["red rose women pink nightdress", "red rose girls blue robe", "red tape men shoes"] * 2
+            >>> titles += ["acme men red shoes", "acme boys shoes"] * 2
+            >>> known = WordConcentration(min_count=2).fit(titles, ["night"] * 2 + ["shoes"] * 8)
+            >>> known.brand_name("red"), known.brand_name("red", [words(t) for t in titles[:2]])
+            ('red', 'red rose')
+        """
+        if titles is None:
+            rest = self.brand_names_.get(word, ())
+        else:
+            rest = self._shared_continuation([t for t in map(self._toward_type, titles) if t and t[0] == word])
+        return " ".join([word, *rest] if self.anchor_ == "end" else [*reversed(rest), word])
 
     def brand_span(self, tokens: Sequence[str]) -> range:
         """Indices of the title's words that name its brand: the brand-end word and as much of

@@ -359,4 +359,14 @@ def test_a_brand_name_of_several_words_is_never_a_name_though_the_brand_sells_on
     assert model.brand_names_["sdl"][:3] == ("by", "sweet", "dreams")  # what follows "sdl" in all its titles
     named = name_siblings([dreams, others], known=model)
     assert set(named[0].name.lower().split()) <= set(" ".join(kinds).split()), named[0].name  # was "Sweet"
-    assert named[0].flags == ["brand-dominated: 100% “Sdl”"]  # and the curator is told whose they are
+    assert named[0].flags == ["brand-dominated: 100% “Sdl by Sweet Dreams”"]  # the brand's whole name
+
+
+def test_a_brand_dominated_proposal_is_flagged_with_the_brand_its_titles_name() -> None:
+    titles, known, _ = synthetic_titles(600, seed=8)
+    rose = [f"red rose women {c} {t}" for c in ("pink", "blue", "white") for t in ("nightdress", "robe")] * 2
+    tape = [f"red tape men {c} formal shoes" for c in ("black", "brown", "tan")] * 3  # another brand, also "red"
+    model = WordConcentration().fit(titles + rose + tape, known + ["nightwear"] * len(rose) + ["shoes"] * len(tape))
+    assert model.brand_name("red") == "red"  # the catalog's "red" titles name two brands
+    named = name_siblings([rose, tape], known=model)
+    assert [n.flags for n in named] == [["brand-dominated: 100% “Red Rose”"], ["brand-dominated: 100% “Red Tape”"]]

@@ -158,4 +158,6 @@ def brand_flags(titles: Sequence[Sequence[str]], known: WordConcentration | None
         return []
     word, count = firsts.most_common(1)[0]
     share = count / sum(firsts.values())
-    return [f"brand-dominated: {share:.0%} “{word.title()}”"] if share >= BRAND_SHARE else []
+    brand = known.brand_name(word, titles) if known is not None else word  # "Red Rose", not a colour's "Red"
+    shown = " ".join(w if i and w in JOINING_WORDS else w.title() for i, w in enumerate(brand.split()))
+    return [f"brand-dominated: {share:.0%} “{shown}”"] if share >= BRAND_SHARE else []
