@@ -84,6 +84,8 @@ class WordConcentration:
         line_words_: words that name one brand's product line, never a type.
         brand_names_: brand-end word → the words that follow it in nearly all its titles, the
             rest of the brand's name ("sdl" → "by sweet dreams", "latin" → "quarters").
+        not_brand_words_: words never taken into a brand's name: those that follow the
+            brand-end word of many brands (genders, colours) or sit mostly at the type end.
         unit_words_: words that nearly always follow a number ("ml" in "Perfume 100 ml"):
             units of measure, never a type, though they sit where type words do.
         position_weights_: weight per position from the anchor (the last bucket holds the

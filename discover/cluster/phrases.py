@@ -11,10 +11,10 @@ type(t) is the mean known-level concentration of its words
 (:class:`discover.words.WordConcentration`), position(t) the mean learnt weight of where it
 sits in the titles. A phrase found mostly in the brand's name (the word at the end of the
 titles opposite the type words, and the words that nearly always follow it there: "SDL by
-Sweet Dreams") is never a name, nor one with a
-word that names a brand's product line ("Enticer", found after "Casio" only) or a unit of
-measure ("Ml", found after a number: "Perfume 100 ml"), nor one that starts or ends with a
-joining word ("For Bag", the middle of the brand "Be For Bag").
+Sweet Dreams") is never a name, nor one with a word that names a brand's product line
+("Enticer", found after "Casio" only) or a unit of measure ("Ml", found after a number:
+"Perfume 100 ml"), nor one that starts or ends with a joining word ("For Bag", the middle
+of the brand "Be For Bag").
 """
 
 from __future__ import annotations
