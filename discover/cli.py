@@ -167,7 +167,7 @@ def cmd_classify_find_mislabels(args: argparse.Namespace) -> None:
 
 def cmd_classify_place_proposals(args: argparse.Namespace) -> None:
     from discover.classify import stage
-    from discover.classify.placement import MISLABELLED, describe
+    from discover.classify.placement import MISLABELLED, WHOLE_CATEGORY, describe
 
     with _classify_session(args) as (config, workspace):
         run_id = args.run or _latest_run(workspace)
@@ -177,7 +177,11 @@ def cmd_classify_place_proposals(args: argparse.Namespace) -> None:
     for node in mislabelled:
         own = " > ".join(tree.existing_parent(node.id).path)
         print(f"{' > '.join(node.path)}: {describe(node.placement, own)}")
-    print(f"{len(placed):,} proposals placed: {len(mislabelled):,} probably mislabelled, the rest new subtypes")
+    whole = sum(n.placement["verdict"] == WHOLE_CATEGORY for n in placed)
+    print(
+        f"{len(placed):,} proposals placed: {len(mislabelled):,} probably mislabelled, {whole:,} the whole of their "
+        f"category, {len(placed) - len(mislabelled) - whole:,} candidate new subtypes"
+    )
     print(f"tree       {workspace.run_dir(run_id) / 'tree.json'}")
 
 

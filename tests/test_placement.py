@@ -1,14 +1,20 @@
 """New subtype or mislabelled? The verdict on synthetic proposals, and a real run placed end to end."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pytest
 from streamlit.testing.v1 import AppTest
 
-from discover.classify.placement import MISLABELLED, NEW_SUBTYPE, place_proposals
+from discover.classify.placement import MISLABELLED, NEW_SUBTYPE, WHOLE_CATEGORY, describe, place_proposals
 from discover.cli import main
 from discover.outputs.run_data import RunData
+from discover.pipeline import run
 from discover.tree import Node, SubcategoryTree
-from tests.conftest import REPO
+from discover.workspace import Workspace
+from tests.conftest import REPO, fashion_rows, make_config, write_catalog
+from tests.test_explorer import _browser, _open, _show_proposal, explorer
 
 
 def _tree() -> SubcategoryTree:
@@ -60,9 +66,58 @@ def test_a_real_run_is_placed_in_tree_json_and_shown_on_the_proposal(workspace, 
     mislabelled = [n for n in placed.values() if n["verdict"] == MISLABELLED]
     printed = capsys.readouterr().out
     assert placed and f"{len(placed):,} proposals placed: {len(mislabelled):,} probably mislabelled" in printed
-    assert all(n.placement["verdict"] in (MISLABELLED, NEW_SUBTYPE) for n in proposals if n.placement)
+    assert all(n.placement["verdict"] in (MISLABELLED, NEW_SUBTYPE, WHOLE_CATEGORY) for n in proposals if n.placement)
     assert tree.meta["placement"]["levels"] == config.discovery.level
     app = AppTest.from_file(str(REPO / "apps" / "explorer.py"), default_timeout=120)
     app.run()
     shown = " ".join(e.value for e in [*app.info, *app.warning])
     assert "candidate new subtype" in shown or "Probably mislabelled" in shown
+
+
+def test_the_only_proposal_of_a_category_is_the_whole_category_unless_it_belongs_elsewhere():
+    tree = SubcategoryTree()
+    tree.add(Node("root/Belts", "root", "existing", "Belts", ["Belts"]))
+    tree.add(Node("root/Belts/c0", "root/Belts", "proposed", "Belt", ["Belts", "Belt"]))  # discovery found no split
+    rows = pd.DataFrame({"product_id": ["a", "b", "c"], "leaf_id": "root/Belts/c0", "is_noise": False})
+    kept = pd.DataFrame([[0.95, 0.05], [0.9, 0.1], [0.97, 0.03]], index=["a", "b", "c"], columns=["Belts", "Watches"])
+    whole = place_proposals(tree, rows, kept)["root/Belts/c0"]
+    assert whole["verdict"] == WHOLE_CATEGORY  # was "candidate new subtype": of the category it is all of
+    assert describe(whole, "Belts").startswith("The whole category, not a subtype")
+    elsewhere = pd.DataFrame(kept.to_numpy()[:, ::-1], index=kept.index, columns=kept.columns)
+    assert place_proposals(tree, rows, elsewhere)["root/Belts/c0"]["verdict"] == MISLABELLED  # still said
+    assert (
+        place_proposals(_tree(), rows.assign(leaf_id="root/Shoes/c1"), kept.set_axis(["Shoes", "Sandals"], axis=1))[
+            "root/Shoes/c1"
+        ]["verdict"]
+        == NEW_SUBTYPE
+    )  # beside siblings, kept: a candidate new subtype
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium is installed by .ci/run")
+def test_the_only_proposal_of_a_category_is_shown_as_the_whole_category_in_the_browser(tmp_path):
+    """Discovery found nothing to tell apart among 60 ties and proposed one "Tie": its card
+    called it "a candidate new subtype" of Ties, of which it is all."""
+    from playwright.sync_api import expect, sync_playwright
+
+    rows = pd.concat([fashion_rows(60, subcategories=(c,), seed=2) for c in ("Belts", "Ties", "Topwear")])
+    directory = write_catalog(tmp_path / "catalog", rows.sort_values("id", key=lambda s: s.astype(int))).parent
+    config = make_config(directory, discovery__min_parent_size=20)
+    ws = Workspace(tmp_path / "ws")
+    result = run(config, ws, show_progress=False)
+    tree = RunData(ws, result.run_id).tree
+    (ties,) = [p for p in tree.parents_with_proposals() if p.name == "Ties"]
+    (tie,) = tree.proposals(ties.id)  # the category's only proposal
+    config.classify.epochs, config.classify.folds = 15, 3
+    path = tmp_path / "config.yaml"
+    path.write_text(config.to_yaml())
+    assert main(["classify", "place-proposals", str(path), "--workspace", str(ws.root)]) == 0
+    assert RunData(ws, result.run_id).tree[tie.id].placement["verdict"] == WHOLE_CATEGORY
+    with explorer(ws) as port, sync_playwright() as playwright:
+        browser = _browser(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        _open(page, port)
+        _show_proposal(page, tree, tie.id)
+        card = page.get_by_text("The whole category, not a subtype: discovery found nothing to tell apart in")
+        expect(card).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("A candidate new subtype")).to_have_count(0)
+        browser.close()

@@ -7,7 +7,9 @@ their neighbours. A classifier trained on the existing categories tells them apa
 scores every product out of fold (by a model that never saw it): if it confidently places
 most of a proposal's products in one *other* existing category, the proposal is probably
 mislabelled into this one; if it cannot, or keeps them where they are, nothing in the
-taxonomy fits them, and the proposal is a candidate new subtype.
+taxonomy fits them, and the proposal is a candidate new subtype, unless it is the only
+proposal of its category: then discovery found nothing to tell apart, and it is the whole
+category, not a subtype of it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from discover.tree import SubcategoryTree, in_subtree
 
 MISLABELLED = "probably mislabelled"
 NEW_SUBTYPE = "candidate new subtype"
+WHOLE_CATEGORY = "the whole category"
 
 
 def place_proposals(
@@ -56,6 +59,9 @@ def place_proposals(
         if members.empty or own not in probabilities.columns:
             continue
         node.placement = placement(probabilities.loc[members.to_numpy()], own, confidence, majority)
+        alone = [c.id for c in tree.children(node.parent) if c.kind == "proposed"] == [node.id]
+        if alone and tree[node.parent].kind == "existing" and node.placement["verdict"] == NEW_SUBTYPE:
+            node.placement["verdict"] = WHOLE_CATEGORY
         placed[node.id] = node.placement
     return placed
 
@@ -92,4 +98,7 @@ def describe(placement: dict, own: str) -> str:
     kept = f"keeps {placement['share_kept']:.0%} of its products in {own}"
     other = placement["most_likely_elsewhere"]
     rest = f" and places at most {placement['share_elsewhere']:.0%} in {other}" if other else ""
+    if placement["verdict"] == WHOLE_CATEGORY:
+        found = f"The whole category, not a subtype: discovery found nothing to tell apart in {own}"
+        return f"{found}; the classifier {kept}{rest}."
     return f"A candidate new subtype: no existing category claims it; the classifier {kept}{rest}."
