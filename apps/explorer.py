@@ -248,7 +248,11 @@ def proposal_card(node_id: str, members: pd.DataFrame) -> None:
     if node.placement:  # new subtype or mislabelled? (discover classify place-proposals)
         own = " > ".join(tree.existing_parent(node_id).path)
         mislabelled = node.placement["verdict"] == placement.MISLABELLED
-        (st.warning if mislabelled else st.info)(views.plain(placement.describe(node.placement, own)))
+        verdict = placement.describe(node.placement, own)
+        found = run.tree.nodes.get(node_id)
+        if found is None or found.size != node.size:  # a merge, split or move changed what it holds
+            verdict += " " + placement.STALE
+        (st.warning if mislabelled else st.info)(views.plain(verdict))
     st.caption("Keywords: " + views.plain(", ".join(node.keywords)))
     st.caption("Shared by its products: " + views.plain(" · ".join(views.concentration(members, attributes))))
     if node.split.startswith("not split"):

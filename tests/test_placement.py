@@ -7,8 +7,10 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from discover.classify.placement import MISLABELLED, NEW_SUBTYPE, WHOLE_CATEGORY, describe, place_proposals
+from discover.classify.placement import MISLABELLED, NEW_SUBTYPE, STALE, WHOLE_CATEGORY, describe, place_proposals
 from discover.cli import main
+from discover.curate.apply import apply_decisions
+from discover.curate.store import CurationStore
 from discover.outputs.run_data import RunData
 from discover.pipeline import run
 from discover.tree import Node, SubcategoryTree
@@ -96,7 +98,8 @@ def test_the_only_proposal_of_a_category_is_the_whole_category_unless_it_belongs
 @pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium is installed by .ci/run")
 def test_the_only_proposal_of_a_category_is_shown_as_the_whole_category_in_the_browser(tmp_path):
     """Discovery found nothing to tell apart among 60 ties and proposed one "Tie": its card
-    called it "a candidate new subtype" of Ties, of which it is all."""
+    called it "a candidate new subtype" of Ties, of which it is all. And once a curator had
+    moved products into it, the card still gave the verdict as if of its products now."""
     from playwright.sync_api import expect, sync_playwright
 
     rows = pd.concat([fashion_rows(60, subcategories=(c,), seed=2) for c in ("Belts", "Ties", "Topwear")])
@@ -111,7 +114,8 @@ def test_the_only_proposal_of_a_category_is_shown_as_the_whole_category_in_the_b
     path = tmp_path / "config.yaml"
     path.write_text(config.to_yaml())
     assert main(["classify", "place-proposals", str(path), "--workspace", str(ws.root)]) == 0
-    assert RunData(ws, result.run_id).tree[tie.id].placement["verdict"] == WHOLE_CATEGORY
+    run_data = RunData(ws, result.run_id)
+    assert run_data.tree[tie.id].placement["verdict"] == WHOLE_CATEGORY
     with explorer(ws) as port, sync_playwright() as playwright:
         browser = _browser(playwright)
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
@@ -120,4 +124,14 @@ def test_the_only_proposal_of_a_category_is_shown_as_the_whole_category_in_the_b
         card = page.get_by_text("The whole category, not a subtype: discovery found nothing to tell apart in")
         expect(card).to_be_visible(timeout=30_000)
         expect(page.get_by_text("A candidate new subtype")).to_have_count(0)
+        expect(page.get_by_text(STALE)).to_have_count(0)
+        # a curator moves three belts into it: the verdict was said of other products, and the card says so
+        belts = run_data.assignments.loc[run_data.assignments["parent_id"].str.endswith("/Belts"), "product_id"]
+        store = CurationStore(ws.curation_path)
+        store.record(result.run_id, "move", {"products": belts.head(3).tolist(), "target": tie.id})
+        curated, _, _ = apply_decisions(run_data.tree, run_data.assignments, store.decisions(result.run_id))
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        _open(page, port)
+        _show_proposal(page, curated, tie.id)
+        expect(page.get_by_text(STALE, exact=False)).to_be_visible(timeout=30_000)
         browser.close()

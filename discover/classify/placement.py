@@ -22,6 +22,8 @@ from discover.tree import SubcategoryTree, in_subtree
 MISLABELLED = "probably mislabelled"
 NEW_SUBTYPE = "candidate new subtype"
 WHOLE_CATEGORY = "the whole category"
+# said after a verdict on a proposal whose products a curator's decision has changed since
+STALE = "(Said of the proposal as discovery made it: your decisions have changed its products since.)"
 
 
 def place_proposals(
