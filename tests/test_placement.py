@@ -104,7 +104,7 @@ def test_the_only_proposal_of_a_category_is_shown_as_the_whole_category_in_the_b
 
     rows = pd.concat([fashion_rows(60, subcategories=(c,), seed=2) for c in ("Belts", "Ties", "Topwear")])
     directory = write_catalog(tmp_path / "catalog", rows.sort_values("id", key=lambda s: s.astype(int))).parent
-    config = make_config(directory, discovery__min_parent_size=20)
+    config = make_config(directory, discovery__min_parent_size=20, discovery__n_jobs=1)  # the suite fills the cores
     ws = Workspace(tmp_path / "ws")
     result = run(config, ws, show_progress=False)
     tree = RunData(ws, result.run_id).tree
