@@ -210,7 +210,7 @@ def pack_sparse(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             packed[name] = tensor
             continue
         packed[f"{name}.__nonzero"] = nonzero.to(torch.int32)
-        packed[f"{name}.__values"] = flat[nonzero].clone()
+        packed[f"{name}.__values"] = flat[nonzero]  # indexing copies
         packed[f"{name}.__shape"] = torch.tensor(tensor.shape, dtype=torch.int64)
     return packed
 

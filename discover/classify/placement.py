@@ -60,16 +60,16 @@ def place_proposals(
         members = clustered.loc[in_subtree(clustered["leaf_id"], node.id).to_numpy(), "product_id"].astype(str)
         if members.empty or own not in probabilities.columns:
             continue
-        node.placement = placement(probabilities.loc[members.to_numpy()], own, confidence, majority)
-        alone = [c.id for c in tree.children(node.parent) if c.kind == "proposed"] == [node.id]
-        if alone and tree[node.parent].kind == "existing" and node.placement["verdict"] == NEW_SUBTYPE:
-            node.placement["verdict"] = WHOLE_CATEGORY
+        siblings = [c.id for c in tree.children(node.parent) if c.kind == "proposed"]
+        whole = tree[node.parent].kind == "existing" and siblings == [node.id]  # discovery found no split
+        node.placement = placement(probabilities.loc[members.to_numpy()], own, confidence, majority, whole)
         placed[node.id] = node.placement
     return placed
 
 
-def placement(probabilities: pd.DataFrame, own: str, confidence: float, majority: float) -> dict:
-    """The verdict for one proposal's products (rows) over the existing categories (columns)."""
+def placement(probabilities: pd.DataFrame, own: str, confidence: float, majority: float, whole: bool = False) -> dict:
+    """The verdict for one proposal's products (rows) over the existing categories (columns);
+    `whole`: the proposal is the only one of its category."""
     values = probabilities.to_numpy()
     top = np.asarray(probabilities.columns)[values.argmax(axis=1)]
     sure = values.max(axis=1) >= confidence
@@ -79,7 +79,7 @@ def placement(probabilities: pd.DataFrame, own: str, confidence: float, majority
     share = float(elsewhere.max()) if len(elsewhere) else 0.0
     mislabelled = share >= majority
     return {
-        "verdict": MISLABELLED if mislabelled else NEW_SUBTYPE,
+        "verdict": MISLABELLED if mislabelled else WHOLE_CATEGORY if whole else NEW_SUBTYPE,
         "category": category if mislabelled else None,
         "share_elsewhere": round(share, 4),
         "most_likely_elsewhere": category,

@@ -259,16 +259,16 @@ def catalog_titles(catalog: pd.DataFrame) -> list[str]:
 def model_dir(workspace: Workspace, model_id: str | None) -> Path:
     """The named model, or the most recently trained one."""
     root = workspace.models_dir / "classify"
+    if model_id and (root / model_id / "model.json").is_file():
+        return root / model_id
     trained = sorted(root.glob("*/model.json"), key=lambda p: json.loads(p.read_text())["trained_at"])
     if not trained:
         raise WorkspaceError(f"{root}: no trained classifier; run `discover classify train CONFIG` first")
-    if model_id:
-        if not (root / model_id / "model.json").is_file():
-            names = [p.parent.name for p in reversed(trained)]
-            close = difflib.get_close_matches(model_id, names, n=1)
-            hint = f"did you mean {close[0]}? " if close else ""
-            raise WorkspaceError(f"{root}: no model {model_id}; {hint}trained here, newest first: {', '.join(names)}")
-        return root / model_id
+    if model_id:  # not there: name the ones that are
+        names = [p.parent.name for p in reversed(trained)]
+        close = difflib.get_close_matches(model_id, names, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise WorkspaceError(f"{root}: no model {model_id}; {hint}trained here, newest first: {', '.join(names)}")
     return trained[-1].parent
 
 
