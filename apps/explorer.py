@@ -54,7 +54,7 @@ def workspace_root() -> str:
 @st.cache_resource(show_spinner="Loading run…")
 def load_run(root: str, run_id: str, stamp: float) -> RunData:
     run = RunData(Workspace(root), run_id)
-    for part in ("tree", "assignments", "coords", "catalog", "metrics"):
+    for part in ("tree", "assignments", "coords", "catalog", "metrics", "placement_probabilities"):
         getattr(run, part)  # load every file once, here, not on first interaction
     return run
 
@@ -85,7 +85,9 @@ def curated_run(root: str, run_id: str, stamp: float, last_decision: int, _decis
     identifies the whole list.
     """
     run = load_run(root, run_id, stamp)
-    return apply_decisions(run.tree, run.assignments, _decisions)
+    tree, assignments, skipped = apply_decisions(run.tree, run.assignments, _decisions)
+    run.place(tree, assignments)  # verdicts of the products each proposal holds after the decisions
+    return tree, assignments, skipped
 
 
 def thumbnail_uri(path: str) -> str | None:
@@ -250,7 +252,8 @@ def proposal_card(node_id: str, members: pd.DataFrame) -> None:
         mislabelled = node.placement["verdict"] == placement.MISLABELLED
         verdict = placement.describe(node.placement, own)
         found = run.tree.nodes.get(node_id)
-        if found is None or found.size != node.size:  # a merge, split or move changed what it holds
+        changed = found is None or found.size != node.size  # a merge, split or move changed what it holds
+        if changed and run.placement_probabilities is None:  # placed before they were kept: not said again
             verdict += " " + placement.STALE
         (st.warning if mislabelled else st.info)(views.plain(verdict))
     st.caption("Keywords: " + views.plain(", ".join(node.keywords)))

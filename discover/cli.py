@@ -167,7 +167,7 @@ def cmd_classify_find_mislabels(args: argparse.Namespace) -> None:
 
 def cmd_classify_place_proposals(args: argparse.Namespace) -> None:
     from discover.classify import stage
-    from discover.classify.placement import MISLABELLED, WHOLE_CATEGORY, describe
+    from discover.classify.placement import MISLABELLED, PROBABILITIES_FILE, WHOLE_CATEGORY, describe
 
     with _classify_session(args) as (config, workspace):
         run_id = args.run or _latest_run(workspace)
@@ -183,6 +183,8 @@ def cmd_classify_place_proposals(args: argparse.Namespace) -> None:
         f"category, {len(placed) - len(mislabelled) - whole:,} candidate new subtypes"
     )
     print(f"tree       {workspace.run_dir(run_id) / 'tree.json'}")
+    scores = workspace.run_dir(run_id) / PROBABILITIES_FILE
+    print(f"scores     {scores}  (the explorer and the curated export place curated proposals by them)")
 
 
 def cmd_classify_tune_image(args: argparse.Namespace) -> None:

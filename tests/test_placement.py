@@ -1,5 +1,6 @@
 """New subtype or mislabelled? The verdict on synthetic proposals, and a real run placed end to end."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -7,13 +8,23 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from discover.classify.placement import MISLABELLED, NEW_SUBTYPE, STALE, WHOLE_CATEGORY, describe, place_proposals
+from discover.classify.placement import (
+    MISLABELLED,
+    NEW_SUBTYPE,
+    STALE,
+    WHOLE_CATEGORY,
+    describe,
+    place_proposals,
+    short,
+)
 from discover.cli import main
 from discover.curate.apply import apply_decisions
 from discover.curate.store import CurationStore
+from discover.curate.views import proposal_table
+from discover.outputs.export import export_run
 from discover.outputs.run_data import RunData
 from discover.pipeline import run
-from discover.tree import Node, SubcategoryTree
+from discover.tree import Node, SubcategoryTree, in_subtree
 from discover.workspace import Workspace
 from tests.conftest import REPO, fashion_rows, make_config, write_catalog
 from tests.test_explorer import _browser, _open, _show_proposal, explorer
@@ -70,10 +81,42 @@ def test_a_real_run_is_placed_in_tree_json_and_shown_on_the_proposal(workspace, 
     assert placed and f"{len(placed):,} proposals placed: {len(mislabelled):,} probably mislabelled" in printed
     assert all(n.placement["verdict"] in (MISLABELLED, NEW_SUBTYPE, WHOLE_CATEGORY) for n in proposals if n.placement)
     assert tree.meta["placement"]["levels"] == config.discovery.level
+    # placed again from the probabilities kept beside it: the same verdicts, then those of a curated tree
+    run_data = RunData(ws, run_id)
+    assert set(run_data.placement_probabilities.index) == set(run_data.assignments["product_id"].astype(str))
+    again = tree.copy()
+    assert run_data.place(again, run_data.assignments)
+    assert {n.id: n.placement for n in again.nodes.values() if n.placement} == placed
+    siblings = ([c for c in tree.children(p.id) if c.kind == "proposed"] for p in tree.parents_with_proposals())
+    keep, gone = next(pair for pair in siblings if len(pair) >= 2)[:2]
+    store = CurationStore(ws.curation_path)
+    store.record(run_id, "merge", {"node": gone.id, "into": keep.id})
+    paths = {p.name: p for p in export_run(ws, run_id, curated=True, also=("csv",))}
+    curated = SubcategoryTree.from_json(paths["curated_tree.json"].read_text())
+    nodes = pd.read_csv(paths["curated_nodes.csv"], keep_default_na=False).set_index("id")
+    assert nodes.loc[keep.id, "verdict"] == short(curated[keep.id].placement) != ""
+    rows = run_data.assignments
+    held = (in_subtree(rows["leaf_id"], keep.id) | in_subtree(rows["leaf_id"], gone.id)) & ~rows["is_noise"]
+    assert placed[keep.id]["products"] < curated[keep.id].placement["products"] == int(held.sum())
+    store.undo(run_id)
     app = AppTest.from_file(str(REPO / "apps" / "explorer.py"), default_timeout=120)
     app.run()
     shown = " ".join(e.value for e in [*app.info, *app.warning])
     assert "candidate new subtype" in shown or "Probably mislabelled" in shown
+    verdicts = app.dataframe[0].value["verdict"]  # the category's table of proposals
+    assert verdicts.isin(["new subtype", "whole category"]).any() or verdicts.str.startswith("mislabelled: ").any()
+
+
+def test_the_table_of_a_category_gives_each_proposal_its_verdict_once_the_run_is_placed():
+    rows = pd.DataFrame({"product_id": ["a", "b", "c"], "leaf_id": "root/Shoes/c0", "is_noise": False})
+    rows.loc[2, "leaf_id"] = "root/Shoes/c1"
+    tree = _tree()
+    assert "verdict" not in proposal_table(tree, rows, "root/Shoes", None).columns  # not placed: no column
+    probabilities = pd.DataFrame([[0.05, 0.95], [0.1, 0.9], [0.9, 0.1]], index=["a", "b", "c"])
+    place_proposals(tree, rows, probabilities.set_axis(["Shoes", "Sandals"], axis=1))
+    table = proposal_table(tree, rows, "root/Shoes", None).set_index("proposal")
+    expected = {"moved sandals": "mislabelled: 100% Sandals", "loafers": "new subtype", "unclear": ""}  # no products
+    assert table["verdict"].to_dict() == expected
 
 
 def test_the_only_proposal_of_a_category_is_the_whole_category_unless_it_belongs_elsewhere():
@@ -93,13 +136,16 @@ def test_the_only_proposal_of_a_category_is_the_whole_category_unless_it_belongs
         ]["verdict"]
         == NEW_SUBTYPE
     )  # beside siblings, kept: a candidate new subtype
+    back = rows.assign(leaf_id=["root/Belts/c0", "root/Belts/c0", "root/Belts"])  # a curator put one back
+    assert place_proposals(tree, back, kept)["root/Belts/c0"]["verdict"] == NEW_SUBTYPE  # no longer all of it
 
 
 @pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium is installed by .ci/run")
 def test_the_only_proposal_of_a_category_is_shown_as_the_whole_category_in_the_browser(tmp_path):
     """Discovery found nothing to tell apart among 60 ties and proposed one "Tie": its card
     called it "a candidate new subtype" of Ties, of which it is all. And once a curator had
-    moved products into it, the card still gave the verdict as if of its products now."""
+    moved belts into it, the card still gave the verdict of the ties alone (later with a note that
+    it was out of date): now it is said of the products the proposal holds."""
     from playwright.sync_api import expect, sync_playwright
 
     rows = pd.concat([fashion_rows(60, subcategories=(c,), seed=2) for c in ("Belts", "Ties", "Topwear")])
@@ -121,11 +167,12 @@ def test_the_only_proposal_of_a_category_is_shown_as_the_whole_category_in_the_b
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         _open(page, port)
         _show_proposal(page, tree, tie.id)
-        card = page.get_by_text("The whole category, not a subtype: discovery found nothing to tell apart in")
+        card = page.get_by_text("The whole category, not a subtype: it holds every product of")
         expect(card).to_be_visible(timeout=30_000)
         expect(page.get_by_text("A candidate new subtype")).to_have_count(0)
         expect(page.get_by_text(STALE)).to_have_count(0)
-        # a curator moves three belts into it: the verdict was said of other products, and the card says so
+        expect(page.get_by_text(re.compile(r"places at most \d+% in"))).to_have_count(0)  # ties: none elsewhere
+        # a curator moves three belts into it: the verdict is said again, of the 63 products it holds
         belts = run_data.assignments.loc[run_data.assignments["parent_id"].str.endswith("/Belts"), "product_id"]
         store = CurationStore(ws.curation_path)
         store.record(result.run_id, "move", {"products": belts.head(3).tolist(), "target": tie.id})
@@ -133,5 +180,8 @@ def test_the_only_proposal_of_a_category_is_shown_as_the_whole_category_in_the_b
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         _open(page, port)
         _show_proposal(page, curated, tie.id)
-        expect(page.get_by_text(STALE, exact=False)).to_be_visible(timeout=30_000)
+        verdict = re.compile(r"keeps \d+% of its products in .*Ties and places at most [1-5]% in .*Belts")
+        moved = page.get_by_text(verdict)
+        expect(moved).to_be_visible(timeout=30_000)
+        expect(page.get_by_text(STALE, exact=False)).to_have_count(0)
         browser.close()

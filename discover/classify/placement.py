@@ -8,8 +8,8 @@ scores every product out of fold (by a model that never saw it): if it confident
 most of a proposal's products in one *other* existing category, the proposal is probably
 mislabelled into this one; if it cannot, or keeps them where they are, nothing in the
 taxonomy fits them, and the proposal is a candidate new subtype, unless it is the only
-proposal of its category: then discovery found nothing to tell apart, and it is the whole
-category, not a subtype of it.
+proposal of its category and holds all its products (discovery found nothing to tell apart,
+or a curator merged what it found): then it is the whole category, not a subtype of it.
 """
 
 from __future__ import annotations
@@ -17,13 +17,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from discover.tree import SubcategoryTree, in_subtree
+from discover.tree import SubcategoryTree
 
 MISLABELLED = "probably mislabelled"
 NEW_SUBTYPE = "candidate new subtype"
 WHOLE_CATEGORY = "the whole category"
-# said after a verdict on a proposal whose products a curator's decision has changed since
+# said after a verdict on a proposal whose products a curator's decision has changed since, on
+# a run placed before its probabilities were kept (PROBABILITIES_FILE), where it cannot be said again
 STALE = "(Said of the proposal as discovery made it: your decisions have changed its products since.)"
+# the out-of-fold probabilities a run was placed with, in its folder: curated proposals are placed from them
+PROBABILITIES_FILE = "placement_probabilities.parquet"
 
 
 def place_proposals(
@@ -33,7 +36,9 @@ def place_proposals(
     confidence: float = 0.8,
     majority: float = 0.5,
 ) -> dict[str, dict]:
-    """A placement for every proposal of `tree` (also set as ``node.placement``).
+    """A placement for every proposal of `tree`, set as ``node.placement`` (None where none of
+    its clustered products was scored), from the products each holds in `assignments`: a
+    run's, or a curated copy's, whose merges, splits and moves then count.
 
     `probabilities`: one row per product id, one column per existing category path
     (``"Footwear > Shoes"``), out-of-fold. A product is *placed* in its most likely
@@ -51,18 +56,23 @@ def place_proposals(
         ('probably mislabelled', 'B')
     """
     placed: dict[str, dict] = {}
-    known = assignments["product_id"].astype(str).isin(probabilities.index).to_numpy()
-    clustered = assignments[~assignments["is_noise"].to_numpy() & known]
+    product_ids = assignments["product_id"].astype(str)
+    known = product_ids.isin(probabilities.index).to_numpy()
+    clustered = ~assignments["is_noise"].to_numpy() & known
+    by_leaf = product_ids[clustered].groupby(assignments["leaf_id"].to_numpy()[clustered]).agg(list).to_dict()
+    held_by_category = set(assignments["leaf_id"])  # products a curator put back at a category itself
     for node in tree.nodes.values():
         if node.kind != "proposed":
             continue
+        node.placement = None
         own = " > ".join(tree.existing_parent(node.id).path)
-        members = clustered.loc[in_subtree(clustered["leaf_id"], node.id).to_numpy(), "product_id"].astype(str)
-        if members.empty or own not in probabilities.columns:
+        members = [p for n in [node, *tree.descendants(node.id)] for p in by_leaf.get(n.id, [])]
+        if not members or own not in probabilities.columns:
             continue
         siblings = [c.id for c in tree.children(node.parent) if c.kind == "proposed"]
-        whole = tree[node.parent].kind == "existing" and siblings == [node.id]  # discovery found no split
-        node.placement = placement(probabilities.loc[members.to_numpy()], own, confidence, majority, whole)
+        # discovery found no split: the category's one proposal, and it holds all its products
+        whole = tree[node.parent].kind == "existing" and siblings == [node.id] and node.parent not in held_by_category
+        node.placement = placement(probabilities.loc[members], own, confidence, majority, whole)
         placed[node.id] = node.placement
     return placed
 
@@ -89,6 +99,20 @@ def placement(probabilities: pd.DataFrame, own: str, confidence: float, majority
     }
 
 
+def short(placement: dict | None) -> str:
+    """The verdict in a few words, for a table of proposals ("" where there is none).
+
+    Example:
+        >>> short({"verdict": MISLABELLED, "category": "Accessories > Watches", "share_elsewhere": 0.82})
+        'mislabelled: 82% Accessories > Watches'
+    """
+    if placement is None:
+        return ""
+    if placement["verdict"] == MISLABELLED:
+        return f"mislabelled: {placement['share_elsewhere']:.0%} {placement['category']}"
+    return "whole category" if placement["verdict"] == WHOLE_CATEGORY else "new subtype"
+
+
 def describe(placement: dict, own: str) -> str:
     """One sentence for a curator (plain text, category names as written)."""
     if placement["verdict"] == MISLABELLED:
@@ -101,6 +125,6 @@ def describe(placement: dict, own: str) -> str:
     other = placement["most_likely_elsewhere"]
     rest = f" and places at most {placement['share_elsewhere']:.0%} in {other}" if other else ""
     if placement["verdict"] == WHOLE_CATEGORY:
-        found = f"The whole category, not a subtype: discovery found nothing to tell apart in {own}"
+        found = f"The whole category, not a subtype: it holds every product of {own}"
         return f"{found}; the classifier {kept}{rest}."
     return f"A candidate new subtype: no existing category claims it; the classifier {kept}{rest}."

@@ -27,7 +27,7 @@ from discover.classify.ensemble import Classifier, load_classifier
 from discover.classify.labels import LabelTree
 from discover.classify.mislabels import check_registered, check_summary, out_of_fold_probabilities, rank_mislabels
 from discover.classify.ngrams import TitleNgrams
-from discover.classify.placement import place_proposals
+from discover.classify.placement import PROBABILITIES_FILE, place_proposals
 from discover.classify.train import (
     Inputs,
     Predictions,
@@ -50,7 +50,7 @@ from discover.config import Config
 from discover.data.catalog import MISSING_LEVEL
 from discover.errors import ConfigError, WorkspaceError
 from discover.vectors import l2_normalise
-from discover.workspace import Workspace, write_csv, write_json, write_text
+from discover.workspace import Workspace, write_csv, write_json, write_parquet, write_text
 
 if TYPE_CHECKING:
     from discover.classify.image_tuning import ImageTuning
@@ -497,7 +497,7 @@ def find_mislabels(config: Config, workspace: Workspace, out: Path, progress: bo
 
 def place_run_proposals(config: Config, workspace: Workspace, run_id: str, progress: bool = True) -> dict[str, dict]:
     """New subtype or mislabelled? for every proposal of a run, written into its tree.json
-    (``placement`` on each proposal); returns that tree.
+    (``placement`` on each proposal), the out-of-fold probabilities beside it; returns that tree.
 
     The classifier learns the existing categories down to `discovery.level` (where the
     proposals sit; the truth column is never read) and scores every product out of fold.
@@ -513,11 +513,22 @@ def place_run_proposals(config: Config, workspace: Workspace, run_id: str, progr
     probabilities = out_of_fold_probabilities(
         inputs, tree, train_settings(config), groups, settings.folds, progress, titles, settings.validation_size
     )
-    frame = pd.DataFrame(probabilities, index=catalog["product_id"].astype(str), columns=tree.classes[-1])
+    # as kept (float32): a curated copy placed from the file gives an unchanged proposal the same verdict
+    frame = pd.DataFrame(
+        probabilities.astype(np.float32), index=catalog["product_id"].astype(str), columns=tree.classes[-1]
+    )
     proposals = run.tree
     place_proposals(proposals, run.assignments, frame, settings.placement_confidence, settings.placement_majority)
-    proposals.meta["placement"] = {"levels": tree.depth, "folds": settings.folds, "fusion": settings.fusion}
-    write_text(run.run_dir / "tree.json", proposals.to_json())
+    proposals.meta["placement"] = {
+        "levels": tree.depth,
+        "folds": settings.folds,
+        "fusion": settings.fusion,
+        "confidence": settings.placement_confidence,
+        "majority": settings.placement_majority,
+    }
+    # kept, so that a curated proposal is placed by the products it holds after merges, splits and moves
+    write_parquet(run.run_dir / PROBABILITIES_FILE, frame.rename_axis("product_id").reset_index())
+    write_text(run.run_dir / "tree.json", proposals.to_json())  # last: the explorer reloads on its change
     return proposals
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from discover.classify import placement
 from discover.curate.store import Decision
 from discover.tree import SubcategoryTree, in_subtree
 
@@ -185,8 +186,10 @@ def trivial_purity(assignments: pd.DataFrame, truth: pd.Series | None, node_id: 
 def proposal_table(
     tree: SubcategoryTree, assignments: pd.DataFrame, parent_id: str, truth: pd.Series | None
 ) -> pd.DataFrame:
-    """One row per proposal under `parent_id`, in tree order, with size, keywords and quality."""
+    """One row per proposal under `parent_id`, in tree order, with size, keywords and quality,
+    and the classifier's verdict where the run was placed (`discover classify place-proposals`)."""
     rows = []
+    placed = any(n.placement for n in tree.nodes.values())
     for node in tree.descendants(parent_id):
         if node.kind != "proposed":
             continue
@@ -199,6 +202,7 @@ def proposal_table(
                 "size": node.size,
                 "quality": quality_label(purity),
                 "purity": purity,
+                **({"verdict": placement.short(node.placement)} if placed else {}),
                 "keywords": ", ".join(node.keywords[:6]),
                 "stability": node.stability,
                 "leaf": not node.children,

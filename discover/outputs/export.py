@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from discover.classify.placement import short
 from discover.curate.apply import apply_decisions, taxonomy_diff
 from discover.curate.store import CurationStore
 from discover.outputs.run_data import RunData
@@ -40,6 +41,7 @@ def export_run(
     if curated:
         decisions = CurationStore(workspace.curation_path).decisions(run_id)
         tree, assignments, _ = apply_decisions(tree, assignments, decisions)
+        run.place(tree, assignments)  # new subtype or mislabelled? of the products each proposal holds now
         diff_path = out / "taxonomy_diff.json"
         write_json(diff_path, taxonomy_diff(run.tree, tree, decisions))
         written.append(diff_path)
@@ -68,6 +70,7 @@ def _write(tree, rows: pd.DataFrame, out: Path, stem: str, fmt: str) -> list[Pat
                     "size": n.size,
                     "keywords": " ".join(n.keywords),
                     "stability": n.stability,
+                    "verdict": short(n.placement),  # new subtype or mislabelled? ("" where not placed)
                 }
                 for n in tree.nodes.values()
                 if n.kind != "root"

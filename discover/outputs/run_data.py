@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from discover.classify.placement import PROBABILITIES_FILE, place_proposals
 from discover.cluster.ignore import remove_attributes
 from discover.config import Config, config_from_dict
 from discover.embed.cache import load_aligned
@@ -78,6 +79,25 @@ class RunData:
                 "re-run `discover run` to make a readable run"
             )
         return catalog.loc[self.assignments["product_id"]].reset_index(drop=True)
+
+    @cached_property
+    def placement_probabilities(self) -> pd.DataFrame | None:
+        """The out-of-fold probabilities `discover classify place-proposals` placed the run's
+        proposals with (products × existing categories), or None: not placed, or placed by a
+        version that did not keep them."""
+        path = self.run_dir / PROBABILITIES_FILE
+        return pd.read_parquet(path).set_index("product_id") if path.exists() else None
+
+    def place(self, tree: SubcategoryTree, assignments: pd.DataFrame) -> bool:
+        """Place a curated copy of the run's tree by the products its proposals hold now (see
+        :func:`~discover.classify.placement.place_proposals`), with the run's own settings;
+        False, and the copied placements left as they were, where the run kept no probabilities."""
+        probabilities = self.placement_probabilities
+        if probabilities is None:
+            return False
+        settings = self.tree.meta["placement"]  # written with the probabilities
+        place_proposals(tree, assignments, probabilities, settings["confidence"], settings["majority"])
+        return True
 
     @cached_property
     def known_words(self) -> WordConcentration:
