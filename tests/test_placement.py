@@ -1,5 +1,6 @@
 """New subtype or mislabelled? The verdict on synthetic proposals, and a real run placed end to end."""
 
+import json
 import re
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from discover.classify.placement import (
 from discover.cli import main
 from discover.curate.apply import apply_decisions
 from discover.curate.store import CurationStore
-from discover.curate.views import proposal_table
+from discover.curate.views import export_table, proposal_table
 from discover.outputs.export import export_run
 from discover.outputs.run_data import RunData
 from discover.pipeline import run
@@ -95,6 +96,9 @@ def test_a_real_run_is_placed_in_tree_json_and_shown_on_the_proposal(workspace, 
     curated = SubcategoryTree.from_json(paths["curated_tree.json"].read_text())
     nodes = pd.read_csv(paths["curated_nodes.csv"], keep_default_na=False).set_index("id")
     assert nodes.loc[keep.id, "verdict"] == short(curated[keep.id].placement) != ""
+    diff = json.loads(paths["taxonomy_diff.json"].read_text())  # what the catalog team is handed
+    assert {n["id"]: n["verdict"] for n in diff["new"]}[keep.id] == nodes.loc[keep.id, "verdict"]
+    assert "verdict" in export_table(diff).columns
     rows = run_data.assignments
     held = (in_subtree(rows["leaf_id"], keep.id) | in_subtree(rows["leaf_id"], gone.id)) & ~rows["is_noise"]
     assert placed[keep.id]["products"] < curated[keep.id].placement["products"] == int(held.sum())
@@ -117,6 +121,8 @@ def test_the_table_of_a_category_gives_each_proposal_its_verdict_once_the_run_is
     table = proposal_table(tree, rows, "root/Shoes", None).set_index("proposal")
     expected = {"moved sandals": "mislabelled: 100% Sandals", "loafers": "new subtype", "unclear": ""}  # no products
     assert table["verdict"].to_dict() == expected
+    unplaced = {"new": [{"id": "x", "path": ["Shoes", "x"], "size": 3, "keywords": []}], "renamed": []}
+    assert "verdict" not in export_table(unplaced).columns  # a diff of an unplaced run (or an older one)
 
 
 def test_the_only_proposal_of_a_category_is_the_whole_category_unless_it_belongs_elsewhere():

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from discover.classify.placement import short
 from discover.curate.store import Decision
 from discover.errors import DiscoverError
 from discover.tree import Node, SubcategoryTree, in_subtree
@@ -96,7 +97,7 @@ def apply_decisions(
 def taxonomy_diff(original: SubcategoryTree, curated: SubcategoryTree, decisions: list[Decision]) -> dict[str, Any]:
     """What changed against the original taxonomy: what a curator hands to the catalog team."""
     new = [
-        {"id": n.id, "path": n.path, "size": n.size, "keywords": n.keywords}
+        {"id": n.id, "path": n.path, "size": n.size, "keywords": n.keywords, "verdict": short(n.placement)}
         for n in sorted(curated.proposals(), key=lambda n: n.id)
     ]
     renamed = [

@@ -127,20 +127,24 @@ def export_summary(diff: dict[str, Any]) -> str:
 
 def export_table(diff: dict[str, Any]) -> pd.DataFrame:
     """The subcategories an export writes, one row each, largest first; a renamed one says
-    what it was called. Shown as a table (data, never Markdown)."""
+    what it was called, and each its verdict where the run was placed (new subtype or
+    mislabelled?). Shown as a table (data, never Markdown)."""
     was = {r["id"]: r["from"] for r in diff["renamed"]}
     rows = [
         {
             "category": " > ".join(n["path"][:-1]),
             "subcategory": n["path"][-1],
             "products": n["size"],
+            "verdict": n.get("verdict", ""),  # a diff written before verdicts were has none
             "renamed from": was.get(n["id"], ""),
             "keywords": ", ".join(n["keywords"][:6]),
         }
         for n in diff["new"]
     ]
-    columns = ["category", "subcategory", "products", "renamed from", "keywords"]
+    columns = ["category", "subcategory", "products", "verdict", "renamed from", "keywords"]
     frame = pd.DataFrame(rows, columns=columns)
+    if not frame["verdict"].astype(bool).any():  # not placed: no empty column
+        frame = frame.drop(columns="verdict")
     return frame.sort_values(["products", "category"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 
