@@ -52,7 +52,7 @@ class MultimodalClassifier(nn.Module):
         >>> tree = LabelTree.from_paths([("A", "a1"), ("A", "a2"), ("B", "b1")])
         >>> model = MultimodalClassifier(tree, 6, 4, fusion="late", dim=8)
         >>> leaf = model.leaf_log_probs(torch.randn(5, 6), torch.randn(5, 4)).exp()
-        >>> [round(float(s), 4) for s in leaf.sum(dim=1)]
+        >>> [round(s, 4) for s in leaf.sum(dim=1).tolist()]
         [1.0, 1.0, 1.0, 1.0, 1.0]
     """
 
