@@ -191,3 +191,11 @@ def test_the_only_proposal_of_a_category_is_shown_as_the_whole_category_in_the_b
         expect(moved).to_be_visible(timeout=30_000)
         expect(page.get_by_text(STALE, exact=False)).to_have_count(0)
         browser.close()
+
+
+def test_a_category_whose_products_are_all_noise_or_unscored_gets_no_verdict():
+    rows = pd.DataFrame({"product_id": ["a", "b"], "leaf_id": "root/Shoes/c0", "is_noise": [True, False]})
+    probabilities = pd.DataFrame([[0.9, 0.1]], index=["a"], columns=["Shoes", "Sandals"])  # "b" never scored
+    tree = _tree()
+    assert place_proposals(tree, rows, probabilities) == {}
+    assert all(node.placement is None for node in tree.nodes.values())

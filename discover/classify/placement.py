@@ -56,32 +56,36 @@ def place_proposals(
         ('probably mislabelled', 'B')
     """
     placed: dict[str, dict] = {}
-    product_ids = assignments["product_id"].astype(str)
-    known = product_ids.isin(probabilities.index).to_numpy()
-    clustered = ~assignments["is_noise"].to_numpy() & known
-    by_leaf = product_ids[clustered].groupby(assignments["leaf_id"].to_numpy()[clustered]).agg(list).to_dict()
+    values, columns = probabilities.to_numpy(), np.asarray(probabilities.columns)
+    position = probabilities.index.get_indexer(assignments["product_id"].astype(str))  # −1: not scored
+    clustered = ~assignments["is_noise"].to_numpy() & (position >= 0)
+    leaves, rows = assignments["leaf_id"].to_numpy()[clustered], position[clustered]
+    order = np.argsort(leaves, kind="stable")
+    found, starts = np.unique(leaves[order], return_index=True)
+    by_leaf = dict(zip(found, np.split(rows[order], starts[1:]), strict=True)) if len(found) else {}  # scored rows
     held_by_category = set(assignments["leaf_id"])  # products a curator put back at a category itself
     for node in tree.nodes.values():
         if node.kind != "proposed":
             continue
         node.placement = None
         own = " > ".join(tree.existing_parent(node.id).path)
-        members = [p for n in [node, *tree.descendants(node.id)] for p in by_leaf.get(n.id, [])]
+        members = [by_leaf[n.id] for n in [node, *tree.descendants(node.id)] if n.id in by_leaf]
         if not members or own not in probabilities.columns:
             continue
         siblings = [c.id for c in tree.children(node.parent) if c.kind == "proposed"]
         # discovery found no split: the category's one proposal, and it holds all its products
         whole = tree[node.parent].kind == "existing" and siblings == [node.id] and node.parent not in held_by_category
-        node.placement = placement(probabilities.loc[members], own, confidence, majority, whole)
+        node.placement = placement(values[np.concatenate(members)], columns, own, confidence, majority, whole)
         placed[node.id] = node.placement
     return placed
 
 
-def placement(probabilities: pd.DataFrame, own: str, confidence: float, majority: float, whole: bool = False) -> dict:
-    """The verdict for one proposal's products (rows) over the existing categories (columns);
-    `whole`: the proposal is the only one of its category."""
-    values = probabilities.to_numpy()
-    top = np.asarray(probabilities.columns)[values.argmax(axis=1)]
+def placement(
+    values: np.ndarray, columns: np.ndarray, own: str, confidence: float, majority: float, whole: bool = False
+) -> dict:
+    """The verdict for one proposal's products: `values`, their probabilities (rows) over the
+    existing categories `columns`; `whole`: the proposal is the whole of its category."""
+    top = columns[values.argmax(axis=1)]
     sure = values.max(axis=1) >= confidence
     shares = pd.Series(top[sure]).value_counts() / len(values)
     elsewhere = shares.drop(own, errors="ignore")
