@@ -41,7 +41,7 @@ from discover.classify.mislabels import (
     rank_mislabels,
 )
 from discover.classify.stage import Labelled, catalog_titles, labelled_inputs, train_settings
-from discover.classify.train import Inputs, Predictions, TrainSettings, fit_classifier, predict, score_predictions
+from discover.classify.training import Inputs, Predictions, TrainSettings, fit_classifier, predict, score_predictions
 from discover.classify.two_stage import fit_text_stage, two_stage_predictions, two_stage_scores
 from discover.config import Config, load_config
 from discover.data.ingest import ingest

@@ -23,7 +23,7 @@ from discover.classify.data import grouped_splits
 from discover.classify.mislabels import out_of_fold_probabilities
 from discover.classify.placement import MISLABELLED, place_proposals
 from discover.classify.stage import catalog_titles, labelled_inputs, train_settings
-from discover.classify.train import fit_classifier, predict, score_predictions
+from discover.classify.training import fit_classifier, predict, score_predictions
 from discover.cluster.stage import propose_subcategories
 from discover.config import load_config
 from discover.data.ingest import ingest

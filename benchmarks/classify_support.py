@@ -28,7 +28,7 @@ from discover.classify.data import Splits
 from discover.classify.ensemble import fit_members, learnt_rows
 from discover.classify.labels import LabelTree
 from discover.classify.stage import catalog_titles, train_settings
-from discover.classify.train import Predictions, fit_classifier, predict, score_predictions
+from discover.classify.training import Predictions, fit_classifier, predict, score_predictions
 from discover.config import load_config
 
 

@@ -30,7 +30,7 @@ from discover.classify import stage
 from discover.classify.data import grouped_splits
 from discover.classify.image_tuning import ImageTuning
 from discover.classify.stage import catalog_titles, labelled_inputs, train_settings
-from discover.classify.train import Predictions, fit_classifier, predict, score_predictions
+from discover.classify.training import Predictions, fit_classifier, predict, score_predictions
 from discover.config import Config, load_config
 from discover.data.ingest import ingest
 from discover.workspace import Workspace

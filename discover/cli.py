@@ -9,7 +9,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from discover.config import DATA_ENV, Config, FineTuneConfig, load_config
@@ -21,15 +21,12 @@ log = logging.getLogger("discover")
 
 
 def _load(args: argparse.Namespace) -> tuple[Config, Workspace]:
+    from discover.data.ingest import require_catalog
+
     config = load_config(args.config)
     if getattr(args, "engine", None):
         config = config.model_copy(update={"engine": args.engine})
-    path = config.catalog_path
-    if not path.exists():
-        raise DiscoverError(
-            f"no catalog at {path}: set ${DATA_ENV} to your copy, or run "
-            f"`discover fetch-sample {path.parent}` to download the public sample"
-        )
+    require_catalog(config)  # before an engine starts: the one line, at once
     return config, Workspace(args.workspace)
 
 
@@ -77,7 +74,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from discover.evaluate.scoring import evaluate_run, format_metrics
 
     workspace = Workspace(args.workspace)
-    run_id = args.run or _latest_run(workspace)
+    run_id = args.run or workspace.latest_run_id()
     metrics = evaluate_run(workspace, run_id)
     print(format_metrics(metrics))
 
@@ -86,7 +83,7 @@ def cmd_export(args: argparse.Namespace) -> None:
     from discover.outputs.export import export_run
 
     workspace = Workspace(args.workspace)
-    run_id = args.run or _latest_run(workspace)
+    run_id = args.run or workspace.latest_run_id()
     paths = export_run(workspace, run_id, fmt=args.format, out_dir=args.out, curated=args.curated)
     for path in paths:
         print(path)
@@ -100,78 +97,67 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
     print(result.summary())
 
 
-@contextlib.contextmanager
-def _classify_session(args: argparse.Namespace) -> Iterator[tuple[Config, Workspace]]:
-    """The config and ingested workspace, inside the engine's session: classify embeds what
-    the cache lacks as the embed stage does (Ray workers with ``engine: ray``)."""
-    from discover.engine import engine_session
-
-    config, workspace = _load_ingested(args)
-    with engine_session(config):
-        yield config, workspace
-
-
 def cmd_classify_train(args: argparse.Namespace) -> None:
-    from discover.classify import stage
+    from discover import classify
     from discover.classify.data import imbalance_summary
+    from discover.classify.stage import format_classify_metrics, imbalance_path
 
-    with _classify_session(args) as (config, workspace):
-        if args.minutes and not (args.fine_tune or config.classify.fine_tune):
-            raise DiscoverError(
-                "--minutes is the fine-tuning budget: add --fine-tune partial|full (or classify.fine_tune)"
-            )
-        if args.fine_tune or args.minutes:  # overrides of classify.fine_tune (or of its defaults)
-            update = {"image_strategy": args.fine_tune, "text_strategy": args.fine_tune, "minutes": args.minutes}
-            tuning = config.classify.fine_tune or FineTuneConfig()
-            config.classify.fine_tune = tuning.model_copy(update={k: v for k, v in update.items() if v})
-        trained = stage.train(config, workspace)
-        for i, line in enumerate(imbalance_summary(trained.imbalance, config.classify.max_per_class)):
-            print(f"{'imbalance' if i == 0 else '':10s} {line}")
-        print(stage.format_classify_metrics(trained.metrics))
-        print(f"model      {trained.model_dir}")
-        print(f"metrics    {workspace.root / 'classify' / trained.model_id / 'metrics.json'}")
-        print(f"imbalance  {stage.imbalance_path(workspace, trained.model_id)}  (every class, per split)")
+    config, workspace = _load(args)
+    if args.minutes and not (args.fine_tune or config.classify.fine_tune):
+        raise DiscoverError("--minutes is the fine-tuning budget: add --fine-tune partial|full (or classify.fine_tune)")
+    if args.fine_tune or args.minutes:  # overrides of classify.fine_tune (or of its defaults)
+        update = {"image_strategy": args.fine_tune, "text_strategy": args.fine_tune, "minutes": args.minutes}
+        tuning = config.classify.fine_tune or FineTuneConfig()
+        config.classify.fine_tune = tuning.model_copy(update={k: v for k, v in update.items() if v})
+    trained = classify.train(config, workspace)
+    for i, line in enumerate(imbalance_summary(trained.imbalance, config.classify.max_per_class)):
+        print(f"{'imbalance' if i == 0 else '':10s} {line}")
+    print(format_classify_metrics(trained.metrics))
+    print(f"model      {trained.model_dir}")
+    print(f"metrics    {workspace.root / 'classify' / trained.model_id / 'metrics.json'}")
+    print(f"imbalance  {imbalance_path(workspace, trained.model_id)}  (every class, per split)")
 
 
 def cmd_classify_evaluate(args: argparse.Namespace) -> None:
-    from discover.classify import stage
+    from discover import classify
+    from discover.classify.stage import format_classify_metrics
 
-    with _classify_session(args) as (config, workspace):
-        if args.by:
-            table = stage.cross_evaluate(config, workspace, args.by)
-            print(f"Leave one group out: each value of '{args.by}' held out in turn, trained on the others")
-            print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-            return
-        print(stage.format_classify_metrics(stage.evaluate(config, workspace, args.model)))
+    config, workspace = _load(args)
+    if args.by:
+        table = classify.evaluate_by(config, workspace, args.by)
+        print(f"Leave one group out: each value of '{args.by}' held out in turn, trained on the others")
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        return
+    print(format_classify_metrics(classify.evaluate(config, workspace, args.model)))
 
 
 def cmd_classify_predict(args: argparse.Namespace) -> None:
-    from discover.classify import stage
+    from discover import classify
 
-    out = _out(args)
-    with _classify_session(args) as (config, workspace):
-        frame = stage.predict_catalog(config, workspace, _new_products(config, Path(args.catalog)), out, args.model)
+    config, workspace, out = *_load(args), _out(args)
+    catalog = classify.new_products(config, args.catalog)
+    print(catalog.report.summary())
+    frame = classify.predict(config, workspace, catalog.table, out, args.model)
     _print_registered_check(frame)
     print(f"predictions {out}")
 
 
 def cmd_classify_find_mislabels(args: argparse.Namespace) -> None:
-    from discover.classify import stage
+    from discover import classify
 
-    out = _out(args)
-    with _classify_session(args) as (config, workspace):
-        ranked = stage.find_mislabels(config, workspace, out)
+    config, workspace, out = *_load(args), _out(args)
+    ranked = classify.find_mislabels(config, workspace, out)
     print(ranked.head(20).drop(columns=["row"]).to_string(index=False))
     print(f"mislabel candidates {out}  ({int(ranked['flagged'].sum()):,} flagged)")
 
 
 def cmd_classify_place_proposals(args: argparse.Namespace) -> None:
-    from discover.classify import stage
+    from discover import classify
     from discover.classify.placement import MISLABELLED, PROBABILITIES_FILE, WHOLE_CATEGORY, describe
 
-    with _classify_session(args) as (config, workspace):
-        run_id = args.run or _latest_run(workspace)
-        tree = stage.place_run_proposals(config, workspace, run_id)
+    config, workspace = _load(args)
+    run_id = args.run or workspace.latest_run_id()
+    tree = classify.place_proposals(config, workspace, run_id)
     placed = [n for n in tree.nodes.values() if n.placement]
     mislabelled = [n for n in placed if n.placement["verdict"] == MISLABELLED]
     for node in mislabelled:
@@ -223,19 +209,10 @@ def _print_registered_check(frame) -> None:
 
 
 def _out(args: argparse.Namespace) -> Path:
-    name = {"predict": "predictions.csv", "find-mislabels": "mislabels.csv"}[args.action]
+    from discover.classify import MISLABELS, PREDICTIONS
+
+    name = {"predict": PREDICTIONS, "find-mislabels": MISLABELS}[args.action]
     return Path(args.out) if args.out else Path(args.workspace) / "classify" / name
-
-
-def _new_products(config: Config, path: Path):
-    """A catalog file of new products, validated with the config's column mapping."""
-    from discover.data.catalog import load_catalog
-
-    catalog = load_catalog(config.catalog, path.resolve(), new_products=True)
-    print(catalog.report.summary())
-    if catalog.table.empty:
-        raise DiscoverError(f"{path}: no usable product to classify")
-    return catalog.table
 
 
 def cmd_explore(args: argparse.Namespace) -> None:
@@ -317,13 +294,6 @@ def cmd_fetch_sample(args: argparse.Namespace) -> None:
 
     target = fetch_sample(Path(args.destination), source=args.url or DEFAULT_SOURCE)
     print(f"sample catalog written to {target}; point ${DATA_ENV} at {target.parent}")
-
-
-def _latest_run(workspace: Workspace) -> str:
-    runs = workspace.run_ids()
-    if not runs:
-        raise DiscoverError(f"{workspace.root}: no finished run; start one with `discover run CONFIG`")
-    return runs[0]
 
 
 def add_classify(commands: argparse._SubParsersAction) -> None:

@@ -116,6 +116,13 @@ class Workspace:
     def run_dir(self, run_id: str) -> Path:
         return self.runs_dir / run_id
 
+    def latest_run_id(self) -> str:
+        """The most recently finished run, for commands given no run."""
+        runs = self.run_ids()
+        if not runs:
+            raise WorkspaceError(f"{self.root}: no finished run; start one with `discover run CONFIG`")
+        return runs[0]
+
     def run_ids(self) -> list[str]:
         """Finished runs (those with a tree.json), most recently finished first.
 

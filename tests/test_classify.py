@@ -12,6 +12,7 @@ import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
+from discover import classify
 from discover.classify.data import grouped_splits, undersample
 from discover.classify.ensemble import load_classifier
 from discover.classify.fusion import FUSIONS, create_fusion
@@ -20,7 +21,7 @@ from discover.classify.labels import LabelTree
 from discover.classify.mislabels import out_of_fold_probabilities, rank_mislabels
 from discover.classify.model import MultimodalClassifier
 from discover.classify.ngrams import TitleNgrams
-from discover.classify.train import (
+from discover.classify.training import (
     Inputs,
     Predictions,
     TrainSettings,
@@ -341,6 +342,7 @@ def test_train_evaluate_predict_and_find_mislabels_on_real_products(tmp_path: Pa
     assert "most frequent mix-ups among the 10 largest leaf classes" in evaluated
     again = yaml.safe_load(metrics_path.read_text())  # the saved model and n-grams score the same rows the same
     assert again["hierarchical_f1"] == pytest.approx(metrics["hierarchical_f1"], abs=1e-9)
+    assert classify.evaluate(config, tmp_path / "ws")["hierarchical_f1"] == again["hierarchical_f1"]
     lost = sum(band["cost"] for band in again["leaf_macro_f1_by_support"])  # the bands account for the whole gap
     confused = np.array(again["largest_confusions"]["counts"])
     assert confused.shape == (10, 10) and np.trace(confused) > 0.8 * confused.sum()
@@ -364,6 +366,9 @@ def test_train_evaluate_predict_and_find_mislabels_on_real_products(tmp_path: Pa
     assert main(["classify", "predict", str(config), *ws, "--catalog", str(new), "--out", str(out)]) == 0
     predicted = pd.read_csv(out, dtype={"product_id": str})
     assert predicted["product_id"].tolist() == rows["id"].iloc[900:].tolist()
+    from_python = classify.predict(str(config), tmp_path / "ws", new)  # what the command does, one call away
+    assert from_python["predicted_path"].tolist() == predicted["predicted_path"].tolist()
+    assert (tmp_path / "ws" / "classify" / "predictions.csv").exists()  # the command's default place
     assert predicted["title"].fillna("").tolist() == fresh["productDisplayName"].tolist()  # to judge each one by
     truth = [" > ".join(r) for r in rows.iloc[900:][["masterCategory", "subCategory"]].itertuples(index=False)]
     agrees = [p.startswith(t) for p, t in zip(predicted["predicted_path"], truth, strict=True)]

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import CLI, REPO, config_dict
@@ -55,6 +56,20 @@ def test_missing_catalog_names_fetch_sample(tmp_path: Path):
     result = _discover("run", "configs/fashion-small.yaml", "--workspace", str(tmp_path / "ws"), env=env)
     assert result.returncode == 2
     assert "discover fetch-sample" in result.stderr and result.stderr.strip().count("\n") == 0
+
+
+def test_the_python_calls_name_fetch_sample_too_when_the_catalog_is_missing(tmp_path: Path, monkeypatch):
+    import discover
+    import discover.classify.stage  # noqa: F401  (every submodule loaded: none may shadow a call of the same name)
+    from discover import classify
+    from discover.errors import DiscoverError
+
+    calls = ("train", "evaluate", "evaluate_by", "new_products", "predict", "find_mislabels", "place_proposals")
+    assert all(callable(getattr(classify, name)) for name in calls)
+    monkeypatch.setenv("DISCOVER_DATA", str(tmp_path / "nowhere"))
+    for call in (discover.run, classify.train, classify.find_mislabels):
+        with pytest.raises(DiscoverError, match="discover fetch-sample"):  # not a FileNotFoundError deep inside
+            call(REPO / "configs" / "fashion-small.yaml", tmp_path / "ws")
 
 
 def test_ingest_prints_report_and_workspace(small_catalog: Path, tmp_path: Path):

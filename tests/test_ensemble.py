@@ -19,7 +19,7 @@ from discover.classify.ensemble import (
 )
 from discover.classify.labels import LabelTree
 from discover.classify.model import MultimodalClassifier
-from discover.classify.train import Inputs, TrainSettings, fit_classifier, predict
+from discover.classify.training import Inputs, TrainSettings, fit_classifier, predict
 from discover.config import load_config
 from discover.errors import ConfigError
 from tests.conftest import config_dict

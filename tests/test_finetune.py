@@ -6,7 +6,7 @@ import torch
 
 from discover.classify.finetune import FineTuneSettings, Products, evaluate_end_to_end, fine_tune
 from discover.classify.labels import LabelTree
-from discover.classify.train import TrainSettings
+from discover.classify.training import TrainSettings
 from tests.conftest import FASHION, fashion_rows
 
 
@@ -156,7 +156,7 @@ def test_clip_towers_fine_tune_their_top_blocks_and_a_saved_model_needs_no_check
 
     from discover.classify import end_to_end
     from discover.classify.finetune import EndToEndClassifier, encode
-    from discover.classify.train import predict
+    from discover.classify.training import predict
     from tests.test_embed import TINY_CLIP
 
     (tmp_path / "discover-tiny-ft.json").write_text(json.dumps(TINY_CLIP))

@@ -16,7 +16,7 @@ import pandas as pd
 
 from discover.classify.data import stopping_split
 from discover.classify.labels import LabelTree
-from discover.classify.train import Inputs, TrainSettings, fit_classifier, predict, score_predictions
+from discover.classify.training import Inputs, TrainSettings, fit_classifier, predict, score_predictions
 
 
 def leave_one_group_out(

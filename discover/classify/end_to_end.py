@@ -27,7 +27,7 @@ from discover.classify.data import Splits, grouped_splits, undersample
 from discover.classify.finetune import EndToEndClassifier, FineTuneSettings, Products, evaluate_end_to_end
 from discover.classify.labels import LabelTree
 from discover.classify.model import load_weights
-from discover.classify.train import Predictions, TrainSettings
+from discover.classify.training import Predictions, TrainSettings
 from discover.classify.two_stage import combine, sent_on, two_stage_scores
 from discover.config import Config
 from discover.data.images import IMAGE_PROBLEMS
@@ -214,7 +214,7 @@ def predict(
 def _photo_predictions(model: EndToEndClassifier, meta: dict, catalog: pd.DataFrame) -> Predictions:
     """The fine-tuned model on `catalog`'s photos and titles (every photo readable)."""
     from discover.classify.finetune import encode
-    from discover.classify.train import predict as predict_vectors
+    from discover.classify.training import predict as predict_vectors
 
     unknown = np.zeros((len(catalog), model.classifier.tree.depth), dtype=int)  # new products: no labels
     inputs = encode(model, products(catalog, unknown), meta["fine_tune"]["image_size"])

@@ -28,7 +28,7 @@ from torch import nn
 
 from discover.classify.labels import LabelTree
 from discover.classify.model import MultimodalClassifier, NgramBag, load_weights, unpack_sparse, write_classifier
-from discover.classify.train import Inputs, TrainSettings, fit_classifier
+from discover.classify.training import Inputs, TrainSettings, fit_classifier
 from discover.errors import WorkspaceError
 
 log = logging.getLogger(__name__)

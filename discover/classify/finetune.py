@@ -1,6 +1,6 @@
 """Partial and full fine-tuning: the encoders learn with the heads, from photos and titles.
 
-The frozen strategy trains on cached vectors (:mod:`discover.classify.train`). Here the
+The frozen strategy trains on cached vectors (:mod:`discover.classify.training`). Here the
 image encoder (EfficientNet-Lite0 from its shipped ImageNet weights, ResNet-18 from random
 init as the from-scratch baseline, or open_clip's image tower) and the text encoder (MiniLM
 from its shipped files, or open_clip's text tower) run inside the model, each ``frozen``,
@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from discover.classify.labels import LabelTree
 from discover.classify.model import MultimodalClassifier
-from discover.classify.train import Inputs, Predictions, TrainSettings, _loss, predict, score_predictions
+from discover.classify.training import Inputs, Predictions, TrainSettings, _loss, predict, score_predictions
 from discover.embed.base import letterbox
 
 if TYPE_CHECKING:

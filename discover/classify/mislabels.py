@@ -21,7 +21,7 @@ from sklearn.model_selection import GroupKFold
 
 from discover.classify.data import stopping_split
 from discover.classify.labels import LabelTree
-from discover.classify.train import Inputs, Predictions, TrainSettings, fit_classifier, predict
+from discover.classify.training import Inputs, Predictions, TrainSettings, fit_classifier, predict
 
 
 def out_of_fold_probabilities(

@@ -28,7 +28,7 @@ from discover.classify.labels import LabelTree
 from discover.classify.mislabels import check_registered, check_summary, out_of_fold_probabilities, rank_mislabels
 from discover.classify.ngrams import TitleNgrams
 from discover.classify.placement import PROBABILITIES_FILE, place_proposals
-from discover.classify.train import (
+from discover.classify.training import (
     Inputs,
     Predictions,
     TrainSettings,

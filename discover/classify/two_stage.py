@@ -23,7 +23,7 @@ import scipy.sparse as sp
 from discover.classify.ensemble import load_classifier
 from discover.classify.labels import LabelTree
 from discover.classify.model import MultimodalClassifier
-from discover.classify.train import Inputs, Predictions, TrainSettings, fit_classifier, score_predictions
+from discover.classify.training import Inputs, Predictions, TrainSettings, fit_classifier, score_predictions
 
 log = logging.getLogger(__name__)
 TEXT_STAGE = "text-stage"  # the text stage's folder inside the saved model's

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from discover.config import Config
+from discover.config import DATA_ENV, Config
 from discover.data.catalog import IngestReport, catalog_signature, load_catalog, table_signature
-from discover.errors import CatalogError
+from discover.errors import CatalogError, DiscoverError
 from discover.workspace import Workspace, read_json, write_json, write_parquet
 
 log = logging.getLogger(__name__)
@@ -23,9 +23,21 @@ class IngestResult:
     skipped: bool
 
 
+def require_catalog(config: Config) -> None:
+    """One line naming what to do when the config's catalog is not there (no traceback of a
+    file not found deep inside a stage)."""
+    path = config.catalog_path
+    if not path.exists():
+        raise DiscoverError(
+            f"no catalog at {path}: set ${DATA_ENV} to your copy, or run "
+            f"`discover fetch-sample {path.parent}` to download the public sample"
+        )
+
+
 def ingest(config: Config, workspace: Workspace, show_progress: bool = True) -> IngestResult:
     """Write ``catalog.parquet`` and ``ingest_report.json``; do nothing if the catalog is unchanged."""
     started = time.perf_counter()
+    require_catalog(config)
     workspace.create()
     path = config.catalog_path
     signature = catalog_signature(config.catalog, path)
