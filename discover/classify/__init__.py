@@ -25,7 +25,6 @@ package does not import torch.
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,20 +37,24 @@ if TYPE_CHECKING:
     from discover.tree import SubcategoryTree
     from discover.workspace import Workspace
 
-log = logging.getLogger(__name__)
 PREDICTIONS = "predictions.csv"  # where predict and find_mislabels write, under <workspace>/classify/
 MISLABELS = "mislabels.csv"
+
+
+def _config(config: Config | str | Path) -> Config:
+    from discover.config import Config, load_config
+
+    return config if isinstance(config, Config) else load_config(config)
 
 
 @contextlib.contextmanager
 def _session(config: Config | str | Path, workspace: Workspace | str | Path) -> Iterator[tuple[Config, Workspace]]:
     """The config and the ingested workspace, inside the config's engine session."""
-    from discover.config import Config, load_config
     from discover.data.ingest import ingest
     from discover.engine import engine_session
     from discover.workspace import Workspace
 
-    config = config if isinstance(config, Config) else load_config(config)
+    config = _config(config)
     workspace = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     ingest(config, workspace)
     with engine_session(config):
@@ -90,12 +93,10 @@ def new_products(config: Config | str | Path, path: str | Path):
     """A catalog file of new products validated with the config's column mapping (a
     :class:`~discover.data.catalog.Catalog`: ``table`` and ``report``); bad rows are reported
     and skipped as at ingest."""
-    from discover.config import Config, load_config
     from discover.data.catalog import load_catalog
     from discover.errors import DiscoverError
 
-    config = config if isinstance(config, Config) else load_config(config)
-    catalog = load_catalog(config.catalog, Path(path).resolve(), new_products=True)
+    catalog = load_catalog(_config(config).catalog, Path(path).resolve(), new_products=True)
     if catalog.table.empty:
         raise DiscoverError(f"{path}: no usable product to classify; {catalog.report.summary()}")
     return catalog
@@ -114,6 +115,7 @@ def predict(
     ``<workspace>/classify/predictions.csv``) and returned."""
     from discover.classify import stage
 
+    config = _config(config)
     table = catalog if not isinstance(catalog, (str, Path)) else new_products(config, catalog).table
     with _session(config, workspace) as (config, workspace):
         target = Path(out) if out else workspace.root / "classify" / PREDICTIONS
