@@ -629,11 +629,30 @@ def finder_output(path: str, stamp: float) -> pd.DataFrame:
     return mislabel_candidates.load_mislabels(Path(path))
 
 
+def misplaced_proposals() -> None:
+    """The proposals the classifier places in another category (``discover classify
+    place-proposals``), judged by the products they hold now; one click opens each."""
+    proposals = tree.proposals()
+    if not any(n.placement for n in proposals):
+        return
+    flagged = [n for n in proposals if n.placement and n.placement["verdict"] == placement.MISLABELLED]
+    st.subheader(f"Proposals probably mislabelled into their category ({len(flagged)})")
+    for node in flagged:
+        parent = tree.existing_parent(node.id)
+        text, action = st.columns([6, 2])
+        text.text(f"{' > '.join(node.path)} · {node.size:,} products")  # plain text: names are catalog text
+        text.caption(views.plain(placement.describe(node.placement, " > ".join(parent.path))))
+        opens = {"on_click": open_proposal, "args": (parent.id, node.id)}
+        action.button("Open its proposal", key=f"open-misplaced:{node.id}", **opens)
+    st.subheader("Products")
+
+
 def mislabels_view() -> None:
     """The mislabel finder's candidates with photos; one click moves a product to its suggested category."""
     st.header("Mislabels: products whose registered category looks wrong")
     if "flash" in st.session_state:
         st.success(views.plain(st.session_state.pop("flash")))
+    misplaced_proposals()
     path = workspace.root / mislabel_candidates.MISLABELS_CSV
     if not path.exists():
         st.info(views.plain(f"No finder output yet. Run: discover classify find-mislabels CONFIG --workspace {root}"))

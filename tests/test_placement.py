@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from discover import classify
 from discover.classify.placement import (
     MISLABELLED,
     NEW_SUBTYPE,
@@ -199,3 +200,36 @@ def test_a_category_whose_products_are_all_noise_or_unscored_gets_no_verdict():
     tree = _tree()
     assert place_proposals(tree, rows, probabilities) == {}
     assert all(node.placement is None for node in tree.nodes.values())
+
+
+def test_watches_filed_under_belts_are_called_mislabelled_and_the_explorer_lists_and_opens_them(tmp_path, monkeypatch):
+    """One watch in eight registered as a belt: discovery proposes them apart inside Belts, the
+    out-of-fold classifier places them in Watches, and the Mislabels view lists that
+    proposal with a button that opens it."""
+    watches = fashion_rows(160, subcategories=("Watches",), seed=4)
+    misfiled = set(watches["id"].iloc[::8])  # 20
+    others = [fashion_rows(60, subcategories=(c,), seed=4) for c in ("Belts", "Topwear")]
+    rows = pd.concat([watches, *others], ignore_index=True).sort_values("id", key=lambda s: s.astype(int))
+    rows.loc[rows["id"].isin(misfiled), "subCategory"] = "Belts"  # articleType, the hidden truth, stays Watches
+    directory = write_catalog(tmp_path / "catalog", rows).parent
+    config = make_config(directory, discovery__min_parent_size=20, discovery__n_jobs=1)
+    config.classify.epochs, config.classify.folds = 20, 5
+    ws = Workspace(tmp_path / "ws")
+    result = run(config, ws, show_progress=False)
+    tree = classify.place_proposals(config, ws)
+    called = [n for n in tree.nodes.values() if n.placement and n.placement["verdict"] == MISLABELLED]
+    assert len(called) == 1 and called[0].placement["category"].endswith("Watches")
+    (node,) = called
+    assert tree.existing_parent(node.id).name == "Belts"
+    held = RunData(ws, result.run_id).assignments
+    members = set(held.loc[in_subtree(held["leaf_id"], node.id), "product_id"])
+    assert len(members & misfiled) >= 0.8 * len(misfiled) and len(members & misfiled) > 0.5 * len(members)
+    monkeypatch.setenv("DISCOVER_WORKSPACE", str(ws.root))
+    app = AppTest.from_file(str(REPO / "apps" / "explorer.py"), default_timeout=120)
+    app.run()
+    app.sidebar.radio(key="view").set_value("Mislabels").run()
+    assert [s.value for s in app.subheader][:1] == ["Proposals probably mislabelled into their category (1)"]
+    assert any(f"places {node.placement['share_elsewhere']:.0%} of its" in c.value for c in app.caption)
+    app.button(key=f"open-misplaced:{node.id}").click().run()
+    assert app.sidebar.radio(key="view").value == "Proposals"
+    assert node.name in [s.value for s in app.subheader]  # its card
