@@ -601,7 +601,7 @@ def compact_card(node_id: str) -> None:
         st.warning(views.plain(flag), icon="⚠️")
     stability = f"{node.stability:.3f}" if node.stability is not None else "–"
     facts = f"{node.size:,} products · stability {stability}" + (f" · purity {purity:.2f}" if purity else "")
-    st.text(facts)
+    st.text(facts + (f" · {placement.short(node.placement)}" if node.placement else ""))  # new subtype or mislabelled?
     st.caption("Keywords: " + views.plain(", ".join(node.keywords)))
     st.caption("Shared by its products: " + views.plain(" · ".join(views.concentration(members, attributes))))
     by_id = catalog.set_index("product_id")
