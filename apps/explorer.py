@@ -31,6 +31,7 @@ from discover.evaluate.scoring import evaluate
 from discover.outputs.export import export_run
 from discover.outputs.report import per_parent_frame
 from discover.outputs.run_data import RunData
+from discover.tree import existing_id
 from discover.workspace import Workspace
 
 PAGE_SIZE = 25
@@ -644,7 +645,26 @@ def misplaced_proposals() -> None:
         text.caption(views.plain(placement.describe(node.placement, " > ".join(parent.path))))
         opens = {"on_click": open_proposal, "args": (parent.id, node.id)}
         action.button("Open its proposal", key=f"open-misplaced:{node.id}", **opens)
+        with action:
+            move_placed(node)
     st.subheader("Products")
+
+
+def move_placed(node) -> None:
+    """Move the products of a probably mislabelled proposal that the classifier places in
+    the other category there: one decision (undo takes it back), behind a question."""
+    if run.placement_probabilities is None:  # placed before the scores were kept: which products is unknown
+        return
+    category = node.placement["category"]
+    target = existing_id(category.split(" > "))
+    confidence = run.tree.meta["placement"]["confidence"]
+    products = placement.placed_in(assignments, run.placement_probabilities, node.id, category, confidence)
+    if target not in tree or not products:
+        return
+    moved = f"Moved {len(products):,} products of “{node.name}” to {category}"
+    question = f"Move the {len(products):,} products of “{node.name}” that the classifier places in {category} there?"
+    label = f"Move {len(products):,} to {tree[target].name}"
+    confirmed(label, "move", node.id, question, act, ("move", {"products": products, "target": target}, moved))
 
 
 def mislabels_view() -> None:

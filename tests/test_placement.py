@@ -205,7 +205,7 @@ def test_a_category_whose_products_are_all_noise_or_unscored_gets_no_verdict():
 def test_watches_filed_under_belts_are_called_mislabelled_and_the_explorer_lists_and_opens_them(tmp_path, monkeypatch):
     """One watch in eight registered as a belt: discovery proposes them apart inside Belts, the
     out-of-fold classifier places them in Watches, and the Mislabels view lists that
-    proposal with a button that opens it."""
+    proposal, moves the products placed in Watches there in one decision, and opens it."""
     watches = fashion_rows(160, subcategories=("Watches",), seed=4)
     misfiled = set(watches["id"].iloc[::8])  # 20
     others = [fashion_rows(60, subcategories=(c,), seed=4) for c in ("Belts", "Topwear")]
@@ -230,6 +230,14 @@ def test_watches_filed_under_belts_are_called_mislabelled_and_the_explorer_lists
     app.sidebar.radio(key="view").set_value("Mislabels").run()
     assert [s.value for s in app.subheader][:1] == ["Proposals probably mislabelled into their category (1)"]
     assert any(f"places {node.placement['share_elsewhere']:.0%} of its" in c.value for c in app.caption)
+    app.button(key=f"confirm-move:{node.id}").click().run()  # its products placed in Watches, moved there
+    (move,) = CurationStore(ws.curation_path).decisions(result.run_id)
+    moved = set(move.payload["products"])
+    assert move.payload["target"].endswith("/Watches") and len(moved & misfiled) >= 0.8 * len(misfiled)
+    assert len(moved - misfiled) <= 0.1 * len(moved)  # the belts beside them stay
+    assert [s.value for s in app.subheader][:1] == ["Proposals probably mislabelled into their category (0)"]
+    CurationStore(ws.curation_path).undo(result.run_id)
+    app.run()
     app.button(key=f"open-misplaced:{node.id}").click().run()
     assert app.sidebar.radio(key="view").value == "Proposals"
     assert node.name in [s.value for s in app.subheader]  # its card

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from discover.tree import SubcategoryTree
+from discover.tree import SubcategoryTree, in_subtree
 
 MISLABELLED = "probably mislabelled"
 NEW_SUBTYPE = "candidate new subtype"
@@ -101,6 +101,27 @@ def placement(
         "products": len(values),
         "confidence": confidence,
     }
+
+
+def placed_in(
+    assignments: pd.DataFrame, probabilities: pd.DataFrame, node_id: str, category: str, confidence: float
+) -> list[str]:
+    """The clustered products of proposal `node_id` (and its children) that the classifier
+    places in `category` (its most likely, at probability ≥ `confidence`): what a curator
+    moves there when the proposal is probably mislabelled.
+
+    Example:
+        >>> rows = pd.DataFrame({"product_id": ["1", "2", "3"], "leaf_id": "root/A/c0", "is_noise": False})
+        >>> p = pd.DataFrame({"A": [0.05, 0.6, 0.1], "B": [0.95, 0.4, 0.9]}, index=["1", "2", "3"])
+        >>> placed_in(rows, p, "root/A/c0", "B", 0.8)
+        ['1', '3']
+    """
+    held = assignments[in_subtree(assignments["leaf_id"], node_id).to_numpy() & ~assignments["is_noise"].to_numpy()]
+    ids = held["product_id"].astype(str).to_numpy()
+    position = probabilities.index.get_indexer(ids)
+    values = probabilities.to_numpy()[position[position >= 0]]
+    top = np.asarray(probabilities.columns)[values.argmax(axis=1)]
+    return ids[position >= 0][(top == category) & (values.max(axis=1) >= confidence)].tolist()
 
 
 def short(placement: dict | None) -> str:
