@@ -457,9 +457,15 @@ def proposals_view() -> None:
     st.header(views.plain(" > ".join(tree[parent_id].path)))
     left, right = st.columns([6, 5])
     with left:
+        styled = table.drop(columns=["id"]).style.map(views.quality_style, subset=["quality"])
+        if "verdict" in table.columns:  # the run is placed
+            styled = styled.map(views.verdict_style, subset=["verdict"])
         st.dataframe(
-            table.drop(columns=["id"]).style.map(views.quality_style, subset=["quality"]),
-            column_config={"purity": st.column_config.NumberColumn(format="%.2f")},  # as the card shows it
+            styled,
+            column_config={
+                "purity": st.column_config.NumberColumn(format="%.2f"),  # as the card shows it
+                "verdict": st.column_config.TextColumn(width="medium"),  # "mislabelled: 82% Watches"
+            },
             hide_index=True,
             height=460,
             width="stretch",

@@ -124,17 +124,20 @@ def placed_in(
     return ids[position >= 0][(top == category) & (values.max(axis=1) >= confidence)].tolist()
 
 
-def short(placement: dict | None) -> str:
-    """The verdict in a few words, for a table of proposals ("" where there is none).
+def short(placement: dict | None, last_name: bool = False) -> str:
+    """The verdict in a few words, for a table of proposals ("" where there is none); with
+    `last_name`, the other category by its own name only (a narrow column).
 
     Example:
-        >>> short({"verdict": MISLABELLED, "category": "Accessories > Watches", "share_elsewhere": 0.82})
-        'mislabelled: 82% Accessories > Watches'
+        >>> mislabelled = {"verdict": MISLABELLED, "category": "Accessories > Watches", "share_elsewhere": 0.82}
+        >>> short(mislabelled), short(mislabelled, last_name=True)
+        ('mislabelled: 82% Accessories > Watches', 'mislabelled: 82% Watches')
     """
     if placement is None:
         return ""
     if placement["verdict"] == MISLABELLED:
-        return f"mislabelled: {placement['share_elsewhere']:.0%} {placement['category']}"
+        category = placement["category"].split(" > ")[-1] if last_name else placement["category"]
+        return f"mislabelled: {placement['share_elsewhere']:.0%} {category}"
     return "whole category" if placement["verdict"] == WHOLE_CATEGORY else "new subtype"
 
 

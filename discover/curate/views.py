@@ -154,6 +154,16 @@ def quality_style(label: str) -> str:
     return f"background-color: {colour}" if colour else ""
 
 
+def verdict_style(verdict: str) -> str:
+    """CSS for a verdict cell: a proposal probably mislabelled into its category stands out.
+
+    Example:
+        >>> verdict_style("mislabelled: 82% Accessories > Watches"), verdict_style("new subtype")
+        ('background-color: #fff1bf', '')
+    """
+    return f"background-color: {QUALITY_COLOURS['mixed']}" if verdict.startswith("mislabelled") else ""
+
+
 def quality_label(purity: float | None) -> str:
     if purity is None or np.isnan(purity):
         return "–"
@@ -206,7 +216,7 @@ def proposal_table(
                 "size": node.size,
                 "quality": quality_label(purity),
                 "purity": purity,
-                **({"verdict": placement.short(node.placement)} if placed else {}),
+                **({"verdict": placement.short(node.placement, last_name=True)} if placed else {}),
                 "keywords": ", ".join(node.keywords[:6]),
                 "stability": node.stability,
                 "leaf": not node.children,
