@@ -257,6 +257,8 @@ def proposal_card(node_id: str, members: pd.DataFrame) -> None:
         if changed and run.placement_probabilities is None:  # placed before they were kept: not said again
             verdict += " " + placement.STALE
         (st.warning if mislabelled else st.info)(views.plain(verdict))
+        if mislabelled:
+            move_placed(node)
     st.caption("Keywords: " + views.plain(", ".join(node.keywords)))
     st.caption("Shared by its products: " + views.plain(" · ".join(views.concentration(members, attributes))))
     if node.split.startswith("not split"):

@@ -241,6 +241,7 @@ def test_watches_filed_under_belts_are_called_mislabelled_and_the_explorer_lists
     app.button(key=f"open-misplaced:{node.id}").click().run()
     assert app.sidebar.radio(key="view").value == "Proposals"
     assert node.name in [s.value for s in app.subheader]  # its card
+    assert app.button(key=f"confirm-move:{node.id}").label == "Confirm move"  # the same move, from the card
     app.sidebar.radio(key="view").set_value("Compare").run()  # and beside another proposal, before a merge
     app.selectbox(key="compare-a").set_value(node.id).run()
     assert any(t.value.endswith(" · " + short(node.placement)) for t in app.text)
