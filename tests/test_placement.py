@@ -67,7 +67,9 @@ def test_half_placed_elsewhere_is_not_enough_below_the_majority():
     assert place_proposals(_tree(), rows, probabilities, majority=0.3)["root/Shoes/c0"]["verdict"] == MISLABELLED
 
 
-def test_a_real_run_is_placed_in_tree_json_and_shown_on_the_proposal(workspace, small_run, tmp_path, capsys):
+def test_a_real_run_is_placed_in_tree_json_and_shown_on_the_proposal(
+    workspace, small_run, tmp_path, capsys, monkeypatch
+):
     ws, run_id = workspace
     _, config = small_run
     config = config.model_copy(deep=True)
@@ -110,6 +112,14 @@ def test_a_real_run_is_placed_in_tree_json_and_shown_on_the_proposal(workspace, 
     assert "candidate new subtype" in shown or "Probably mislabelled" in shown
     verdicts = app.dataframe[0].value["verdict"]  # the category's table of proposals
     assert verdicts.isin(["new subtype", "whole category"]).any() or verdicts.str.startswith("mislabelled: ").any()
+    # a new version of discover discovers the run again under its id: its new proposals are not placed
+    monkeypatch.setattr("discover.pipeline.__version__", "0.0.0-next")
+    assert run(config, ws, show_progress=False).run_id == run_id
+    again = RunData(ws, run_id)
+    assert again.placement_probabilities is None and not any(n.placement for n in again.tree.nodes.values())
+    app = AppTest.from_file(str(REPO / "apps" / "explorer.py"), default_timeout=120)
+    app.run()
+    assert not app.exception and "verdict" not in app.dataframe[0].value.columns
 
 
 def test_the_table_of_a_category_gives_each_proposal_its_verdict_once_the_run_is_placed():

@@ -83,10 +83,13 @@ class RunData:
     @cached_property
     def placement_probabilities(self) -> pd.DataFrame | None:
         """The out-of-fold probabilities `discover classify place-proposals` placed the run's
-        proposals with (products × existing categories), or None: not placed, or placed by a
-        version that did not keep them."""
+        proposals with (products × existing categories), or None: not placed, placed by a
+        version that did not keep them, or discovered again since (a new version of discover
+        rewrites tree.json under the same run id, its proposals unplaced)."""
         path = self.run_dir / PROBABILITIES_FILE
-        return pd.read_parquet(path).set_index("product_id") if path.exists() else None
+        if not path.exists() or "placement" not in self.tree.meta:
+            return None
+        return pd.read_parquet(path).set_index("product_id")
 
     def place(self, tree: SubcategoryTree, assignments: pd.DataFrame) -> bool:
         """Place a curated copy of the run's tree by the products its proposals hold now (see
