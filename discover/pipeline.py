@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from discover import __version__
+from discover.classify.placement import PROBABILITIES_FILE
 from discover.config import Config, load_config
 from discover.engine import engine_session
 from discover.tree import SubcategoryTree
@@ -145,6 +146,7 @@ def _run(config: Config, workspace: Workspace, run_id: str | None, show_progress
                 type_view=features.type_view(),
             )
         tree, assignments, coords = result.tree, result.assignments, result.coords
+        (run_dir / PROBABILITIES_FILE).unlink(missing_ok=True)  # the scores that placed proposals now replaced
         tree.meta = {
             "run_id": run_id,
             "discover_version": __version__,

@@ -13,6 +13,7 @@ from discover import classify
 from discover.classify.placement import (
     MISLABELLED,
     NEW_SUBTYPE,
+    PROBABILITIES_FILE,
     STALE,
     WHOLE_CATEGORY,
     describe,
@@ -117,6 +118,7 @@ def test_a_real_run_is_placed_in_tree_json_and_shown_on_the_proposal(
     assert run(config, ws, show_progress=False).run_id == run_id
     again = RunData(ws, run_id)
     assert again.placement_probabilities is None and not any(n.placement for n in again.tree.nodes.values())
+    assert not (again.run_dir / PROBABILITIES_FILE).exists()  # no stale scores left behind
     app = AppTest.from_file(str(REPO / "apps" / "explorer.py"), default_timeout=120)
     app.run()
     assert not app.exception and "verdict" not in app.dataframe[0].value.columns
