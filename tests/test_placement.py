@@ -23,7 +23,7 @@ from discover.classify.placement import (
 from discover.cli import main
 from discover.curate.apply import apply_decisions
 from discover.curate.store import CurationStore
-from discover.curate.views import export_table, proposal_table
+from discover.curate.views import export_summary, export_table, proposal_table
 from discover.outputs.export import export_run
 from discover.outputs.run_data import RunData
 from discover.pipeline import run
@@ -103,6 +103,8 @@ def test_a_real_run_is_placed_in_tree_json_and_shown_on_the_proposal(
     diff = json.loads(paths["taxonomy_diff.json"].read_text())  # what the catalog team is handed
     assert {n["id"]: n["verdict"] for n in diff["new"]}[keep.id] == nodes.loc[keep.id, "verdict"]
     assert "verdict" in export_table(diff).columns
+    mislabelled = sum(n["verdict"].startswith("mislabelled") for n in diff["new"])
+    assert export_summary(diff).endswith(f" · {mislabelled} probably mislabelled")
     rows = run_data.assignments
     held = (in_subtree(rows["leaf_id"], keep.id) | in_subtree(rows["leaf_id"], gone.id)) & ~rows["is_noise"]
     assert placed[keep.id]["products"] < curated[keep.id].placement["products"] == int(held.sum())

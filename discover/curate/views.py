@@ -115,14 +115,22 @@ def history(decisions: list[Decision], tree: SubcategoryTree) -> list[str]:
 
 
 def export_summary(diff: dict[str, Any]) -> str:
-    """One line of what an export hands the catalog team (counts from `taxonomy_diff`).
+    """One line of what an export hands the catalog team (counts from `taxonomy_diff`), and
+    how many of its subcategories the classifier calls mislabelled where the run is placed.
 
     Example:
         >>> export_summary({"new": [{}] * 3, "renamed": [{}], "merged": [], "split": [], "rejected": [], "moved": []})
         '3 subcategories · 1 renamed · 0 merged · 0 split · 0 rejected · 0 moved'
+        >>> placed = [{"verdict": "new subtype"}, {"verdict": "mislabelled: 82% Accessories > Watches"}]
+        >>> export_summary({"new": placed, "renamed": [], "merged": [], "split": [], "rejected": [], "moved": []})
+        '2 subcategories · 0 renamed · 0 merged · 0 split · 0 rejected · 0 moved · 1 probably mislabelled'
     """
     kinds = ("renamed", "merged", "split", "rejected", "moved")
-    return " · ".join([f"{len(diff['new']):,} subcategories", *(f"{len(diff[k]):,} {k}" for k in kinds)])
+    counts = [f"{len(diff['new']):,} subcategories", *(f"{len(diff[k]):,} {k}" for k in kinds)]
+    verdicts = [n.get("verdict", "") for n in diff["new"]]
+    if any(verdicts):  # the run is placed
+        counts.append(f"{sum(v.startswith('mislabelled') for v in verdicts):,} probably mislabelled")
+    return " · ".join(counts)
 
 
 def export_table(diff: dict[str, Any]) -> pd.DataFrame:
