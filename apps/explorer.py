@@ -252,10 +252,10 @@ def proposal_card(node_id: str, members: pd.DataFrame) -> None:
         own = " > ".join(tree.existing_parent(node_id).path)
         mislabelled = node.placement["verdict"] == placement.MISLABELLED
         verdict = placement.describe(node.placement, own)
-        found = run.tree.nodes.get(node_id)
-        changed = found is None or found.size != node.size  # a merge, split or move changed what it holds
-        if changed and run.placement_probabilities is None:  # placed before they were kept: not said again
-            verdict += " " + placement.STALE
+        if run.placement_probabilities is None:  # placed before the scores were kept: it cannot be said again
+            found = run.tree.nodes.get(node_id)
+            if found is None or found.size != node.size:  # a merge, split or move changed what it holds
+                verdict += " " + placement.STALE
         (st.warning if mislabelled else st.info)(views.plain(verdict))
         if mislabelled:
             move_placed(node)

@@ -27,6 +27,7 @@ WHOLE_CATEGORY = "the whole category"
 STALE = "(Said of the proposal as discovery made it: your decisions have changed its products since.)"
 # the out-of-fold probabilities a run was placed with, in its folder: curated proposals are placed from them
 PROBABILITIES_FILE = "placement_probabilities.parquet"
+SHORT_MISLABELLED = "mislabelled"  # how `short` starts a mislabelled verdict (tables, exports, the diff)
 
 
 def place_proposals(
@@ -85,9 +86,8 @@ def placement(
 ) -> dict:
     """The verdict for one proposal's products: `values`, their probabilities (rows) over the
     existing categories `columns`; `whole`: the proposal is the whole of its category."""
-    top = columns[values.argmax(axis=1)]
-    sure = values.max(axis=1) >= confidence
-    shares = pd.Series(top[sure]).value_counts() / len(values)
+    placed = placed_where(values, columns, confidence)
+    shares = pd.Series(placed[placed != ""]).value_counts() / len(values)
     elsewhere = shares.drop(own, errors="ignore")
     category = str(elsewhere.idxmax()) if len(elsewhere) else None
     share = float(elsewhere.max()) if len(elsewhere) else 0.0
@@ -101,6 +101,11 @@ def placement(
         "products": len(values),
         "confidence": confidence,
     }
+
+
+def placed_where(values: np.ndarray, columns: np.ndarray, confidence: float) -> np.ndarray:
+    """Each row's most likely category where its probability is at least `confidence`, else ""."""
+    return np.where(values.max(axis=1) >= confidence, columns[values.argmax(axis=1)], "")
 
 
 def placed_in(
@@ -119,9 +124,9 @@ def placed_in(
     held = assignments[in_subtree(assignments["leaf_id"], node_id).to_numpy() & ~assignments["is_noise"].to_numpy()]
     ids = held["product_id"].astype(str).to_numpy()
     position = probabilities.index.get_indexer(ids)
-    values = probabilities.to_numpy()[position[position >= 0]]
-    top = np.asarray(probabilities.columns)[values.argmax(axis=1)]
-    return ids[position >= 0][(top == category) & (values.max(axis=1) >= confidence)].tolist()
+    scored = position >= 0
+    placed = placed_where(probabilities.to_numpy()[position[scored]], np.asarray(probabilities.columns), confidence)
+    return ids[scored][placed == category].tolist()
 
 
 def short(placement: dict | None, last_name: bool = False) -> str:
@@ -137,7 +142,7 @@ def short(placement: dict | None, last_name: bool = False) -> str:
         return ""
     if placement["verdict"] == MISLABELLED:
         category = placement["category"].split(" > ")[-1] if last_name else placement["category"]
-        return f"mislabelled: {placement['share_elsewhere']:.0%} {category}"
+        return f"{SHORT_MISLABELLED}: {placement['share_elsewhere']:.0%} {category}"
     return "whole category" if placement["verdict"] == WHOLE_CATEGORY else "new subtype"
 
 

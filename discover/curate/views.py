@@ -129,7 +129,7 @@ def export_summary(diff: dict[str, Any]) -> str:
     counts = [f"{len(diff['new']):,} subcategories", *(f"{len(diff[k]):,} {k}" for k in kinds)]
     verdicts = [n.get("verdict", "") for n in diff["new"]]
     if any(verdicts):  # the run is placed
-        counts.append(f"{sum(v.startswith('mislabelled') for v in verdicts):,} probably mislabelled")
+        counts.append(f"{sum(v.startswith(placement.SHORT_MISLABELLED) for v in verdicts):,} probably mislabelled")
     return " · ".join(counts)
 
 
@@ -169,7 +169,7 @@ def verdict_style(verdict: str) -> str:
         >>> verdict_style("mislabelled: 82% Accessories > Watches"), verdict_style("new subtype")
         ('background-color: #fff1bf', '')
     """
-    return f"background-color: {QUALITY_COLOURS['mixed']}" if verdict.startswith("mislabelled") else ""
+    return f"background-color: {QUALITY_COLOURS['mixed']}" if verdict.startswith(placement.SHORT_MISLABELLED) else ""
 
 
 def quality_label(purity: float | None) -> str:
