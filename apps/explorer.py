@@ -20,7 +20,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from discover.classify import placement
+from discover.classify import MISLABELS_CSV, placement
 from discover.curate import lookup, mislabel_candidates, proposal_map, views
 from discover.curate.apply import apply_decisions, taxonomy_diff
 from discover.curate.background import DaemonExecutor
@@ -31,7 +31,7 @@ from discover.evaluate.scoring import evaluate
 from discover.outputs.export import export_run
 from discover.outputs.report import per_parent_frame
 from discover.outputs.run_data import RunData
-from discover.tree import existing_id
+from discover.tree import Node, existing_id
 from discover.workspace import Workspace
 
 PAGE_SIZE = 25
@@ -658,7 +658,7 @@ def misplaced_proposals() -> None:
     st.subheader("Products")
 
 
-def move_placed(node) -> None:
+def move_placed(node: Node) -> None:
     """Move the products of a probably mislabelled proposal that the classifier places in
     the other category there: one decision (undo takes it back), behind a question."""
     if run.placement_probabilities is None:  # placed before the scores were kept: which products is unknown
@@ -681,7 +681,7 @@ def mislabels_view() -> None:
     if "flash" in st.session_state:
         st.success(views.plain(st.session_state.pop("flash")))
     misplaced_proposals()
-    path = workspace.root / mislabel_candidates.MISLABELS_CSV
+    path = workspace.root / MISLABELS_CSV
     if not path.exists():
         st.info(views.plain(f"No finder output yet. Run: discover classify find-mislabels CONFIG --workspace {root}"))
         return

@@ -209,10 +209,11 @@ def _print_registered_check(frame) -> None:
 
 
 def _out(args: argparse.Namespace) -> Path:
-    from discover.classify import MISLABELS, PREDICTIONS
+    from discover.classify import MISLABELS_CSV, PREDICTIONS_CSV, output_path
 
-    name = {"predict": PREDICTIONS, "find-mislabels": MISLABELS}[args.action]
-    return Path(args.out) if args.out else Path(args.workspace) / "classify" / name
+    return output_path(
+        args.workspace, args.out, {"predict": PREDICTIONS_CSV, "find-mislabels": MISLABELS_CSV}[args.action]
+    )
 
 
 def cmd_explore(args: argparse.Namespace) -> None:

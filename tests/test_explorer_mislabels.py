@@ -5,10 +5,10 @@ import shutil
 import pandas as pd
 from streamlit.testing.v1 import AppTest
 
+from discover.classify import MISLABELS_CSV
 from discover.classify.stage import find_mislabels
 from discover.curate import views
 from discover.curate.apply import apply_decisions
-from discover.curate.mislabel_candidates import MISLABELS_CSV
 from discover.curate.store import CurationStore
 from discover.outputs.run_data import RunData
 from discover.pipeline import run

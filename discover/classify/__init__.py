@@ -37,8 +37,17 @@ if TYPE_CHECKING:
     from discover.tree import SubcategoryTree
     from discover.workspace import Workspace
 
-PREDICTIONS = "predictions.csv"  # where predict and find_mislabels write, under <workspace>/classify/
-MISLABELS = "mislabels.csv"
+# where predict and find_mislabels write unless told, inside the workspace (the explorer reads the second)
+PREDICTIONS_CSV = Path("classify") / "predictions.csv"
+MISLABELS_CSV = Path("classify") / "mislabels.csv"
+
+
+def output_path(workspace: Workspace | str | Path, out: str | Path | None, default: Path) -> Path:
+    """`out`, or `default` inside the workspace."""
+    from discover.workspace import Workspace
+
+    root = workspace.root if isinstance(workspace, Workspace) else Path(workspace)
+    return Path(out) if out else root / default
 
 
 def _config(config: Config | str | Path) -> Config:
@@ -118,8 +127,7 @@ def predict(
     config = _config(config)
     table = catalog if not isinstance(catalog, (str, Path)) else new_products(config, catalog).table
     with _session(config, workspace) as (config, workspace):
-        target = Path(out) if out else workspace.root / "classify" / PREDICTIONS
-        return stage.predict_catalog(config, workspace, table, target, model)
+        return stage.predict_catalog(config, workspace, table, output_path(workspace, out, PREDICTIONS_CSV), model)
 
 
 def find_mislabels(
@@ -131,8 +139,7 @@ def find_mislabels(
     from discover.classify import stage
 
     with _session(config, workspace) as (config, workspace):
-        target = Path(out) if out else workspace.root / "classify" / MISLABELS
-        return stage.find_mislabels(config, workspace, target)
+        return stage.find_mislabels(config, workspace, output_path(workspace, out, MISLABELS_CSV))
 
 
 def place_proposals(

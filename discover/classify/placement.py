@@ -64,7 +64,7 @@ def place_proposals(
     order = np.argsort(leaves, kind="stable")
     found, starts = np.unique(leaves[order], return_index=True)
     by_leaf = dict(zip(found, np.split(rows[order], starts[1:]), strict=True)) if len(found) else {}  # scored rows
-    held_by_category = set(assignments["leaf_id"])  # products a curator put back at a category itself
+    leaf_ids = set(assignments["leaf_id"])  # holds a category's id where a curator put products back there
     for node in tree.nodes.values():
         if node.kind != "proposed":
             continue
@@ -75,7 +75,7 @@ def place_proposals(
             continue
         siblings = [c.id for c in tree.children(node.parent) if c.kind == "proposed"]
         # discovery found no split: the category's one proposal, and it holds all its products
-        whole = tree[node.parent].kind == "existing" and siblings == [node.id] and node.parent not in held_by_category
+        whole = tree[node.parent].kind == "existing" and siblings == [node.id] and node.parent not in leaf_ids
         node.placement = placement(values[np.concatenate(members)], columns, own, confidence, majority, whole)
         placed[node.id] = node.placement
     return placed

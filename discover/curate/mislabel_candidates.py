@@ -16,8 +16,6 @@ import pandas as pd
 
 from discover.tree import SubcategoryTree, existing_id
 
-MISLABELS_CSV = Path("classify") / "mislabels.csv"
-
 
 def load_mislabels(path: Path) -> pd.DataFrame:
     """The finder's CSV (product ids as text, as written)."""

@@ -119,7 +119,8 @@ def export_summary(diff: dict[str, Any]) -> str:
     how many of its subcategories the classifier calls mislabelled where the run is placed.
 
     Example:
-        >>> export_summary({"new": [{}] * 3, "renamed": [{}], "merged": [], "split": [], "rejected": [], "moved": []})
+        >>> unplaced = [{"verdict": ""}] * 3
+        >>> export_summary({"new": unplaced, "renamed": [{}], "merged": [], "split": [], "rejected": [], "moved": []})
         '3 subcategories · 1 renamed · 0 merged · 0 split · 0 rejected · 0 moved'
         >>> placed = [{"verdict": "new subtype"}, {"verdict": "mislabelled: 82% Accessories > Watches"}]
         >>> export_summary({"new": placed, "renamed": [], "merged": [], "split": [], "rejected": [], "moved": []})
@@ -127,7 +128,7 @@ def export_summary(diff: dict[str, Any]) -> str:
     """
     kinds = ("renamed", "merged", "split", "rejected", "moved")
     counts = [f"{len(diff['new']):,} subcategories", *(f"{len(diff[k]):,} {k}" for k in kinds)]
-    verdicts = [n.get("verdict", "") for n in diff["new"]]
+    verdicts = [n["verdict"] for n in diff["new"]]
     if any(verdicts):  # the run is placed
         counts.append(f"{sum(v.startswith(placement.SHORT_MISLABELLED) for v in verdicts):,} probably mislabelled")
     return " · ".join(counts)
@@ -143,7 +144,7 @@ def export_table(diff: dict[str, Any]) -> pd.DataFrame:
             "category": " > ".join(n["path"][:-1]),
             "subcategory": n["path"][-1],
             "products": n["size"],
-            "verdict": n.get("verdict", ""),  # a diff written before verdicts were has none
+            "verdict": n["verdict"],
             "renamed from": was.get(n["id"], ""),
             "keywords": ", ".join(n["keywords"][:6]),
         }

@@ -83,9 +83,10 @@ class RunData:
     @cached_property
     def placement_probabilities(self) -> pd.DataFrame | None:
         """The out-of-fold probabilities `discover classify place-proposals` placed the run's
-        proposals with (products × existing categories), or None: not placed, placed by a
-        version that did not keep them, or discovered again since (a new version of discover
-        rewrites tree.json under the same run id, its proposals unplaced)."""
+        proposals with (products × existing categories), or None: not placed, or placed by a
+        version that did not keep them. Read only while tree.json says it is placed: the scores
+        are written first, so a placing stopped between the two leaves the run unplaced (and
+        discovering a run again deletes them)."""
         path = self.run_dir / PROBABILITIES_FILE
         if not path.exists() or "placement" not in self.tree.meta:
             return None
