@@ -660,7 +660,9 @@ def misplaced_proposals() -> None:
 
 def move_placed(node: Node) -> None:
     """Move the products of a probably mislabelled proposal that the classifier places in
-    the other category there: one decision (undo takes it back), behind a question."""
+    the other category there, and (unless the curator unticks it) reject the proposal, its
+    other products returning to its category: one decision (undo takes it back), behind a
+    question."""
     if run.placement_probabilities is None:  # placed before the scores were kept: which products is unknown
         return
     category = node.placement["category"]
@@ -669,10 +671,29 @@ def move_placed(node: Node) -> None:
     products = placement.placed_in(assignments, run.placement_probabilities, node.id, category, confidence)
     if target not in tree or not products:
         return
-    moved = f"Moved {len(products):,} products of “{node.name}” to {category}"
+    rest, home = node.size - len(products), tree[node.parent].name
     question = f"Move the {len(products):,} products of “{node.name}” that the classifier places in {category} there?"
     label = f"Move {len(products):,} to {tree[target].name}"
-    confirmed(label, "move", node.id, question, act, ("move", {"products": products, "target": target}, moved))
+
+    def choices() -> None:
+        if rest > 0:
+            also = f"Also reject “{node.name}”: its other {rest:,} products return to “{home}”"
+            st.checkbox(views.plain(also), value=True, key=f"move-reject:{node.id}")
+
+    confirmed(label, "move", node.id, question, move_and_reject, (node.id, products, target, category), choices=choices)
+
+
+def move_and_reject(node_id: str, products: list[str], target: str, category: str) -> None:
+    """The move of :func:`move_placed`, rejecting the proposal too where its box is ticked (read
+    at submit) or where no product stays in it."""
+    node = tree[node_id]
+    rejects = st.session_state.get(f"move-reject:{node_id}", True) or len(products) >= node.size
+    moved = f"Moved {len(products):,} products of “{node.name}” to {category}"
+    payload = {"products": products, "target": target}
+    if rejects:
+        payload["reject"] = node_id
+        moved += f" and rejected it; {node.size - len(products):,} returned to “{tree[node.parent].name}”"
+    act("move", payload, moved)
 
 
 def mislabels_view() -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.2"
+__version__ = "0.1.3"
 
 _PUBLIC = {
     "load_config": "discover.config",

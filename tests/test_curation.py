@@ -8,6 +8,7 @@ import pytest
 from discover.curate.apply import apply_decisions
 from discover.curate.split_preview import preview_split
 from discover.curate.store import CurationStore
+from discover.curate.views import history
 from discover.outputs.export import export_run
 from discover.outputs.run_data import RunData
 from discover.workspace import Workspace
@@ -78,6 +79,25 @@ def test_move_selected_products(workspace):
     store.record(run_id, "move", {"products": products, "target": target.id})
     _, rows, _ = apply_decisions(run.tree, run.assignments, store.decisions(run_id))
     assert rows.set_index("product_id").loc[products, "leaf_id"].eq(target.id).all()
+
+
+def test_a_move_that_rejects_its_proposal_sends_what_stays_home_and_is_exported_as_both(workspace):
+    ws, run_id = workspace
+    run = RunData(ws, run_id)
+    source, target = _leaf_proposals(run)[:2]
+    held = run.assignments.loc[run.assignments["leaf_id"] == source.id, "product_id"]
+    products, stay = held.head(3).tolist(), held.iloc[3:].tolist()
+    store = CurationStore(ws.curation_path)
+    store.record(run_id, "move", {"products": products, "target": target.id, "reject": source.id})
+    tree, rows, skipped = apply_decisions(run.tree, run.assignments, store.decisions(run_id))
+    assert not skipped and source.id not in tree
+    by_product = rows.set_index("product_id")["leaf_id"]
+    assert by_product.loc[products].eq(target.id).all() and by_product.loc[stay].eq(source.parent).all()
+    diff = json.loads(export_run(ws, run_id, curated=True)[2].read_text())
+    assert [m["reject"] for m in diff["moved"]] == [source.id]
+    assert diff["rejected"] == [{"node": source.id, "comment": ""}]
+    described = history(store.decisions(run_id), run.tree)
+    assert described == [f"moved 3 products to “{target.name}” and rejected “{source.name}”"]
 
 
 def test_split_preview_then_accept_creates_children(workspace):

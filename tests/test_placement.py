@@ -219,7 +219,8 @@ def test_a_category_whose_products_are_all_noise_or_unscored_gets_no_verdict():
 def test_watches_filed_under_belts_are_called_mislabelled_and_the_explorer_lists_and_opens_them(tmp_path, monkeypatch):
     """One watch in eight registered as a belt: discovery proposes them apart inside Belts, the
     out-of-fold classifier places them in Watches, and the Mislabels view lists that
-    proposal, moves the products placed in Watches there in one decision, and opens it."""
+    proposal, moves the products placed in Watches there and rejects what is left of it (the
+    belts among them return to Belts) in one decision, or only moves them, and opens it."""
     watches = fashion_rows(160, subcategories=("Watches",), seed=4)
     misfiled = set(watches["id"].iloc[::8])  # 20
     others = [fashion_rows(60, subcategories=(c,), seed=4) for c in ("Belts", "Topwear")]
@@ -249,7 +250,20 @@ def test_watches_filed_under_belts_are_called_mislabelled_and_the_explorer_lists
     moved = set(move.payload["products"])
     assert move.payload["target"].endswith("/Watches") and len(moved & misfiled) >= 0.8 * len(misfiled)
     assert len(moved - misfiled) <= 0.1 * len(moved)  # the belts beside them stay
+    assert move.payload["reject"] == node.id  # and the proposal goes: what stays of it is not a subtype
+    run_data = RunData(ws, result.run_id)
+    curated, rows, skipped = apply_decisions(run_data.tree, run_data.assignments, [move])
+    assert not skipped and node.id not in curated
+    stayed = rows["product_id"].isin(members - moved)
+    assert stayed.any() and (rows.loc[stayed, "leaf_id"] == tree.existing_parent(node.id).id).all()
     assert [s.value for s in app.subheader][:1] == ["Proposals probably mislabelled into their category (0)"]
+    CurationStore(ws.curation_path).undo(result.run_id)
+    app.run()
+    app.checkbox(key=f"move-reject:{node.id}").uncheck()
+    app.button(key=f"confirm-move:{node.id}").click().run()  # unticked: the products move, the proposal stays
+    (only_move,) = CurationStore(ws.curation_path).decisions(result.run_id)
+    assert set(only_move.payload["products"]) == moved and "reject" not in only_move.payload
+    assert node.id in apply_decisions(run_data.tree, run_data.assignments, [only_move])[0]
     CurationStore(ws.curation_path).undo(result.run_id)
     app.run()
     app.button(key=f"open-misplaced:{node.id}").click().run()

@@ -18,9 +18,9 @@ from discover.embed.stage import embed_catalog
 from discover.errors import ConfigError
 from discover.evaluate.protocols import leave_parent_out
 from discover.tree import known_labels
-from discover.words import WordConcentration, words
+from discover.words import WordConcentration, stems, words
 from discover.workspace import Workspace
-from tests.conftest import fashion_rows, make_config, write_catalog
+from tests.conftest import FASHION, fashion_rows, make_config, write_catalog
 
 TYPES = {"footwear": ["heels", "sneakers", "sandals"], "tops": ["shirt", "kurta", "tunic"]}
 SPREAD = ["red", "blue", "black", "men", "women", "new"]
@@ -370,3 +370,27 @@ def test_a_brand_dominated_proposal_is_flagged_with_the_brand_its_titles_name() 
     assert model.brand_name("red") == "red"  # the catalog's "red" titles name two brands
     named = name_siblings([rose, tape], known=model)
     assert [n.flags for n in named] == [["brand-dominated: 100% “Red Rose”"], ["brand-dominated: 100% “Red Tape”"]]
+
+
+def test_a_proposal_whose_titles_say_only_its_category_is_named_the_rest_of_it_not_by_a_colour() -> None:
+    styles = pd.read_csv(FASHION / "styles.csv", dtype=str, keep_default_na=False)
+    sample = styles.sample(3000, random_state=0)
+    known = WordConcentration().fit(sample["productDisplayName"].tolist(), sample["subCategory"].tolist())
+    watches = styles.loc[styles["articleType"] == "Watches", "productDisplayName"]
+    said = watches.str.lower().str.contains
+    dial = watches[said("dial") & ~said("chronograph")].head(80).tolist()
+    chronograph = watches[said("chronograph")].head(60).tolist()
+    plain = watches[~said("dial|chronograph|analog|digital|steel|casual|sport")].head(80).tolist()
+    assert len(plain) == 80 and len(chronograph) >= 30
+
+    before = name_siblings([dial, chronograph, plain], known=known)
+    assert stems(before[2].name) <= stems("Watches")  # titles only: it says nothing its category does not
+    named = name_siblings([dial, chronograph, plain], known=known, category="Watches")
+    assert [n.name for n in named[:2]] == [n.name for n in before[:2]]
+    assert "Dial" in named[0].name and "Chronograph" in named[1].name
+    assert named[2].name == "Other Watches"  # not "Black Watch": a colour sets no type apart
+
+
+def test_a_lone_proposal_keeps_the_name_its_titles_give_it() -> None:
+    belts = ["acme men black belt", "orbit men brown belt", "nova women belt"] * 5
+    assert name_siblings([belts], category="Belts")[0].name == "Belt"  # the whole category, not "Other Belts"

@@ -83,18 +83,22 @@ class Named:
 
 
 def name_siblings(
-    titles_by_child: Sequence[Sequence[str]], keywords: int = 8, known: WordConcentration | None = None
+    titles_by_child: Sequence[Sequence[str]],
+    keywords: int = 8,
+    known: WordConcentration | None = None,
+    category: str = "",
 ) -> list[Named]:
     """Names, keywords and flags for sibling clusters, each scored against the others.
 
     A name is the best phrase of :func:`discover.cluster.phrases.ranked_phrases` (in the
-    titles' own word order, weighted by what `known` says carries type), never one taken by
-    a sibling; keywords are c-TF-IDF terms. A proposal whose titles mostly share one word
-    at the brand end of the title is flagged, not named after it.
+    titles' own word order, weighted by what `known` says carries type, saying more than the
+    name of the existing `category` they are proposed in), never one taken by a sibling;
+    keywords are c-TF-IDF terms. A proposal whose titles mostly share one word at the brand
+    end of the title is flagged, not named after it.
     """
     model = ClassTfidf().fit([" ".join(titles) for titles in titles_by_child])
     tokenised = [[words(t) for t in titles] for titles in titles_by_child]
-    ranked = ranked_phrases(tokenised, known)
+    ranked = ranked_phrases(tokenised, known, category)
     order = sorted(range(len(titles_by_child)), key=lambda i: -len(titles_by_child[i]))  # largest picks first
     taken: set[str] = set()
     named: dict[int, Named] = {}

@@ -15,6 +15,12 @@ Sweet Dreams") is never a name, nor one with a word that names a brand's product
 ("Enticer", found after "Casio" only) or a unit of measure ("Ml", found after a number:
 "Perfume 100 ml"), nor one that starts or ends with a joining word ("For Bag", the middle
 of the brand "Be For Bag").
+
+A name that only says its category's own name ("Watches" under Watches) sets nothing apart.
+Where that is a proposal's best phrase and it has siblings, its name is the best phrase that
+adds a word telling of type to the category's name (not a colour: "Black Watch"), scored by
+the type weight of the added words alone, among those said in at least a quarter of its
+titles; where none is, it is "Other <category>": the rest of it.
 """
 
 from __future__ import annotations
@@ -25,12 +31,13 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-from discover.words import WordConcentration
+from discover.words import WordConcentration, stem, stems
 
 MAX_WORDS = 3
 CANDIDATES = 20
 SAME_TITLES = 0.9  # a phrase said this often with one neighbouring word gives way to the pair
 BRAND_SHARE = 0.5  # a proposal whose titles share one brand-end word this often is flagged
+BEYOND_CATEGORY_SUPPORT = 0.25  # a name that replaces its category's own is said this often
 # a name neither starts nor ends with a word that only joins others: "For Bag" is the middle
 # of the brand "Be For Bag", "By Sweet" of "SDL by Sweet Dreams"
 JOINING_WORDS = frozenset(
@@ -111,14 +118,21 @@ def _prefer_longer(scores: dict[tuple[str, ...], float], count: Counter, telling
 
 
 def ranked_phrases(
-    titles_by_child: Sequence[Sequence[Sequence[str]]], known: WordConcentration | None = None
+    titles_by_child: Sequence[Sequence[Sequence[str]]], known: WordConcentration | None = None, category: str = ""
 ) -> list[list[str]]:
-    """The best candidate names of each sibling (tokenised titles in), best first, title-cased.
+    """The best candidate names of each sibling (tokenised titles in), best first, title-cased;
+    `category` is the name of the existing category they are proposed in.
 
     Example:
         >>> titles = [[["nike", "sports", "shoes"]] * 4, [["nike", "formal", "shoes"]] * 4]
         >>> [names[0] for names in ranked_phrases(titles)]
         ['Sports Shoes', 'Formal Shoes']
+        >>> dial = [["titan", "dial", "watch"]] * 4
+        >>> rest = [["q", "steel", "watch"], ["q", "steel", "watch"], ["q", "watch"], ["q", "watch"]]
+        >>> [names[0] for names in ranked_phrases([dial, rest], category="Watches")]
+        ['Dial Watch', 'Steel Watch']
+        >>> [names[0] for names in ranked_phrases([dial, [["q", "watch"]] * 4], category="Watches")]
+        ['Dial Watch', 'Other Watches']
     """
     tallies = [_Tally(titles, known) for titles in titles_by_child]
     single = [w for term, w in known.weights_.items() if isinstance(term, str)] if known is not None else []
@@ -127,23 +141,49 @@ def ranked_phrases(
     def telling(word: str) -> bool:  # more telling of type than the catalog's typical word, and not "by"
         return word not in ENGLISH_STOP_WORDS and (known is None or known.weights_.get(word, 0.0) >= typical)
 
+    own_words = stems(category)
     total_count = sum((t.count for t in tallies), Counter())
     total_titles = sum(t.titles for t in tallies)
     ranked = []
     for tally in tallies:
         rest_titles = max(total_titles - tally.titles, 1)
-        scores = {}
+        scores, untyped = {}, {}
         for phrase, count in tally.count.items():
             if count < 2 or tally.at_brand[phrase] / count >= BRAND_SHARE or _never_a_name(phrase, known):
                 continue
             tf = count / tally.titles
             tf_rest = (total_count[phrase] - count) / rest_titles
             position = tally.position[phrase] / count
-            scores[phrase] = tf * np.log1p(tf / (tf_rest + 0.01)) * _type_weight(phrase, known) * position
+            untyped[phrase] = tf * np.log1p(tf / (tf_rest + 0.01)) * position
+            scores[phrase] = untyped[phrase] * _type_weight(phrase, known)
         _prefer_longer(scores, tally.count, telling)
         best = sorted((p for p in scores if scores[p] > 0), key=lambda p: (-scores[p], -len(p), p))[:CANDIDATES]
+        if best and len(tallies) > 1 and own_words and {stem(w) for w in best[0]} <= own_words:
+            best = _beyond_category([p for p in scores if scores[p] > 0], untyped, tally, own_words, known, telling)
+            if not best:
+                ranked.append([f"Other {category}"])
+                continue
         ranked.append([" ".join(best_phrase).title() for best_phrase in best])
     return ranked
+
+
+def _beyond_category(
+    candidates: list[tuple[str, ...]],
+    untyped: dict[tuple[str, ...], float],
+    tally: _Tally,
+    own_words: set[str],
+    known: WordConcentration | None,
+    telling: Callable[[str], bool],
+) -> list[tuple[str, ...]]:
+    """The `candidates` that add a `telling` word to the category's name (`own_words`,
+    stemmed; "Black Watch" adds a colour) and are said in enough of the titles, best first,
+    weighted by the type weight of the added words."""
+    rescored = {}
+    for phrase in candidates:
+        added = tuple(w for w in phrase if stem(w) not in own_words)
+        if any(map(telling, added)) and tally.count[phrase] >= BEYOND_CATEGORY_SUPPORT * tally.titles:
+            rescored[phrase] = untyped[phrase] * _type_weight(added, known)
+    return sorted((p for p in rescored if rescored[p] > 0), key=lambda p: (-rescored[p], -len(p), p))[:CANDIDATES]
 
 
 def brand_flags(titles: Sequence[Sequence[str]], known: WordConcentration | None = None) -> list[str]:

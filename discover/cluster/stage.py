@@ -64,16 +64,20 @@ def name_tree(
     titles: pd.Series,
     keywords: int,
     known: WordConcentration | None = None,
+    beyond_category: bool = True,
 ) -> None:
-    """Name every group of sibling proposals from the titles under each sibling, then every
-    proposal that holds proposals after them (:func:`name_parent`), deepest first."""
+    """Name every group of sibling proposals from the titles under each sibling, saying more
+    than their existing category's name (unless `beyond_category` is False: the titles' own
+    names, which the name merge reads), then every proposal that holds proposals after them
+    (:func:`name_parent`), deepest first."""
     parents = []
     for node in list(tree.nodes.values()):
         children = [c for c in tree.children(node.id) if c.kind == "proposed"]
         if not children:
             continue
         groups = [titles[in_subtree(leaf_by_product, child.id).to_numpy()].tolist() for child in children]
-        for child, named in zip(children, name_siblings(groups, keywords, known), strict=True):
+        category = tree.existing_parent(node.id).name if beyond_category else ""
+        for child, named in zip(children, name_siblings(groups, keywords, known, category), strict=True):
             child.name, child.keywords, child.flags = named.name, named.keywords, named.flags
         if node.kind == "proposed":
             parents.append((node, children, groups))
@@ -131,7 +135,8 @@ def propose_subcategories(
     on the connected cluster (:func:`discover.engine.engine_session`). With a `type_view`
     (rows as `X`: the known-level words), leaf proposals of one type are merged
     (``discovery.type_merge``, :mod:`discover.cluster.type_merge`); then those whose names
-    say one type (``discovery.name_merge``), and the rest renamed."""
+    say one type (``discovery.name_merge``), and the rest renamed, each final name saying
+    more than its category's (:func:`discover.cluster.phrases.ranked_phrases`)."""
     started = time.perf_counter()
     X, removals = remove_attributes(X, catalog, config.ignore, seed)
     parents = category_paths(catalog, config.level)
@@ -142,12 +147,15 @@ def propose_subcategories(
         labels, leaves, _ = merge_same_type(tree, labels, leaves, model.is_noise_, type_view, config.type_merge)
     known = known or known_words(catalog, config.level)
     titles = catalog["title"].fillna("")
-    name_tree(tree, pd.Series(leaves, index=catalog.index), titles, config.keywords, known)
+    # the merges read the titles' own names: two clusters both called after their category
+    # ("Belt", "Belts") are one type; only the final names must say more than the category
+    name_tree(tree, pd.Series(leaves, index=catalog.index), titles, config.keywords, known, beyond_category=False)
     for _ in range(NAME_MERGE_ROUNDS if config.name_merge else 0):  # new names can say one type again
         labels, leaves, merged = merge_same_name(tree, labels, leaves, known, config.name_merge)
         if not merged:
             break
-        name_tree(tree, pd.Series(leaves, index=catalog.index), titles, config.keywords, known)
+        name_tree(tree, pd.Series(leaves, index=catalog.index), titles, config.keywords, known, beyond_category=False)
+    name_tree(tree, pd.Series(leaves, index=catalog.index), titles, config.keywords, known)
     add_exemplars(tree, X, model.ids_, pd.Series(labels), model.is_noise_, config.exemplars)
     parent_ids = np.array([existing_id(p) for p in parents], dtype=object)
     assignments = pd.DataFrame(

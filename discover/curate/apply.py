@@ -65,16 +65,22 @@ def _apply_one(tree: SubcategoryTree, assignments: pd.DataFrame, decision: Decis
         assignments.loc[chosen, "leaf_id"] = child_ids
         assignments.loc[chosen, "is_noise"] = False
     elif decision.action == "reject":
-        node = _require(tree, p["node"])
-        back = in_subtree(nodes, node.id) | in_subtree(leaves, node.id)
-        assignments.loc[back, ["node_id", "leaf_id"]] = node.parent
-        _remove_subtree(tree, node.id)
+        _reject(tree, assignments, _require(tree, p["node"]))
     elif decision.action == "move":
         target = _require(tree, p["target"], proposed=False)
         chosen = assignments["product_id"].isin(p["products"])
         assignments.loc[chosen, ["node_id", "leaf_id"]] = target.id
         assignments.loc[chosen, "parent_id"] = tree.existing_parent(target.id).id  # a move may change category
         assignments.loc[chosen, "is_noise"] = False
+        if p.get("reject") in tree:  # the proposal the products left, judged mislabelled: what stays goes home
+            _reject(tree, assignments, tree[p["reject"]])
+
+
+def _reject(tree: SubcategoryTree, assignments: pd.DataFrame, node: Node) -> None:
+    """Remove a proposal; its products return to the node above it."""
+    back = in_subtree(assignments["node_id"], node.id) | in_subtree(assignments["leaf_id"], node.id)
+    assignments.loc[back, ["node_id", "leaf_id"]] = node.parent
+    _remove_subtree(tree, node.id)
 
 
 def apply_decisions(
@@ -110,6 +116,8 @@ def taxonomy_diff(original: SubcategoryTree, curated: SubcategoryTree, decisions
         if d.action in by_action:
             entry = {k: v for k, v in d.payload.items() if k != "members"}
             by_action[d.action].append({**entry, "comment": d.comment})
+        if d.action == "move" and d.payload.get("reject"):  # a mislabelled proposal moved, and what stayed of it
+            by_action["reject"].append({"node": d.payload["reject"], "comment": d.comment})
     return {
         "new": new,
         "renamed": sorted(renamed, key=lambda r: r["id"]),

@@ -120,7 +120,8 @@ def preview_split(
     titles = run.catalog["title"].to_numpy()[rows]
     leaf = np.asarray(model.leaf_)
     groups = [titles[leaf == child.id].tolist() for child in children]
-    named = name_siblings(groups, run.config.discovery.keywords, run.known_words)
+    category = run.tree[assignments["parent_id"].iloc[rows[0]]].name  # a curated node may be new to run.tree
+    named = name_siblings(groups, run.config.discovery.keywords, run.known_words, category)
     clustered = ~model.is_noise_
     exemplars = [
         medoid_exemplars(X[(leaf == c.id) & clustered], ids[(leaf == c.id) & clustered], run.config.discovery.exemplars)

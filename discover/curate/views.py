@@ -86,7 +86,10 @@ def describe(decision: Decision, names: dict[str, str]) -> str:
         "merge": lambda: f"merged {name(p['node'])} into {name(p['into'])}",
         "split": lambda: f"split {name(p['node'])} into " + ", ".join(f"“{n}”" for n in p["names"]),
         "reject": lambda: f"rejected {name(p['node'])}",
-        "move": lambda: f"moved {len(p['products'])} products to {name(p['target'])}",
+        "move": lambda: (
+            f"moved {len(p['products'])} products to {name(p['target'])}"
+            + (f" and rejected {name(p['reject'])}" if p.get("reject") else "")
+        ),
     }[decision.action]()
     return text + (f" ({decision.comment})" if decision.comment else "")
 

@@ -8,7 +8,9 @@ the proposal's own titles, so a name taken from the titles could hold one: where
 Sarees "Sari" and Heels "Flats", no title phrase names the type as the truth column does;
 ``title_order`` the share whose name is a run of consecutive words of one of
 their own titles (never "Flop Flip"); ``duplicate_siblings`` the number of sibling groups
-where two proposals share a name.
+where two proposals share a name; ``repeats_category`` the share of proposals with siblings
+whose name says nothing but their category's name ("Watch" under Watches beside "Dial
+Watch": it sets nothing apart), ``other`` the share named "Other <category>" instead.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ SAID = 0.25  # a type word in this share of a proposal's titles is one its name 
 
 
 def name_scores(tree: SubcategoryTree, assignments: pd.DataFrame, catalog: pd.DataFrame) -> dict[str, Any]:
-    """``type_word``, ``type_word_said``, ``title_order``, ``duplicate_siblings`` and
-    ``proposals`` scored (clustered products only)."""
+    """``type_word``, ``type_word_said``, ``title_order``, ``duplicate_siblings``,
+    ``repeats_category``, ``other`` and ``proposals`` scored (clustered products only)."""
     frame = pd.DataFrame(
         {
             "leaf": assignments["leaf_id"].to_numpy(),
@@ -34,7 +36,7 @@ def name_scores(tree: SubcategoryTree, assignments: pd.DataFrame, catalog: pd.Da
             "title": catalog["title"].fillna("").to_numpy(),
         }
     )[~assignments["is_noise"].to_numpy()]
-    typed, said, ordered, scored = 0, 0, 0, 0
+    typed, said, ordered, repeats, other, scored = 0, 0, 0, 0, 0, 0
     for leaf, rows in frame.groupby("leaf", sort=True):
         node = tree.nodes.get(str(leaf))
         if node is None or node.kind != "proposed":
@@ -45,6 +47,10 @@ def name_scores(tree: SubcategoryTree, assignments: pd.DataFrame, catalog: pd.Da
         said += sum(bool(stems(t) & type_stems) for t in rows["title"]) >= SAID * len(rows)
         phrase = " ".join(words(node.name))
         ordered += any(f" {phrase} " in f" {' '.join(words(t))} " for t in rows["title"])
+        category = tree.existing_parent(node.id).name
+        if sum(c.kind == "proposed" for c in tree.children(node.parent)) > 1:
+            repeats += stems(node.name) <= stems(category)
+            other += node.name == f"Other {category}"
     duplicates = 0
     for node in tree.nodes.values():
         names = Counter(c.name for c in tree.children(node.id) if c.kind == "proposed")
@@ -55,4 +61,6 @@ def name_scores(tree: SubcategoryTree, assignments: pd.DataFrame, catalog: pd.Da
         "type_word_said": said / scored if scored else 0.0,
         "title_order": ordered / scored if scored else 0.0,
         "duplicate_siblings": duplicates,
+        "repeats_category": repeats / scored if scored else 0.0,
+        "other": other / scored if scored else 0.0,
     }

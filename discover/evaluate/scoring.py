@@ -113,6 +113,7 @@ def format_metrics(metrics: dict[str, Any]) -> str:
             f"names: {named['type_word']:.0%} of {named['proposals']} proposals hold a word of their majority "
             f"type (its titles say one in {named['type_word_said']:.0%}), {named['title_order']:.0%} are in "
             "their titles' word order, "
-            f"{named['duplicate_siblings']} sibling groups share a name"
+            f"{named['duplicate_siblings']} sibling groups share a name, "
+            f"{named['repeats_category']:.0%} say only their category's name beside siblings"
         )
     return "\n".join(lines)
