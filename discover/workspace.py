@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Iterator
@@ -13,6 +14,8 @@ from typing import Any
 import pandas as pd
 
 from discover.errors import WorkspaceError
+
+log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -67,7 +70,8 @@ class Workspace:
         catalog.parquet, ingest_report.json, ingest_meta.json
         embeddings/<fingerprint>.npy + .json, embeddings/<fingerprint>.chunks/
         models/
-        catalogs/<signature>.parquet   the catalog each ingest made (runs read their own)
+        catalogs/<signature>.parquet   the catalog each ingest made (runs read their own;
+                                       ingest removes those no run reads)
         runs/<run-id>/config.yaml, assignments.parquet, tree.json, metrics.json,
                       coords.parquet, report.html, finished.json
         curation.sqlite
@@ -112,6 +116,24 @@ class Workspace:
     def catalog_snapshot_path(self, signature: str) -> Path:
         """The validated catalog as one ingest made it, kept so that older runs stay readable."""
         return self.root / "catalogs" / f"{signature[:16]}.parquet"
+
+    def unread_catalog_snapshots(self, current: str) -> list[Path]:
+        """The catalog snapshots that neither the `current` catalog nor any run with a tree
+        reads: left by catalogs ingested and changed again before a run finished on them.
+        Nothing while a run's tree cannot be read (which snapshot it reads is then unknown)."""
+        folder = self.root / "catalogs"
+        if not folder.exists():
+            return []
+        read = {self.catalog_snapshot_path(current)}
+        for tree in self.runs_dir.glob("*/tree.json") if self.runs_dir.exists() else []:
+            try:
+                signature = read_json(tree).get("meta", {}).get("catalog_signature")
+            except (OSError, ValueError):
+                log.warning("%s cannot be read: no catalog snapshot is removed", tree)
+                return []
+            if signature:
+                read.add(self.catalog_snapshot_path(signature))
+        return sorted(path for path in folder.glob("*.parquet") if path not in read)
 
     def run_dir(self, run_id: str) -> Path:
         return self.runs_dir / run_id

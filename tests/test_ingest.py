@@ -36,3 +36,23 @@ def test_real_fashion_small_ingests_completely(tmp_path: Path):
     assert (result.report.rows_in, result.report.rows_out, result.report.dropped) == (35132, 35132, 0)
     assert read_json(Workspace(tmp_path / "ws").ingest_report_path)["problems"] == []
     assert result.table["product_id"].is_unique
+
+
+def test_a_catalog_changed_again_before_any_run_leaves_no_snapshot_behind(small_catalog: Path, tmp_path: Path):
+    """Each ingest keeps a snapshot of the catalog for the runs made on it; one no run reads
+    (the catalog changed again first) is removed, so a catalog edited daily does not fill the disk."""
+    from discover.outputs.run_data import RunData
+    from discover.pipeline import run
+
+    config = make_config(small_catalog)
+    workspace = Workspace(tmp_path / "ws")
+    first = run(config, workspace, show_progress=False)  # a run reads the first catalog's snapshot
+    snapshots = workspace.root / "catalogs"
+    (kept,) = snapshots.iterdir()
+    photos = sorted((small_catalog / "images").iterdir())
+    for photo in photos[:2]:  # two edits in a row, no run between them
+        photo.write_bytes(b"")
+        ingest(config, workspace, show_progress=False)
+    current = workspace.catalog_snapshot_path(read_json(workspace.ingest_meta_path)["content"])
+    assert sorted(snapshots.iterdir()) == sorted([kept, current])  # the in-between one is gone
+    assert len(RunData(workspace, first.run_id).catalog) == 120  # the run still reads its own catalog

@@ -68,5 +68,11 @@ def ingest(config: Config, workspace: Workspace, show_progress: bool = True) -> 
             "attributes": catalog.attributes,
         },
     )
+    unread = workspace.unread_catalog_snapshots(content)
+    if unread:
+        size = sum(path.stat().st_size for path in unread)
+        for path in unread:
+            path.unlink(missing_ok=True)
+        log.info("ingest: removed %d catalog snapshots no run reads (%.1f MB)", len(unread), size / 2**20)
     log.info("ingest: %d rows written in %.1f s", len(catalog.table), time.perf_counter() - started)
     return IngestResult(catalog.table, catalog.report, skipped=False)
