@@ -1,5 +1,6 @@
 """SimCLR pretraining on tiny real photos: the loss falls, runs resume, checkpoints embed."""
 
+import random
 import signal
 import subprocess
 import time
@@ -47,17 +48,20 @@ def test_a_few_steps_on_tiny_images_lower_the_loss(small_catalog: Path):
     from lightly.loss import NTXentLoss
     from PIL import Image
 
-    torch.manual_seed(0)
+    torch.manual_seed(0)  # lightly's blur draws from numpy's global state, flips from Python's
+    np.random.seed(0)
+    random.seed(0)
     transform = simclr_transform(32)
     photos = sorted((small_catalog / "images").iterdir())[:16]
     views = [transform(Image.open(p).convert("RGB")) for p in photos]
     first, second = torch.stack([v[0] for v in views]), torch.stack([v[1] for v in views])
     model = SimCLRModel("imagenet")
     freeze_early_blocks(model, 10)
-    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.05, momentum=0.9)
+    # a rate small enough for 16 photos: at 0.05 the loss swung (the suite once ended 0.4 % above its start)
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
     criterion = NTXentLoss(temperature=0.2)
-    losses = [training_step(model, criterion, optimizer, (first, second)) for _ in range(6)]
-    assert losses[-1] < losses[0] * 0.9
+    losses = [training_step(model, criterion, optimizer, (first, second)) for _ in range(8)]
+    assert losses[-1] < losses[0] * 0.5  # ~0.1 of it on every seed tried
 
 
 def test_a_killed_run_resumes_and_ends_with_the_weights_of_an_unbroken_run(tmp_path: Path):
