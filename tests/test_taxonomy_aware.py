@@ -394,3 +394,11 @@ def test_a_proposal_whose_titles_say_only_its_category_is_named_the_rest_of_it_n
 def test_a_lone_proposal_keeps_the_name_its_titles_give_it() -> None:
     belts = ["acme men black belt", "orbit men brown belt", "nova women belt"] * 5
     assert name_siblings([belts], category="Belts")[0].name == "Belt"  # the whole category, not "Other Belts"
+
+
+def test_where_the_rest_of_a_category_is_taken_a_second_such_proposal_keeps_a_phrase_of_its_titles() -> None:
+    dial = ["acme dial watch"] * 10
+    rest = ["zeta watch"] * 12
+    mostly_plain = ["orbit watch"] * 8 + ["orbit white watch"] * 2  # "White Watch": too few of its titles to lead
+    names = [n.name for n in name_siblings([dial, rest, mostly_plain], category="Watches")]
+    assert names == ["Dial Watch", "Other Watches", "White Watch"]  # in its titles' order, not "Watch White"

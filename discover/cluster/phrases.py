@@ -158,12 +158,13 @@ def ranked_phrases(
             scores[phrase] = untyped[phrase] * _type_weight(phrase, known)
         _prefer_longer(scores, tally.count, telling)
         best = sorted((p for p in scores if scores[p] > 0), key=lambda p: (-scores[p], -len(p), p))[:CANDIDATES]
+        names = [" ".join(phrase).title() for phrase in best]
         if best and len(tallies) > 1 and own_words and {stem(w) for w in best[0]} <= own_words:
-            best = _beyond_category([p for p in scores if scores[p] > 0], untyped, tally, own_words, known, telling)
-            if not best:
-                ranked.append([f"Other {category}"])
-                continue
-        ranked.append([" ".join(best_phrase).title() for best_phrase in best])
+            beyond = _beyond_category([p for p in scores if scores[p] > 0], untyped, tally, own_words, known, telling)
+            # then, where a sibling took those, the other phrases that say more than the category
+            rest = [" ".join(phrase).title() for phrase in best if not {stem(w) for w in phrase} <= own_words]
+            names = [" ".join(phrase).title() for phrase in beyond] + [f"Other {category}"] + rest
+        ranked.append(names)
     return ranked
 
 
