@@ -147,7 +147,16 @@ def short(placement: dict | None, last_name: bool = False) -> str:
 
 
 def describe(placement: dict, own: str) -> str:
-    """One sentence for a curator (plain text, category names as written)."""
+    """One sentence for a curator (plain text, category names as written); a share elsewhere
+    too small for a whole percent is said as a count, never "at most 0%".
+
+    Example:
+        >>> kept = {"verdict": NEW_SUBTYPE, "share_kept": 0.99, "products": 3498, "most_likely_elsewhere": "Flip Flops"}
+        >>> describe({**kept, "share_elsewhere": 0.0003}, "Shoes").split("the classifier ")[1]
+        'keeps 99% of its products in Shoes and places at most 1 of them in any one other category (Flip Flops).'
+        >>> describe({**kept, "share_elsewhere": 0.03}, "Shoes").split("the classifier ")[1]
+        'keeps 99% of its products in Shoes and places at most 3% in Flip Flops.'
+    """
     if placement["verdict"] == MISLABELLED:
         return (
             f"Probably mislabelled into {own}: the classifier places {placement['share_elsewhere']:.0%} of its "
@@ -156,7 +165,13 @@ def describe(placement: dict, own: str) -> str:
         )
     kept = f"keeps {placement['share_kept']:.0%} of its products in {own}"
     other = placement["most_likely_elsewhere"]
-    rest = f" and places at most {placement['share_elsewhere']:.0%} in {other}" if other else ""
+    share, products = placement["share_elsewhere"], placement["products"]
+    if not other:
+        rest = ""
+    elif share >= 0.005:
+        rest = f" and places at most {share:.0%} in {other}"
+    else:  # a product or a few: their count
+        rest = f" and places at most {max(1, round(share * products)):,} of them in any one other category ({other})"
     if placement["verdict"] == WHOLE_CATEGORY:
         found = f"The whole category, not a subtype: it holds every product of {own}"
         return f"{found}; the classifier {kept}{rest}."
