@@ -402,3 +402,18 @@ def test_where_the_rest_of_a_category_is_taken_a_second_such_proposal_keeps_a_ph
     mostly_plain = ["orbit watch"] * 8 + ["orbit white watch"] * 2  # "White Watch": too few of its titles to lead
     names = [n.name for n in name_siblings([dial, rest, mostly_plain], category="Watches")]
     assert names == ["Dial Watch", "Other Watches", "White Watch"]  # in its titles' order, not "Watch White"
+
+
+def test_keywords_say_what_the_products_are_not_who_made_them() -> None:
+    """Keywords came from whole titles, so a handbag proposal read "handbag, women, murcia,
+    lino, perros": nearly a third of the demo's keywords were brands (263 of 876)."""
+    styles = pd.read_csv(FASHION / "styles.csv", dtype=str, keep_default_na=False)
+    sample = styles.sample(3000, random_state=0)
+    known = WordConcentration().fit(sample["productDisplayName"].tolist(), sample["subCategory"].tolist())
+    articles = styles.groupby("articleType")["productDisplayName"]
+    kinds = [articles.get_group(kind).head(150).tolist() for kind in ("Handbags", "Backpacks", "Clutches")]
+    brands = {known.brand_name(words(t)[0], [words(t)]).split()[0] for titles in kinds for t in titles}
+    named = name_siblings(kinds, keywords=8, known=known)
+    assert all(len(n.keywords) == 8 for n in named)
+    assert not {k for n in named for k in n.keywords} & brands  # e.g. "murcia", "lino", "wildcraft"
+    assert {"handbag", "backpack"} <= {k for n in named for k in n.keywords}

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.feature_extraction.text import CountVectorizer
 
-from discover.cluster.phrases import brand_flags, ranked_phrases
+from discover.cluster.phrases import brand_flags, ranked_phrases, without_brand
 from discover.words import WordConcentration, stems, words
 
 
@@ -93,11 +93,12 @@ def name_siblings(
     A name is the best phrase of :func:`discover.cluster.phrases.ranked_phrases` (in the
     titles' own word order, weighted by what `known` says carries type, saying more than the
     name of the existing `category` they are proposed in), never one taken by a sibling;
-    keywords are c-TF-IDF terms. A proposal whose titles mostly share one word at the brand
-    end of the title is flagged, not named after it.
+    keywords are c-TF-IDF terms of the titles without their brands. A proposal whose titles
+    mostly share one word at the brand end of the title is flagged, not named after it.
     """
-    model = ClassTfidf().fit([" ".join(titles) for titles in titles_by_child])
     tokenised = [[words(t) for t in titles] for titles in titles_by_child]
+    # keywords say what the products are: a brand is in the card's share line and flags
+    model = ClassTfidf().fit([" ".join(" ".join(without_brand(t, known)) for t in titles) for titles in tokenised])
     ranked = ranked_phrases(tokenised, known, category)
     order = sorted(range(len(titles_by_child)), key=lambda i: -len(titles_by_child[i]))  # largest picks first
     taken: set[str] = set()

@@ -56,6 +56,17 @@ def _brand_span(tokens: Sequence[str], known: WordConcentration | None) -> range
     return known.brand_span(tokens) if known is not None else range(min(len(tokens), 1))
 
 
+def without_brand(tokens: Sequence[str], known: WordConcentration | None = None) -> list[str]:
+    """A title's words but those naming its brand: what keywords are drawn from.
+
+    Example:
+        >>> without_brand(["murcia", "women", "brown", "handbag"])
+        ['women', 'brown', 'handbag']
+    """
+    brand = _brand_span(tokens, known)
+    return [word for index, word in enumerate(tokens) if index not in brand]
+
+
 class _Tally:
     """Per phrase: titles holding it, in how many only within the brand's name, summed
     position weight."""
