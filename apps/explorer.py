@@ -312,8 +312,10 @@ def curation_panel(parent_id: str, node_id: str, shown: pd.DataFrame) -> None:
     """Every widget is keyed by the proposal it acts on, so nothing carries over to another one."""
     node = tree[node_id]
     st.text_input("Comment (optional, stored with the decision)", key="comment")
+    # keyed: the tabs keep one identity in the browser, so a script run cut short by the next
+    # change (a slider dragged) never draws them anew on their first tab
     rename_tab, merge_tab, split_tab, reject_tab, move_tab = st.tabs(
-        ["Rename", "Merge", "Split", "Reject", "Move products"]
+        ["Rename", "Merge", "Split", "Reject", "Move products"], key=f"card-tabs:{node_id}"
     )
     with rename_tab:
         st.text_input("New name", value=node.name, key=f"rename-name:{node_id}")

@@ -475,6 +475,7 @@ def test_splitting_a_proposal_again_replaces_the_children_of_the_first_split(wor
         _open(page, port)
         _show_proposal(page, run.tree, node.id)
         for _ in range(2):
+            _settled(page)
             page.get_by_role("tab", name="Split").click()
             strictness = page.get_by_role("slider")
             strictness.press("Home")
