@@ -153,6 +153,10 @@ def ranked_phrases(
         return word not in ENGLISH_STOP_WORDS and (known is None or known.weights_.get(word, 0.0) >= typical)
 
     own_words = stems(category)
+
+    def only_category(phrase: tuple[str, ...]) -> bool:  # says nothing its category's name does not
+        return {stem(w) for w in phrase} <= own_words
+
     total_count = sum((t.count for t in tallies), Counter())
     total_titles = sum(t.titles for t in tallies)
     ranked = []
@@ -170,10 +174,10 @@ def ranked_phrases(
         _prefer_longer(scores, tally.count, telling)
         best = sorted((p for p in scores if scores[p] > 0), key=lambda p: (-scores[p], -len(p), p))[:CANDIDATES]
         names = [" ".join(phrase).title() for phrase in best]
-        if best and len(tallies) > 1 and own_words and {stem(w) for w in best[0]} <= own_words:
+        if best and len(tallies) > 1 and own_words and only_category(best[0]):
             beyond = _beyond_category([p for p in scores if scores[p] > 0], untyped, tally, own_words, known, telling)
             # then, where a sibling took those, the other phrases that say more than the category
-            rest = [" ".join(phrase).title() for phrase in best if not {stem(w) for w in phrase} <= own_words]
+            rest = [" ".join(phrase).title() for phrase in best if not only_category(phrase)]
             names = [" ".join(phrase).title() for phrase in beyond] + [f"Other {category}"] + rest
         ranked.append(names)
     return ranked
