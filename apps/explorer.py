@@ -236,7 +236,7 @@ def proposal_card(node_id: str, members: pd.DataFrame) -> None:
     purity = views.node_purity(assignments, truth, node_id)
     st.subheader(views.plain(node.name))
     for flag in node.flags:  # e.g. brand-dominated: named by type, but its products share one brand
-        st.warning(views.plain(flag[:1].upper() + flag[1:]), icon="⚠️")
+        st.warning(views.plain(views.flag_text(flag)), icon="⚠️")
     values = {
         "Products": f"{node.size:,}",
         "Stability": f"{node.stability:.3f}" if node.stability is not None else "–",

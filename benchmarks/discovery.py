@@ -31,6 +31,7 @@ from discover.data.ingest import ingest
 from discover.embed.directions import SiblingDirections, sibling_directions, stacked
 from discover.embed.fuse import fuse
 from discover.embed.stage import Features, embed_catalog
+from discover.evaluate.flags import flag_scores
 from discover.evaluate.metrics import cluster_scores, weighted_mean
 from discover.evaluate.names import name_scores
 from discover.evaluate.protocols import leave_parent_out
@@ -349,6 +350,14 @@ def main() -> None:
         "default config, whole catalog (as `make demo`, with 2-D map)", whole, catalog, whole_seconds
     )
 
+    level = config.discovery.level
+    flag_rows = [
+        {"products": "held-out half", **flag_scores(default.tree, default.assignments, half, known_words(half, level))},
+        {
+            "products": "whole catalog",
+            **flag_scores(whole.tree, whole.assignments, catalog, known_words(catalog, level)),
+        },
+    ]
     metrics = evaluate(default.assignments, half)
     qualifying = summary["qualifying"]
     per_parent = pd.DataFrame(metrics["per_parent"]).T.loc[qualifying, ["n", *COLUMNS]]
@@ -378,6 +387,12 @@ def main() -> None:
         + markdown_table(pd.DataFrame([*ablation, whole_row]))
         + "\n\nBaselines on the default features, same half:\n\n"
         + markdown_table(pd.DataFrame(baselines))
+        + "\n\nWhich proposals to look at first, without labels (leaf proposals of the default config): "
+        'a leaf is flagged "mixed titles" when no type word is said by half the titles that name one '
+        "(`discover.cluster.title_types`); a leaf is mixed when its majority true type holds under half its "
+        "products. Rank correlations with purity over the leaves: the titles' agreement (the commonest type "
+        "word's share) and HDBSCAN's stability, the label-free signal the explorer showed before.\n\n"
+        + markdown_table(pd.DataFrame(flag_rows))
         + "\n\nPer parent (default config, held-out half):\n\n"
         + markdown_table(per_parent.astype({"n": int, "leaf_clusters": int, "true_classes": int}))
         + "\n\nTop-level proposal names (default config, held-out half):\n\n"

@@ -319,6 +319,12 @@ class WordConcentration:
         """The weight of each position of a title of `length` tokens."""
         return self.position_weights_[self.positions(length, self.anchor_)]
 
+    def typical_weight(self) -> float:
+        """The median weight of a single word: a word weighing at least this tells more of
+        type than the catalog's typical word does."""
+        single = [weight for term, weight in self.weights_.items() if isinstance(term, str)]
+        return float(np.median(single)) if single else 0.0
+
     def digest(self) -> str:
         payload = repr(sorted((str(k), round(v, 6)) for k, v in self.weights_.items()))
         return hashlib.sha1((payload + self.anchor_ + repr(self.position_weights_.round(6))).encode()).hexdigest()

@@ -66,14 +66,19 @@ def test_a_flagged_proposal_shows_its_warning_as_plain_text(workspace):
     tree = run.tree
     parent = views.parent_options(tree)[-1]
     node = max((n for n in tree.proposals(parent) if not n.children), key=lambda n: n.size)
-    node.flags = ["brand-dominated: 90% “*Acme*”"]
+    node.flags = ["brand-dominated: 90% “*Acme*”", "mixed titles: 40% “Kajal”, 35% “Compact”"]
     (run.run_dir / "tree.json").write_text(tree.to_json())
     app = _app()
     app.sidebar.selectbox(key="parent").set_value(parent).run()
     next(box for box in app.sidebar.selectbox if box.label == "Proposal").set_value(node.id).run()
     assert not app.exception, app.exception
-    assert [w.value for w in app.warning] == [views.plain("Brand-dominated: 90% “*Acme*”")]
+    assert [w.value for w in app.warning] == [
+        views.plain("Brand-dominated: 90% “*Acme*”"),
+        views.plain("Mixed titles: 40% “Kajal”, 35% “Compact”. The Split tab below can part them."),
+    ]
     assert r"\*Acme\*" in app.warning[0].value  # catalog text: never rendered as Markdown
+    table = app.dataframe[0].value  # the category's table says which proposals to look at first
+    assert table.loc[table["proposal"].str.endswith(node.name), "flags"].tolist() == ["brand-dominated; mixed titles"]
 
 
 def test_rename_through_the_app_is_stored_and_exported(workspace):

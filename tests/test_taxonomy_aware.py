@@ -359,7 +359,8 @@ def test_a_brand_name_of_several_words_is_never_a_name_though_the_brand_sells_on
     assert model.brand_names_["sdl"][:3] == ("by", "sweet", "dreams")  # what follows "sdl" in all its titles
     named = name_siblings([dreams, others], known=model)
     assert set(named[0].name.lower().split()) <= set(" ".join(kinds).split()), named[0].name  # was "Sweet"
-    assert named[0].flags == ["brand-dominated: 100% “Sdl by Sweet Dreams”"]  # the brand's whole name
+    assert named[0].flags[0] == "brand-dominated: 100% “Sdl by Sweet Dreams”"  # the brand's whole name
+    assert named[0].flags[1].startswith("mixed titles: ")  # and its range names several types
 
 
 def test_a_brand_dominated_proposal_is_flagged_with_the_brand_its_titles_name() -> None:

@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.feature_extraction.text import CountVectorizer
 
 from discover.cluster.phrases import brand_flags, ranked_phrases, without_brand
+from discover.cluster.title_types import mixed_flags
 from discover.words import WordConcentration, stems, words
 
 
@@ -94,7 +95,9 @@ def name_siblings(
     titles' own word order, weighted by what `known` says carries type, saying more than the
     name of the existing `category` they are proposed in), never one taken by a sibling;
     keywords are c-TF-IDF terms of the titles without their brands. A proposal whose titles
-    mostly share one word at the brand end of the title is flagged, not named after it.
+    mostly share one word at the brand end of the title is flagged, not named after it; one
+    whose titles name several types is flagged with them
+    (:func:`discover.cluster.title_types.mixed_flags`).
     """
     tokenised = [[words(t) for t in titles] for titles in titles_by_child]
     # keywords say what the products are: a brand is in the card's share line and flags
@@ -107,7 +110,8 @@ def name_siblings(
         terms = model.top_terms(index, keywords)
         name = next((p for p in ranked[index] if p not in taken), None) or name_from_keywords(terms, taken)
         taken.add(name)
-        named[index] = Named(name, terms, brand_flags(tokenised[index], known))
+        flags = brand_flags(tokenised[index], known) + mixed_flags(tokenised[index], known)
+        named[index] = Named(name, terms, flags)
     return [named[i] for i in range(len(titles_by_child))]
 
 

@@ -146,8 +146,7 @@ def ranked_phrases(
         ['Dial Watch', 'Other Watches']
     """
     tallies = [_Tally(titles, known) for titles in titles_by_child]
-    single = [w for term, w in known.weights_.items() if isinstance(term, str)] if known is not None else []
-    typical = float(np.median(single)) if single else 0.0
+    typical = known.typical_weight() if known is not None else 0.0
 
     def telling(word: str) -> bool:  # more telling of type than the catalog's typical word, and not "by"
         return word not in ENGLISH_STOP_WORDS and (known is None or known.weights_.get(word, 0.0) >= typical)

@@ -15,6 +15,7 @@ import pandas as pd
 from PIL import Image
 
 from discover.classify import placement
+from discover.cluster.title_types import MIXED
 from discover.curate.store import Decision
 from discover.tree import SubcategoryTree, in_subtree
 
@@ -176,6 +177,17 @@ def verdict_style(verdict: str) -> str:
     return f"background-color: {QUALITY_COLOURS['mixed']}" if verdict.startswith(placement.SHORT_MISLABELLED) else ""
 
 
+def flag_text(flag: str) -> str:
+    """A proposal's flag as its card says it, with what the curator can do about it.
+
+    Example:
+        >>> flag_text("mixed titles: 40% “Kajal”, 20% “Blush”")
+        'Mixed titles: 40% “Kajal”, 20% “Blush”. The Split tab below can part them.'
+    """
+    text = flag[:1].upper() + flag[1:]
+    return text + ". The Split tab below can part them." if flag.startswith(MIXED) else text
+
+
 def quality_label(purity: float | None) -> str:
     if purity is None or np.isnan(purity):
         return "–"
@@ -229,6 +241,7 @@ def proposal_table(
                 "quality": quality_label(purity),
                 "purity": purity,
                 **({"verdict": placement.short(node.placement, last_name=True)} if placed else {}),
+                "flags": "; ".join(flag.split(":")[0] for flag in node.flags),  # "mixed titles", "brand-dominated"
                 "keywords": ", ".join(node.keywords[:6]),
                 "stability": node.stability,
                 "leaf": not node.children,

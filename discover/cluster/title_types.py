@@ -1,0 +1,87 @@
+"""The product type each title names, and proposals whose titles name several.
+
+A catalog rarely has a truth column, so a curator cannot see which proposals hold several
+types and want splitting: HDBSCAN's stability does not tell them (on fashion-small its rank
+correlation with purity is about 0), and the linkage merge can join clean clusters through a
+mixed one. The titles can: a title names its type at the type end ("Lakme Absolute Kohl
+Ultimate Kajal", "Nike Men Blue Sports Shoes"), so the type word of a title is its word
+nearest that end that is telling of type (:meth:`WordConcentration.typical_weight`), outside
+the brand's name, neither a word of a brand's product line nor a unit, and a word, not a code
+("V.Br", "119"). A proposal whose commonest type word is said by under half the titles that
+name one is flagged "mixed titles", with the types they name.
+
+The type word is the head of the type phrase: "Sports Shoes" and "Formal Shoes" both name
+"shoes", so the flag is conservative: it says a proposal names several types, never that
+one type holds several kinds.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+
+from discover.words import WordConcentration, stem
+
+MIXED_SHARE = 0.5  # a proposal whose commonest type word is said by fewer of its titles names several
+MIXED = "mixed titles"  # how the flag starts
+SHOWN_TYPES = 3
+_JOINING = frozenset({"a", "an", "and", "as", "at", "by", "for", "from", "in", "of", "on", "or", "the", "to", "with"})
+
+
+def _is_word(token: str) -> bool:
+    """Letters (a hyphen inside allowed: "t-shirt"), three or more: not a shade code or a size."""
+    return len(token) >= 3 and token.replace("-", "").isalpha() and token not in _JOINING
+
+
+def type_word(tokens: Sequence[str], known: WordConcentration, typical: float) -> str | None:
+    """The word of a tokenised title that names its type, as said, or None.
+
+    Example:
+        >>> titles = ["acme men black shoes", "acme men blue shirt", "zeta women red shoes", "zeta men shirt"] * 3
+        >>> known = WordConcentration(min_count=2).fit(titles, ["footwear", "topwear"] * 6)
+        >>> type_word(["zeta", "women", "red", "shoes", "119"], known, known.typical_weight())
+        'shoes'
+    """
+    brand = known.brand_span(tokens)
+    order = range(len(tokens) - 1, -1, -1) if known.anchor_ == "end" else range(len(tokens))
+    for index in order:
+        token = tokens[index]
+        if index in brand or not _is_word(token) or token in known.line_words_ or token in known.unit_words_:
+            continue
+        if known.weights_.get(token, 0.0) >= typical:
+            return token
+    return None
+
+
+def type_shares(titles: Sequence[Sequence[str]], known: WordConcentration) -> list[tuple[str, float]]:
+    """Each type word (stemmed together, shown as most often said) with its share of the titles
+    that name a type, commonest first."""
+    typical = known.typical_weight()
+    said: dict[str, Counter] = defaultdict(Counter)
+    for tokens in titles:
+        word = type_word(tokens, known, typical)
+        if word is not None:
+            said[stem(word)][word] += 1
+    total = sum(sum(forms.values()) for forms in said.values())
+    shares = [(forms.most_common(1)[0][0], sum(forms.values()) / total) for forms in said.values()]
+    return sorted(shares, key=lambda pair: (-pair[1], pair[0]))
+
+
+def mixed_flags(titles: Sequence[Sequence[str]], known: WordConcentration | None) -> list[str]:
+    """A warning when no type word is said by half the titles that name one.
+
+    Example:
+        >>> titles = ["acme kajal", "zeta kajal", "acme foundation", "zeta compact", "acme blush"] * 4
+        >>> known = WordConcentration(min_count=2).fit(titles + ["acme shoes"] * 8, ["makeup"] * 20 + ["shoes"] * 8)
+        >>> mixed_flags([t.split() for t in titles], known)
+        ['mixed titles: 40% “Kajal”, 20% “Blush”, 20% “Compact”']
+        >>> mixed_flags([t.split() for t in titles[:3]] * 4, known)  # two in three titles say "kajal"
+        []
+    """
+    if known is None:  # without known categories no word is telling of type
+        return []
+    shares = type_shares(titles, known)
+    if len(shares) < 2 or shares[0][1] >= MIXED_SHARE:
+        return []
+    named = ", ".join(f"{share:.0%} “{word.title()}”" for word, share in shares[:SHOWN_TYPES])
+    return [f"{MIXED}: {named}"]
