@@ -10,6 +10,7 @@ import hashlib
 import logging
 import resource
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -63,14 +64,24 @@ class RunResult:
         lines += [f"{name:12s} {sec:8.1f} {rss:12.0f}" for name, sec, rss in self.times.rows]
         if self.metrics:
             lines += ["", format_metrics(self.metrics)]
+        lines += ["", *self.flag_lines()]
         lines += [
-            "",
             f"run        {self.run_dir}"
             + ("  (discovery reused from an earlier identical run)" if self.reused else ""),
             f"report     {self.run_dir / 'report.html'}",
             f"explore    discover explore --workspace {self.run_dir.parent.parent}",
         ]
         return "\n".join(lines)
+
+    def flag_lines(self) -> list[str]:
+        """How many proposals carry each flag: where a curator of a catalog without a truth
+        column looks first."""
+        tree = SubcategoryTree.from_json((self.run_dir / "tree.json").read_text(encoding="utf-8"))
+        counts = Counter(flag.split(":")[0] for node in tree.proposals() for flag in node.flags)
+        if not counts:
+            return []
+        said = ", ".join(f"{count} {flag}" for flag, count in sorted(counts.items()))
+        return [f"flags      {said} (of {len(tree.proposals())} proposals: look at them first)", ""]
 
 
 def default_run_id(config: Config, fingerprints: list[str], catalog_content: str) -> str:

@@ -1,11 +1,14 @@
 """The discover stage and `discover run` end to end on real products."""
 
+import dataclasses
+import html
 import subprocess
 import sys
 
 import pandas as pd
 
 from discover.cluster.stage import propose_subcategories
+from discover.outputs.report import write_report
 from discover.outputs.run_data import RunData
 from discover.tree import SubcategoryTree, in_subtree
 from discover.words import stems
@@ -121,3 +124,35 @@ def test_a_proposal_split_further_is_named_after_all_its_children(small_run):
             said = titles[in_subtree(run.assignments["leaf_id"], child.id).to_numpy()]
             if not says(child.name, node.name) and said.map(lambda t, name=node.name: says(t, name)).mean() < 0.5:
                 assert child.name in node.name, (node.name, child.name)
+
+
+def test_the_run_summary_counts_the_flagged_proposals(small_run, tmp_path):
+    """A catalog without a truth column prints no metrics: the flags say where to look first."""
+    result, _ = small_run
+    tree = SubcategoryTree.from_json((result.run_dir / "tree.json").read_text())
+    proposals = tree.proposals()
+    for node in proposals:
+        node.flags = []
+    proposals[0].flags = ["mixed titles: 40% “Kajal”, 30% “Compact”"]
+    proposals[1].flags = ["brand-dominated: 90% “Acme”", "mixed titles: 45% “Shirt”, 40% “Tshirts”"]
+    (tmp_path / "tree.json").write_text(tree.to_json())
+    summary = dataclasses.replace(result, run_dir=tmp_path).summary()
+    assert f"flags      1 brand-dominated, 2 mixed titles (of {len(proposals)} proposals" in summary
+    for node in proposals:
+        node.flags = []
+    (tmp_path / "tree.json").write_text(tree.to_json())
+    assert "flags" not in dataclasses.replace(result, run_dir=tmp_path).summary()
+
+
+def test_the_report_lists_the_flagged_proposals_as_plain_text(small_run, tmp_path):
+    result, _ = small_run
+    run = RunData(_workspace(result), result.run_id)
+    tree = run.tree
+    for node in tree.proposals():
+        node.flags = []
+    flagged = max(tree.proposals(), key=lambda n: n.size)
+    flagged.flags = ["brand-dominated: 90% “<b>Acme</b>”"]
+    write_report(tmp_path / "report.html", tree, run.assignments, run.coords, run.catalog, None)
+    page = (tmp_path / "report.html").read_text()
+    assert "Proposals to look at first" in page and "&lt;b&gt;Acme&lt;/b&gt;" in page and "<b>Acme" not in page
+    assert page.count(html.escape(" > ".join(flagged.path))) == 1  # the one flagged proposal, by its path

@@ -71,6 +71,16 @@ def metrics_table(metrics: dict[str, Any]) -> str:
     return per_parent_frame(metrics).to_html(float_format=lambda v: f"{v:.3f}", border=0)
 
 
+def flagged_table(tree: SubcategoryTree) -> pd.DataFrame:
+    """The proposals with a flag (brand-dominated, mixed titles), largest first."""
+    rows = [
+        {"proposal": " > ".join(n.path), "products": n.size, "flags": "; ".join(n.flags)}
+        for n in sorted(tree.proposals(), key=lambda n: (-n.size, n.id))
+        if n.flags
+    ]
+    return pd.DataFrame(rows, columns=["proposal", "products", "flags"])
+
+
 def write_report(
     path: Path,
     tree: SubcategoryTree,
@@ -88,6 +98,9 @@ def write_report(
             f"{w['leaf_clusters']} leaves for {w['true_classes']} true classes.</p>"
         )
         parts.append("<h2>Per parent</h2>" + metrics_table(metrics))
+    flagged = flagged_table(tree)
+    if not flagged.empty:  # catalog text: escaped, never markup
+        parts.append("<h2>Proposals to look at first</h2>" + flagged.to_html(index=False, border=0, escape=True))
     figures = [sizes_figure(tree)]
     parents = sorted(tree.parents_with_proposals(), key=lambda n: -n.size)[:MAX_SCATTERS]
     titles = catalog["title"].reset_index(drop=True)
