@@ -91,8 +91,9 @@ class CascadeClusterer(ClusterMixin, BaseEstimator):
     Example:
         >>> X = np.random.default_rng(0).normal(size=(300, 8)).astype("float32")
         >>> model = CascadeClusterer(min_split_size=50).fit(X, [("A",)] * 300)
-        >>> len(model.labels_), model.tree_["root/A"].split
-        (300, 'not split: HDBSCAN found fewer than two clusters')
+        >>> split = model.tree_["root/A"].split  # one blob: UMAP + HDBSCAN cut it, the merge joins it again
+        >>> len(model.labels_), split.startswith("not split: the linkage merge joined the")
+        (300, True)
     """
 
     def __init__(
@@ -244,8 +245,9 @@ class CascadeClusterer(ClusterMixin, BaseEstimator):
             clusterer.set_params(min_cluster_size=size, min_samples=min(params.get("min_samples") or size, size))
         return clusterer
 
-    def _cluster(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Reduce then cluster one node's rows: labels, membership strengths, persistence."""
+    def _cluster(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int]:
+        """Reduce then cluster one node's rows: labels, membership strengths, persistence, and
+        how many clusters the clusterer found before the linkage merge."""
         projected = self._project(X)
         reducer = clone(self.reducer_)
         if "random_state" in reducer.get_params():
@@ -256,6 +258,7 @@ class CascadeClusterer(ClusterMixin, BaseEstimator):
         strength = np.asarray(getattr(clusterer, "probabilities_", np.ones(len(X))), dtype=np.float32)
         persistence = getattr(clusterer, "cluster_persistence_", None)
         persistence = None if persistence is None else np.asarray(persistence)
+        found = int(labels.max()) + 1
         if self.merge_threshold > 0 and labels.max() >= 1:
             neighbours = self.merge_neighbours(len(X))
             merged = merge_connected(projected, labels, self.merge_threshold, neighbours, self.metric)
@@ -264,15 +267,15 @@ class CascadeClusterer(ClusterMixin, BaseEstimator):
                     [persistence[np.unique(labels[merged == c])].max() for c in range(merged.max() + 1)]
                 )
             labels = merged
-        return labels, strength, persistence
+        return labels, strength, persistence, found
 
     def _split(self, X: np.ndarray, rows: np.ndarray, node: Node, depth: int) -> None:
         self.labels_[rows] = node.id
         node.split = why_not(self, X, rows, depth)
         if node.split:
             return
-        labels, strength, persistence = self._cluster(X[rows])
-        node.split = rejection(self, X[rows], labels) or "split"
+        labels, strength, persistence, found = self._cluster(X[rows])
+        node.split = rejection(self, X[rows], labels, found) or "split"
         if node.split != "split":
             return
         noise_rows = rows[labels < 0]

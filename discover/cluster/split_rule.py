@@ -65,12 +65,25 @@ def silhouette(model: CascadeClusterer, X: np.ndarray, labels: np.ndarray) -> fl
     return float(np.mean([scores[sampled == c].mean() for c in clusters]))
 
 
-def rejection(model: CascadeClusterer, X: np.ndarray, labels: np.ndarray) -> str:
-    """Why a clustering of a node is not accepted as a split ("" when it is)."""
+def rejection(model: CascadeClusterer, X: np.ndarray, labels: np.ndarray, found: int | None = None) -> str:
+    """Why a clustering of a node is not accepted as a split ("" when it is); `found` is how
+    many clusters the clusterer found before the linkage merge joined any.
+
+    Example:
+        >>> from discover.cluster.cascade import CascadeClusterer, default_clusterer
+        >>> model = CascadeClusterer()
+        >>> model.clusterer_ = default_clusterer()
+        >>> rejection(model, np.zeros((4, 2)), np.array([0, 0, 0, -1]), found=7)
+        'not split: the linkage merge joined the 7 clusters HDBSCAN found'
+        >>> rejection(model, np.zeros((4, 2)), np.array([0, 0, 0, -1]), found=1)
+        'not split: HDBSCAN found fewer than two clusters'
+    """
     clusters = int(len(np.unique(labels[labels >= 0])))
     noise_share = float(np.mean(labels < 0))
     if clusters < 2:
         name = "HDBSCAN" if type(model.clusterer_).__name__ == "HDBSCAN" else "the clusterer"
+        if found is not None and found >= 2:  # the clusters were there: the merge judged them one
+            return f"not split: the linkage merge joined the {found} clusters {name} found"
         return f"not split: {name} found fewer than two clusters"
     if noise_share > model.max_noise_fraction:
         return f"not split: {noise_share:.0%} noise > max_noise_fraction {model.max_noise_fraction:.0%}"

@@ -238,10 +238,10 @@ def proposal_table(
                 "id": node.id,
                 "proposal": "\u2003" * depth + ("└ " if depth else "") + node.name,
                 "size": node.size,
+                "flags": "; ".join(flag.split(":")[0] for flag in node.flags),  # "mixed titles", "brand-dominated"
                 "quality": quality_label(purity),
                 "purity": purity,
                 **({"verdict": placement.short(node.placement, last_name=True)} if placed else {}),
-                "flags": "; ".join(flag.split(":")[0] for flag in node.flags),  # "mixed titles", "brand-dominated"
                 "keywords": ", ".join(node.keywords[:6]),
                 "stability": node.stability,
                 "leaf": not node.children,
