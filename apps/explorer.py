@@ -402,6 +402,27 @@ def accept_split(preview: SplitPreview, message: str) -> None:
     act("split", preview.payload(), message)
 
 
+def category_picker(parents: list[str], whole: list[str]) -> str:
+    """The sidebar's category box: the categories with proposals, then those with none. Its key
+    follows the labels shown (a move changes a size, a split ends "no proposals"), so the box
+    is drawn anew with them (the browser keeps a box's old text otherwise); the selection
+    itself lives in ``parent`` and survives that."""
+    choices = parents + whole
+    labels = [f"{' > '.join(tree[i].path)} ({tree[i].size:,})" for i in choices]
+    labels = [text + (" · no proposals" if i in whole else "") for i, text in zip(choices, labels, strict=True)]
+    current = st.session_state.get("parent")
+    version = hashlib.sha1("\n".join(choices + labels).encode()).hexdigest()[:10]
+    chosen = st.sidebar.selectbox(
+        "Category",
+        choices,
+        index=choices.index(current) if current in choices else 0,
+        key=f"parent:{version}",
+        format_func=dict(zip(choices, labels, strict=True)).get,
+    )
+    st.session_state["parent"] = chosen
+    return chosen
+
+
 def proposal_picker(choices: list[str]) -> str | None:
     """The sidebar's proposal box. Its key follows the names shown, so after a rename or a merge
     the box is drawn anew with the new names (the browser keeps a box's old text otherwise);
@@ -445,16 +466,34 @@ def map_selection(parent_id: str, picked: list[str]) -> None:
     )
 
 
+def whole_category(parent_id: str) -> None:
+    """A category holding no proposal: why, what its titles name, its products, and a split
+    of the category itself (a curated split of an existing category, like any other)."""
+    node = tree[parent_id]
+    st.header(views.plain(" > ".join(node.path)))
+    if "flash" in st.session_state:
+        st.success(views.plain(st.session_state.pop("flash")))
+    st.info(views.plain(views.whole_reason(node)))
+    members = views.member_products(catalog, assignments, parent_id)
+    for flag in views.title_flags(members, run.known_words):
+        st.warning(views.plain(views.flag_text(flag, "A split can part them.")), icon="⚠️")
+    st.markdown("#### Products")
+    products_table(members, f"members:{parent_id}")
+    st.markdown("#### Split this category")
+    split_panel(parent_id)
+    st.button("Undo last decision", key="undo", disabled=not decisions, on_click=undo)
+
+
 def proposals_view() -> None:
-    parents = views.parent_options(tree)
-    if not parents:
+    parents, whole = views.parent_options(tree), views.whole_categories(tree, assignments)
+    if not parents and not whole:
         st.info("This run has no proposals.")
         return
 
-    def label(node_id: str) -> str:
-        return f"{' > '.join(tree[node_id].path)} ({tree[node_id].size:,})"
-
-    parent_id = st.sidebar.selectbox("Category", parents, key="parent", format_func=label)
+    parent_id = category_picker(parents, whole)
+    if parent_id in whole:
+        whole_category(parent_id)
+        return
     last = decisions[-1].id if decisions else 0
     moved = max((d.id for d in decisions if d.action != "rename"), default=0)  # the last that moved products
     table = category_table(root, run_id, stamp, last, parent_id, tree, assignments)

@@ -37,8 +37,13 @@ def _app() -> AppTest:
     return app
 
 
+def _category(app: AppTest):
+    """The sidebar's category box (keyed by the labels it shows)."""
+    return next(box for box in app.sidebar.selectbox if box.label == "Category")
+
+
 def _select_largest_leaf(app: AppTest, run: RunData) -> str:
-    parent = app.sidebar.selectbox(key="parent").value
+    parent = _category(app).value
     leaves = [n for n in run.tree.proposals(parent) if not n.children]
     node = max(leaves, key=lambda n: n.size)
     next(box for box in app.sidebar.selectbox if box.label == "Proposal").set_value(node.id).run()
@@ -69,7 +74,7 @@ def test_a_flagged_proposal_shows_its_warning_as_plain_text(workspace):
     node.flags = ["brand-dominated: 90% “*Acme*”", "mixed titles: 40% “Kajal”, 35% “Compact”"]
     (run.run_dir / "tree.json").write_text(tree.to_json())
     app = _app()
-    app.sidebar.selectbox(key="parent").set_value(parent).run()
+    _category(app).set_value(parent).run()
     next(box for box in app.sidebar.selectbox if box.label == "Proposal").set_value(node.id).run()
     assert not app.exception, app.exception
     assert [w.value for w in app.warning] == [
@@ -143,6 +148,34 @@ def test_split_preview_then_accept_through_the_app(workspace):
     children = curated.children(node_id)
     assert not skipped and len(children) >= 2
     assert all(c.keywords and c.exemplars and c.stability is not None for c in children if c.size >= 10)
+
+
+def test_a_category_without_proposals_is_listed_and_split_as_a_whole(workspace):
+    ws, run_id = workspace
+    run = RunData(ws, run_id)
+    parent = views.parent_options(run.tree)[0]
+    store = CurationStore(ws.curation_path)
+    for node in [c for c in run.tree.children(parent) if c.kind == "proposed"]:
+        store.record(run_id, "reject", {"node": node.id})  # every proposal of the category rejected
+    app = _app()
+    category = _category(app)
+    assert category.format_func(parent).endswith("· no proposals")  # still listed, said to have none
+    category.set_value(parent).run()
+    assert not app.exception, app.exception
+    assert "no proposals left" in app.info[0].value
+    assert not any(box.label == "Proposal" for box in app.sidebar.selectbox)
+    assert len(app.dataframe) >= 1  # its products
+    app.slider(key=f"split-strictness:{parent}").set_value(4.0)
+    app.button(key=f"split-preview:{parent}").click().run()
+    assert not app.exception, app.exception
+    app.button(key=f"split-accept:{parent}").click().run()
+    assert not app.exception, app.exception
+    split = store.decisions(run_id)[-1]
+    assert split.action == "split" and split.payload["node"] == parent
+    curated, _, skipped = apply_decisions(run.tree, run.assignments, store.decisions(run_id))
+    assert not skipped and len(curated.children(parent)) >= 2
+    assert _category(app).value == parent  # the curator stays on the category
+    assert any(box.label == "Proposal" for box in app.sidebar.selectbox)  # now with its new proposals
 
 
 def _free_port() -> int:
@@ -349,6 +382,34 @@ def _pick(page, label: str, option: str) -> None:
     """Choose `option` in the Streamlit selectbox labelled `label`."""
     page.get_by_role("combobox", name=label, exact=True).click()
     page.get_by_role("option", name=option, exact=True).first.click()
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium is installed by .ci/run")
+def test_a_category_split_in_the_browser_no_longer_reads_no_proposals(workspace):
+    from playwright.sync_api import expect, sync_playwright
+
+    ws, run_id = workspace
+    run = RunData(ws, run_id)
+    parent = max(run.tree.parents_with_proposals(), key=lambda n: (n.size, n.id))
+    store = CurationStore(ws.curation_path)
+    for node in [c for c in run.tree.children(parent.id) if c.kind == "proposed"]:
+        store.record(run_id, "reject", {"node": node.id})
+    label = f"{' > '.join(parent.path)} ({parent.size:,})"
+    with explorer(ws) as port, sync_playwright() as playwright:
+        browser = _browser(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        _open(page, port)
+        page.get_by_text("Curate").wait_for(timeout=90_000)
+        _pick(page, "Category", f"{label} · no proposals")  # listed after the categories with proposals
+        category = page.get_by_role("combobox", name="Category", exact=True)
+        page.get_by_text("no proposals left").wait_for(timeout=30_000)
+        page.get_by_role("button", name="Preview split").click()
+        page.get_by_role("button", name="Accept split").click(timeout=120_000)
+        page.get_by_role("combobox", name="Proposal", exact=True).wait_for(timeout=30_000)
+        expect(category).to_have_value(label)  # the box says what it holds now, not its old text
+        browser.close()
+    (split,) = [d for d in store.decisions(run_id) if d.action == "split"]
+    assert split.payload["node"] == parent.id
 
 
 @pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium is installed by .ci/run")

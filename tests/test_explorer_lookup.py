@@ -5,7 +5,7 @@ import pandas as pd
 
 from discover.curate import lookup, views
 from discover.outputs.run_data import RunData
-from tests.test_explorer import _app, _select_largest_leaf
+from tests.test_explorer import _app, _category, _select_largest_leaf
 
 
 def _clustered_member(run: RunData) -> tuple[str, str]:
@@ -115,7 +115,7 @@ def test_purity_in_a_category_of_one_true_type_is_called_trivial(workspace):
     catalog.loc[in_parent, "truth"] = "Tshirts"
     catalog.to_parquet(snapshot)
     app = _app()
-    app.sidebar.selectbox(key="parent").set_value(parent).run()
+    _category(app).set_value(parent).run()
     next(b for b in app.sidebar.selectbox if b.label == "Proposal").set_value(node_id).run()
     assert not app.exception, app.exception
     expected = views.trivial_purity(

@@ -15,9 +15,10 @@ import pandas as pd
 from PIL import Image
 
 from discover.classify import placement
-from discover.cluster.title_types import MIXED
+from discover.cluster.title_types import MIXED, mixed_flags
 from discover.curate.store import Decision
-from discover.tree import SubcategoryTree, in_subtree
+from discover.tree import Node, SubcategoryTree, in_subtree
+from discover.words import WordConcentration, words
 
 QUALITY_BANDS = ((0.85, "high"), (0.6, "mixed"), (0.0, "low"))  # plain words: render in every font
 QUALITY_COLOURS = {"high": "#d3f0d8", "mixed": "#fff1bf", "low": "#ffd6d6"}
@@ -177,7 +178,7 @@ def verdict_style(verdict: str) -> str:
     return f"background-color: {QUALITY_COLOURS['mixed']}" if verdict.startswith(placement.SHORT_MISLABELLED) else ""
 
 
-def flag_text(flag: str) -> str:
+def flag_text(flag: str, split_hint: str = "The Split tab below can part them.") -> str:
     """A proposal's flag as its card says it, with what the curator can do about it.
 
     Example:
@@ -185,7 +186,7 @@ def flag_text(flag: str) -> str:
         'Mixed titles: 40% “Kajal”, 20% “Blush”. The Split tab below can part them.'
     """
     text = flag[:1].upper() + flag[1:]
-    return text + ". The Split tab below can part them." if flag.startswith(MIXED) else text
+    return f"{text}. {split_hint}" if flag.startswith(MIXED) else text
 
 
 def quality_label(purity: float | None) -> str:
@@ -197,6 +198,35 @@ def quality_label(purity: float | None) -> str:
 def parent_options(tree: SubcategoryTree) -> list[str]:
     """Existing parents that have proposals, largest first."""
     return [n.id for n in sorted(tree.parents_with_proposals(), key=lambda n: (-n.size, n.id))]
+
+
+def whole_categories(tree: SubcategoryTree, assignments: pd.DataFrame) -> list[str]:
+    """The categories products are proposed in that hold no proposal, largest first: those
+    discovery left whole (too small, or no split found) and those whose proposals the curator
+    rejected. A curator may still split them."""
+    with_proposals = {n.id for n in tree.parents_with_proposals()}
+    ids = [i for i in pd.unique(assignments["parent_id"]) if i in tree and i not in with_proposals]
+    return [n.id for n in sorted((tree[i] for i in ids), key=lambda n: (-n.size, n.id))]
+
+
+def title_flags(members: pd.DataFrame, known: WordConcentration | None) -> list[str]:
+    """The "mixed titles" flag of a set of products (a category left whole), as a proposal has it."""
+    return mixed_flags([words(title) for title in members["title"].fillna("").astype(str)], known)
+
+
+def whole_reason(node: Node) -> str:
+    """Why a category holds no proposal, in a curator's words.
+
+    Example:
+        >>> eyes = Node("root/Eyes", "root", "existing", "Eyes", split="not split: 24 products < min_parent_size 30")
+        >>> whole_reason(eyes).split(". ")[0]
+        'Discovery left this category whole (24 products < min_parent_size 30)'
+    """
+    if node.split.startswith("not split: "):
+        why = f"Discovery left this category whole ({node.split.removeprefix('not split: ')})."
+    else:  # discovery split it; the curator's decisions took its proposals away
+        why = "This category has no proposals left: curation rejected, merged or moved them away."
+    return why + " Split it below to propose subcategories."
 
 
 def node_purity(assignments: pd.DataFrame, truth: pd.Series | None, node_id: str) -> float | None:
