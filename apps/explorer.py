@@ -156,7 +156,7 @@ def undo() -> None:
 @st.cache_resource(show_spinner=False, max_entries=32)
 def category_table(root: str, run_id: str, stamp: float, last_decision: int, parent_id: str, _tree, _assignments):
     """The proposal table of a category, computed once per curated state (a rerun redraws it)."""
-    return views.proposal_table(_tree, _assignments, parent_id, truth)
+    return views.proposal_table(_tree, _assignments, parent_id, truth, catalog["title"], run.known_words)
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
@@ -234,13 +234,20 @@ def proposal_card(node_id: str, members: pd.DataFrame) -> None:
     node = tree[node_id]
     sibling = views.nearest_sibling(tree, run.coords, assignments, node_id)
     purity = views.node_purity(assignments, truth, node_id)
+    titles_agree = None  # purity's stand-in where there is no truth column
+    if truth is None:
+        titles_agree = views.title_agreement(assignments, catalog["title"], run.known_words, node_id)
     st.subheader(views.plain(node.name))
     for flag in node.flags:  # e.g. brand-dominated: named by type, but its products share one brand
         st.warning(views.plain(views.flag_text(flag)), icon="⚠️")
     values = {
         "Products": f"{node.size:,}",
         "Stability": f"{node.stability:.3f}" if node.stability is not None else "–",
-        "Purity": f"{purity:.2f}" if purity is not None else "–",
+        **(
+            {"Purity": f"{purity:.2f}" if purity is not None else "–"}
+            if truth is not None
+            else {"Titles agree": f"{titles_agree:.2f}" if titles_agree is not None else "–"}
+        ),
         "Nearest sibling": tree[sibling].name if sibling else "–",  # a metric value is plain text
     }
     for col, (label, value) in zip(st.columns(4), values.items(), strict=True):
@@ -500,13 +507,16 @@ def proposals_view() -> None:
     st.header(views.plain(" > ".join(tree[parent_id].path)))
     left, right = st.columns([6, 5])
     with left:
-        styled = table.drop(columns=["id"]).style.map(views.quality_style, subset=["quality"])
+        styled = table.drop(columns=["id"]).style
+        if "quality" in table.columns:  # the catalog has a truth column
+            styled = styled.map(views.quality_style, subset=["quality"])
         if "verdict" in table.columns:  # the run is placed
             styled = styled.map(views.verdict_style, subset=["verdict"])
         st.dataframe(
             styled,
             column_config={
                 "purity": st.column_config.NumberColumn(format="%.2f"),  # as the card shows it
+                "titles agree": st.column_config.NumberColumn(format="%.2f"),
                 "verdict": st.column_config.TextColumn(width="medium"),  # "mislabelled: 82% Watches"
             },
             hide_index=True,

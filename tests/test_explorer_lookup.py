@@ -127,3 +127,20 @@ def test_purity_in_a_category_of_one_true_type_is_called_trivial(workspace):
     )
     assert expected and "Tshirts" in expected
     assert views.plain(expected) in [i.value for i in app.info]
+
+
+def test_a_catalog_without_a_truth_column_shows_flags_not_an_empty_quality(workspace):
+    ws, run_id = workspace
+    run = RunData(ws, run_id)
+    snapshot = ws.catalog_snapshot_path(run.tree.meta["catalog_signature"])
+    pd.read_parquet(snapshot).drop(columns=["truth"]).to_parquet(snapshot)  # a real catalog: no hidden types
+    app = _app()
+    parent = _category(app).value
+    table = app.dataframe[0].value
+    assert "flags" in table.columns and "quality" not in table.columns and "purity" not in table.columns
+    leaf = max((n for n in run.tree.proposals(parent) if not n.children), key=lambda n: n.size)
+    next(b for b in app.sidebar.selectbox if b.label == "Proposal").set_value(leaf.id).run()
+    assert not app.exception, app.exception
+    metrics = {m.label: m.value for m in app.metric}
+    assert "Purity" not in metrics and 0 < float(metrics["Titles agree"]) <= 1  # purity's label-free stand-in
+    assert table["titles agree"].min() > 0 and table["titles agree"].max() <= 1

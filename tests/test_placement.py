@@ -130,7 +130,9 @@ def test_the_table_of_a_category_gives_each_proposal_its_verdict_once_the_run_is
     rows = pd.DataFrame({"product_id": ["a", "b", "c"], "leaf_id": "root/Shoes/c0", "is_noise": False})
     rows.loc[2, "leaf_id"] = "root/Shoes/c1"
     tree = _tree()
-    assert "verdict" not in proposal_table(tree, rows, "root/Shoes", None).columns  # not placed: no column
+    columns = proposal_table(tree, rows, "root/Shoes", None).columns
+    assert "verdict" not in columns  # not placed: no column
+    assert "quality" not in columns and "purity" not in columns and "flags" in columns  # no truth: no purity
     probabilities = pd.DataFrame([[0.05, 0.95], [0.1, 0.9], [0.9, 0.1]], index=["a", "b", "c"])
     place_proposals(tree, rows, probabilities.set_axis(["Shoes", "Sandals"], axis=1))
     table = proposal_table(tree, rows, "root/Shoes", None).set_index("proposal")

@@ -15,7 +15,7 @@ import pandas as pd
 from PIL import Image
 
 from discover.classify import placement
-from discover.cluster.title_types import MIXED, mixed_flags
+from discover.cluster.title_types import MIXED, mixed_flags, type_shares
 from discover.curate.store import Decision
 from discover.tree import Node, SubcategoryTree, in_subtree
 from discover.words import WordConcentration, words
@@ -53,6 +53,8 @@ CARD_HELP = {
     "Higher is more trustworthy; compare with siblings.",
     "Purity": "Share of its clustered products that carry its most common true type. Needs a truth column.",
     "Nearest sibling": "The sibling proposal whose centre on the 2-D map is closest: the likeliest merge.",
+    "Titles agree": "Share of its products' titles that name its commonest type word (the title's "
+    "telling word nearest the type end); under half, the proposal is flagged “mixed titles”. Needs no truth column.",
 }
 
 
@@ -251,11 +253,29 @@ def trivial_purity(assignments: pd.DataFrame, truth: pd.Series | None, node_id: 
     return f"Purity is trivially 1.00 here: every product of this category has the same truth value “{values[0]}”."
 
 
+def title_agreement(
+    assignments: pd.DataFrame, titles: pd.Series, known: WordConcentration, node_id: str
+) -> float | None:
+    """The share of the node's products' titles that name its commonest type word
+    (:func:`discover.cluster.title_types.type_shares`): purity's label-free stand-in, over the
+    products the "mixed titles" flag read (noise placed in it too)."""
+    inside = in_subtree(assignments["leaf_id"], node_id).to_numpy()
+    shares = type_shares([words(t) for t in titles[inside].fillna("").astype(str)], known)
+    return shares[0][1] if shares else None
+
+
 def proposal_table(
-    tree: SubcategoryTree, assignments: pd.DataFrame, parent_id: str, truth: pd.Series | None
+    tree: SubcategoryTree,
+    assignments: pd.DataFrame,
+    parent_id: str,
+    truth: pd.Series | None,
+    titles: pd.Series | None = None,
+    known: WordConcentration | None = None,
 ) -> pd.DataFrame:
-    """One row per proposal under `parent_id`, in tree order, with size, keywords and quality,
-    and the classifier's verdict where the run was placed (`discover classify place-proposals`)."""
+    """One row per proposal under `parent_id`, in tree order, with size, flags, keywords, its
+    quality against the truth where the catalog has a truth column, and the classifier's
+    verdict where the run was placed (`discover classify place-proposals`); with the `titles`
+    and `known` words, how much its titles agree on its type (:func:`title_agreement`)."""
     rows = []
     placed = any(n.placement for n in tree.nodes.values())
     for node in tree.descendants(parent_id):
@@ -269,8 +289,8 @@ def proposal_table(
                 "proposal": "\u2003" * depth + ("└ " if depth else "") + node.name,
                 "size": node.size,
                 "flags": "; ".join(flag.split(":")[0] for flag in node.flags),  # "mixed titles", "brand-dominated"
-                "quality": quality_label(purity),
-                "purity": purity,
+                **({"titles agree": title_agreement(assignments, titles, known, node.id)} if known else {}),
+                **({"quality": quality_label(purity), "purity": purity} if truth is not None else {}),
                 **({"verdict": placement.short(node.placement, last_name=True)} if placed else {}),
                 "keywords": ", ".join(node.keywords[:6]),
                 "stability": node.stability,
