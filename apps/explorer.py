@@ -398,7 +398,9 @@ def split_panel(node_id: str) -> None:
                 st.warning(views.plain(error))
     preview = st.session_state.get("split")
     if preview is not None and preview.node == node_id:
-        st.dataframe(pd.DataFrame({"new proposal": preview.names, "products": preview.sizes}), hide_index=True)
+        flags = ["; ".join(f.split(":")[0] for f in child) for child in preview.flags]  # still mixed? stricter
+        shown = {"new proposal": preview.names, "products": preview.sizes, "flags": flags}
+        st.dataframe(pd.DataFrame(shown), hide_index=True)
         message = f"Split “{tree[node_id].name}” into {len(preview.names)}: " + ", ".join(preview.names)
         st.button("Accept split", key=f"split-accept:{node_id}", on_click=accept_split, args=(preview, message))
 
