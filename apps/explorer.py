@@ -398,7 +398,7 @@ def split_panel(node_id: str) -> None:
                 st.warning(views.plain(error))
     preview = st.session_state.get("split")
     if preview is not None and preview.node == node_id:
-        flags = ["; ".join(f.split(":")[0] for f in child) for child in preview.flags]  # still mixed? stricter
+        flags = [views.flag_kinds(child) for child in preview.flags]  # still mixed? a stricter split
         shown = {"new proposal": preview.names, "products": preview.sizes, "flags": flags}
         st.dataframe(pd.DataFrame(shown), hide_index=True)
         message = f"Split “{tree[node_id].name}” into {len(preview.names)}: " + ", ".join(preview.names)

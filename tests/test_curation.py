@@ -108,7 +108,10 @@ def test_split_preview_then_accept_creates_children(workspace):
     assert len(preview.names) >= 2 and sum(preview.sizes) == len(preview.members) == node.size
     store = CurationStore(ws.curation_path)
     store.record(run_id, "split", preview.payload())
-    tree, rows, _ = apply_decisions(run.tree, run.assignments, store.decisions(run_id))
+    flagged = run.tree
+    flagged[node.id].flags = ["brand-dominated: 90% “Acme”", "mixed titles: 40% “Shirt”, 35% “Tshirts”"]
+    tree, rows, _ = apply_decisions(flagged, run.assignments, store.decisions(run_id))
+    assert tree[node.id].flags == ["brand-dominated: 90% “Acme”"]  # its children part its types now
     children = tree.children(node.id)
     assert [c.name for c in children] == preview.names
     assert sum(c.size for c in children) == node.size

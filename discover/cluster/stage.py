@@ -16,7 +16,7 @@ from discover.cluster.exemplars import add_exemplars
 from discover.cluster.ignore import Removal, remove_attributes
 from discover.cluster.naming import name_from_children, name_siblings
 from discover.cluster.reduce import UmapReducer
-from discover.cluster.title_types import MIXED
+from discover.cluster.title_types import without_mixed
 from discover.cluster.type_merge import merge_same_name, merge_same_type
 from discover.config import DiscoveryConfig
 from discover.engine import ordered_map
@@ -81,7 +81,7 @@ def name_tree(
         for child, named in zip(children, name_siblings(groups, keywords, known, category), strict=True):
             child.name, child.keywords, child.flags = named.name, named.keywords, named.flags
             if any(c.kind == "proposed" for c in tree.children(child.id)):  # its children already part its types
-                child.flags = [f for f in child.flags if not f.startswith(MIXED)]
+                child.flags = without_mixed(child.flags)
         if node.kind == "proposed":
             parents.append((node, children, groups))
     for node, children, groups in sorted(parents, key=lambda p: -p[0].id.count("/")):

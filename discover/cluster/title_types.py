@@ -20,17 +20,17 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
+from discover.cluster.phrases import JOINING_WORDS
 from discover.words import WordConcentration, stem
 
 MIXED_SHARE = 0.5  # a proposal whose commonest type word is said by fewer of its titles names several
 MIXED = "mixed titles"  # how the flag starts
 SHOWN_TYPES = 3
-_JOINING = frozenset({"a", "an", "and", "as", "at", "by", "for", "from", "in", "of", "on", "or", "the", "to", "with"})
 
 
 def _is_word(token: str) -> bool:
     """Letters (a hyphen inside allowed: "t-shirt"), three or more: not a shade code or a size."""
-    return len(token) >= 3 and token.replace("-", "").isalpha() and token not in _JOINING
+    return len(token) >= 3 and token.replace("-", "").isalpha() and token not in JOINING_WORDS
 
 
 def type_word(tokens: Sequence[str], known: WordConcentration, typical: float) -> str | None:
@@ -85,3 +85,8 @@ def mixed_flags(titles: Sequence[Sequence[str]], known: WordConcentration | None
         return []
     named = ", ".join(f"{share:.0%} “{word.title()}”" for word, share in shares[:SHOWN_TYPES])
     return [f"{MIXED}: {named}"]
+
+
+def without_mixed(flags: list[str]) -> list[str]:
+    """A proposal's flags once its child proposals part its types: no longer "mixed titles"."""
+    return [flag for flag in flags if not flag.startswith(MIXED)]

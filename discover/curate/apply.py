@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from discover.classify.placement import short
+from discover.cluster.title_types import without_mixed
 from discover.curate.store import Decision
 from discover.errors import DiscoverError
 from discover.tree import Node, SubcategoryTree, in_subtree
@@ -48,6 +49,7 @@ def _apply_one(tree: SubcategoryTree, assignments: pd.DataFrame, decision: Decis
         _remove_subtree(tree, node.id)
     elif decision.action == "split":
         node = _require(tree, p["node"], proposed=False)
+        node.flags = without_mixed(node.flags)  # its new children part its types
         for child in [c for c in tree.children(node.id) if c.kind == "proposed"]:
             _remove_subtree(tree, child.id)  # the preview re-clustered their products: its children replace them
         for column in ("node_id", "leaf_id"):  # whatever pointed below the node points at it until placed

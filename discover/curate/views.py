@@ -180,6 +180,16 @@ def verdict_style(verdict: str) -> str:
     return f"background-color: {QUALITY_COLOURS['mixed']}" if verdict.startswith(placement.SHORT_MISLABELLED) else ""
 
 
+def flag_kinds(flags: list[str]) -> str:
+    """A proposal's flags in a table cell: their kinds only.
+
+    Example:
+        >>> flag_kinds(["brand-dominated: 90% “Acme”", "mixed titles: 40% “Kajal”, 20% “Blush”"])
+        'brand-dominated; mixed titles'
+    """
+    return "; ".join(flag.split(":")[0] for flag in flags)
+
+
 def flag_text(flag: str, split_hint: str = "The Split tab below can part them.") -> str:
     """A proposal's flag as its card says it, with what the curator can do about it.
 
@@ -288,7 +298,7 @@ def proposal_table(
                 "id": node.id,
                 "proposal": "\u2003" * depth + ("└ " if depth else "") + node.name,
                 "size": node.size,
-                "flags": "; ".join(flag.split(":")[0] for flag in node.flags),  # "mixed titles", "brand-dominated"
+                "flags": flag_kinds(node.flags),
                 **({"titles agree": title_agreement(assignments, titles, known, node.id)} if known else {}),
                 **({"quality": quality_label(purity), "purity": purity} if truth is not None else {}),
                 **({"verdict": placement.short(node.placement, last_name=True)} if placed else {}),
