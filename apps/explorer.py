@@ -411,43 +411,36 @@ def accept_split(preview: SplitPreview, message: str) -> None:
     act("split", preview.payload(), message)
 
 
-def category_picker(parents: list[str], whole: list[str]) -> str:
-    """The sidebar's category box: the categories with proposals, then those with none. Its key
-    follows the labels shown (a move changes a size, a split ends "no proposals"), so the box
-    is drawn anew with them (the browser keeps a box's old text otherwise); the selection
-    itself lives in ``parent`` and survives that."""
-    choices = parents + whole
-    labels = [f"{' > '.join(tree[i].path)} ({tree[i].size:,})" for i in choices]
-    labels = [text + (" · no proposals" if i in whole else "") for i, text in zip(choices, labels, strict=True)]
-    current = st.session_state.get("parent")
+def sidebar_box(label: str, choices: list[str], labels: list[str], state: str) -> str | None:
+    """A sidebar selectbox keyed by the labels it shows, so it is drawn anew when they change
+    (a rename, a move's new size, a split): the browser keeps a box's old text otherwise. The
+    selection itself lives in ``st.session_state[state]`` and survives that."""
+    current = st.session_state.get(state)
     version = hashlib.sha1("\n".join(choices + labels).encode()).hexdigest()[:10]
     chosen = st.sidebar.selectbox(
-        "Category",
+        label,
         choices,
         index=choices.index(current) if current in choices else 0,
-        key=f"parent:{version}",
+        key=f"{state}:{version}",
         format_func=dict(zip(choices, labels, strict=True)).get,
     )
-    st.session_state["parent"] = chosen
+    st.session_state[state] = chosen
     return chosen
+
+
+def category_picker(parents: list[str], whole: list[str]) -> str:
+    """The sidebar's category box: the categories with proposals, then those with none; the
+    selection lives in ``parent``."""
+    labels = [
+        f"{' > '.join(tree[i].path)} ({tree[i].size:,})" + (" · no proposals" if i in whole else "")
+        for i in parents + whole
+    ]
+    return sidebar_box("Category", parents + whole, labels, "parent")
 
 
 def proposal_picker(choices: list[str]) -> str | None:
-    """The sidebar's proposal box. Its key follows the names shown, so after a rename or a merge
-    the box is drawn anew with the new names (the browser keeps a box's old text otherwise);
-    the selection itself lives in ``selected_proposal`` and survives that."""
-    labels = [views.proposal_label(tree, i) for i in choices]
-    current = st.session_state.get("selected_proposal")
-    version = hashlib.sha1("\n".join(choices + labels).encode()).hexdigest()[:10]
-    chosen = st.sidebar.selectbox(
-        "Proposal",
-        choices,
-        index=choices.index(current) if current in choices else 0,
-        key=f"proposal:{version}",
-        format_func=dict(zip(choices, labels, strict=True)).get,
-    )
-    st.session_state["selected_proposal"] = chosen
-    return chosen
+    """The sidebar's proposal box; the selection lives in ``selected_proposal``."""
+    return sidebar_box("Proposal", choices, [views.proposal_label(tree, i) for i in choices], "selected_proposal")
 
 
 def map_selection(parent_id: str, picked: list[str]) -> None:
