@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from discover.curate import lookup, views
 from discover.outputs.run_data import RunData
@@ -144,3 +145,16 @@ def test_a_catalog_without_a_truth_column_shows_flags_not_an_empty_quality(works
     metrics = {m.label: m.value for m in app.metric}
     assert "Purity" not in metrics and 0 < float(metrics["Titles agree"]) <= 1  # purity's label-free stand-in
     assert table["titles agree"].min() > 0 and table["titles agree"].max() <= 1
+
+
+def test_the_table_says_how_much_each_proposal_s_titles_agree_as_its_flag_does(workspace):
+    ws, run_id = workspace
+    run = RunData(ws, run_id)
+    titles, known = run.catalog["title"], run.known_words
+    for parent in views.parent_options(run.tree):
+        table = views.proposal_table(run.tree, run.assignments, parent, None, titles, known).set_index("id")
+        for node in run.tree.proposals(parent):
+            alone = views.title_agreement(run.assignments, titles, known, node.id)  # the card's, node by node
+            assert table.loc[node.id, "titles agree"] == pytest.approx(alone), node.id
+            if not node.children:  # discovery flagged the leaves whose titles agree under half
+                assert any(f.startswith("mixed titles") for f in node.flags) == (alone < 0.5), node.id

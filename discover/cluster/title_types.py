@@ -18,7 +18,7 @@ one type holds several kinds.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from discover.cluster.phrases import JOINING_WORDS
 from discover.words import WordConcentration, stem
@@ -51,6 +51,23 @@ def type_word(tokens: Sequence[str], known: WordConcentration, typical: float) -
         if known.weights_.get(token, 0.0) >= typical:
             return token
     return None
+
+
+def type_stems(titles: Sequence[Sequence[str]], known: WordConcentration) -> list[str | None]:
+    """Each tokenised title's type word, stemmed ("kajals" and "kajal" are one type), or None."""
+    typical = known.typical_weight()
+    return [None if (word := type_word(tokens, known, typical)) is None else stem(word) for tokens in titles]
+
+
+def agreement(stems: Iterable[str | None]) -> float | None:
+    """The commonest type's share of the titles that name one (:func:`type_stems`), or None.
+
+    Example:
+        >>> agreement(["kajal", "kajal", None, "compact", float("nan")])
+        0.6666666666666666
+    """
+    counts = Counter(s for s in stems if isinstance(s, str))  # not None, nor a frame's NaN
+    return max(counts.values()) / sum(counts.values()) if counts else None
 
 
 def type_shares(titles: Sequence[Sequence[str]], known: WordConcentration) -> list[tuple[str, float]]:

@@ -15,7 +15,7 @@ import pandas as pd
 from PIL import Image
 
 from discover.classify import placement
-from discover.cluster.title_types import MIXED, mixed_flags, type_shares
+from discover.cluster.title_types import MIXED, agreement, mixed_flags, type_stems
 from discover.curate.store import Decision
 from discover.tree import Node, SubcategoryTree, in_subtree
 from discover.words import WordConcentration, words
@@ -266,12 +266,11 @@ def trivial_purity(assignments: pd.DataFrame, truth: pd.Series | None, node_id: 
 def title_agreement(
     assignments: pd.DataFrame, titles: pd.Series, known: WordConcentration, node_id: str
 ) -> float | None:
-    """The share of the node's products' titles that name its commonest type word
-    (:func:`discover.cluster.title_types.type_shares`): purity's label-free stand-in, over the
-    products the "mixed titles" flag read (noise placed in it too)."""
+    """How much the titles of the node's products agree on their type: the commonest type
+    word's share (:func:`discover.cluster.title_types.agreement`), purity's label-free
+    stand-in, over the products the "mixed titles" flag read (noise placed in it too)."""
     inside = in_subtree(assignments["leaf_id"], node_id).to_numpy()
-    shares = type_shares([words(t) for t in titles[inside].fillna("").astype(str)], known)
-    return shares[0][1] if shares else None
+    return agreement(type_stems([words(t) for t in titles[inside].fillna("").astype(str)], known))
 
 
 def proposal_table(
@@ -288,6 +287,11 @@ def proposal_table(
     and `known` words, how much its titles agree on its type (:func:`title_agreement`)."""
     rows = []
     placed = any(n.placement for n in tree.nodes.values())
+    agrees = known is not None and titles is not None
+    if agrees:  # each title read once, not once per node above it
+        here = (assignments["parent_id"] == parent_id).to_numpy()
+        stems = np.array(type_stems([words(t) for t in titles[here].fillna("").astype(str)], known), dtype=object)
+        leaves = assignments["leaf_id"][here]
     for node in tree.descendants(parent_id):
         if node.kind != "proposed":
             continue
@@ -299,7 +303,7 @@ def proposal_table(
                 "proposal": "\u2003" * depth + ("└ " if depth else "") + node.name,
                 "size": node.size,
                 "flags": flag_kinds(node.flags),
-                **({"titles agree": title_agreement(assignments, titles, known, node.id)} if known else {}),
+                **({"titles agree": agreement(stems[in_subtree(leaves, node.id).to_numpy()])} if agrees else {}),
                 **({"quality": quality_label(purity), "purity": purity} if truth is not None else {}),
                 **({"verdict": placement.short(node.placement, last_name=True)} if placed else {}),
                 "keywords": ", ".join(node.keywords[:6]),
