@@ -9,6 +9,7 @@ import pytest
 from discover.cluster.naming import name_siblings
 from discover.cluster.stage import name_tree
 from discover.cluster.title_types import MIXED, mixed_flags, type_shares
+from discover.evaluate.flags import flag_scores
 from discover.tree import Node, SubcategoryTree
 from discover.words import WordConcentration, words
 from tests.conftest import fashion_rows
@@ -79,3 +80,24 @@ def test_sibling_names_carry_the_flag_and_a_proposal_that_holds_proposals_does_n
     assert not any(f.startswith(MIXED) for f in tree["root/Makeup/c1"].flags)  # its children part its types
     assert any(f.startswith(MIXED) for f in tree["root/Makeup/c2"].flags)  # the same titles in a leaf
     assert not any(f.startswith(MIXED) for f in tree["root/Makeup/c1/c1"].flags)  # kajal and eyeliner
+
+
+def test_the_flag_is_scored_against_the_hidden_types(catalog) -> None:
+    rows, known = catalog
+    makeup = rows[rows["subCategory"] == "Makeup"]
+    lipstick = rows[rows["articleType"] == "Lipstick"]
+    frame = pd.concat([makeup, lipstick], ignore_index=True)
+    tree = SubcategoryTree()
+    tree.add(Node("root/P", "root", "existing", "P", ["P"]))
+    tree.add(Node("root/P/c1", "root/P", "proposed", "Makeup", [], size=len(makeup), stability=0.9))
+    tree.add(Node("root/P/c2", "root/P", "proposed", "Lipstick", [], size=len(lipstick), stability=0.1))
+    leaves = ["root/P/c1"] * len(makeup) + ["root/P/c2"] * len(lipstick)
+    assignments = pd.DataFrame({"leaf_id": leaves, "is_noise": False})
+    catalog_rows = pd.DataFrame({"truth": frame["articleType"], "title": frame["productDisplayName"]})
+    name_tree(tree, assignments["leaf_id"], catalog_rows["title"], keywords=5, known=known)
+    scores = flag_scores(tree, assignments, catalog_rows, known)
+    assert scores["leaves"] == 2 and scores["flagged"] == 1 and scores["flag_precision"] == 1.0
+    assert scores["mixed_caught"] == 1.0  # Makeup's types: none holds half its products
+    assert scores["purity_flagged"] < 0.5 < scores["purity_unflagged"] == 1.0
+    assert scores["agreement_rank_correlation"] == pytest.approx(1.0)  # two leaves: the ranks agree or oppose
+    assert scores["stability_rank_correlation"] == pytest.approx(-1.0)

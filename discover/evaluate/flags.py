@@ -6,7 +6,7 @@ Scored against the hidden truth column, leaf proposals only (clustered products)
 ``mixed_caught`` the share of mixed leaves (majority type under half their products) that are
 flagged, ``flag_precision`` the share of flagged leaves that are mixed; and two rank
 correlations with purity over the leaves: of the titles' agreement (the commonest type word's
-share, :func:`discover.cluster.title_types.type_shares`) and of HDBSCAN's stability, the
+share, :func:`discover.cluster.title_types.agreement`) and of HDBSCAN's stability, the
 signal a curator had before.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from discover.cluster.title_types import MIXED, type_shares
+from discover.cluster.title_types import MIXED, agreement, type_stems
 from discover.tree import SubcategoryTree
 from discover.words import WordConcentration, words
 
@@ -41,13 +41,12 @@ def flag_scores(
         node = tree.nodes.get(leaf)
         if node is None or node.kind != "proposed" or node.children:
             continue
-        shares = type_shares([words(t) for t in members["title"]], known)
         rows.append(
             {
                 "size": len(members),
                 "purity": members["truth"].value_counts(normalize=True).iloc[0],
                 "flagged": any(f.startswith(MIXED) for f in node.flags),
-                "agreement": shares[0][1] if shares else 1.0,
+                "agreement": agreement(type_stems([words(t) for t in members["title"]], known)) or 1.0,
                 "stability": np.nan if node.stability is None else node.stability,
             }
         )
