@@ -321,9 +321,12 @@ class WordConcentration:
 
     def typical_weight(self) -> float:
         """The median weight of a single word: a word weighing at least this tells more of
-        type than the catalog's typical word does."""
-        single = [weight for term, weight in self.weights_.items() if isinstance(term, str)]
-        return float(np.median(single)) if single else 0.0
+        type than the catalog's typical word does. Computed once per weights: naming asks for
+        it for every sibling group and every proposal."""
+        if getattr(self, "_typical_of", None) is not self.weights_:  # once per fitted (or set) weights
+            single = [weight for term, weight in self.weights_.items() if isinstance(term, str)]
+            self._typical, self._typical_of = float(np.median(single)) if single else 0.0, self.weights_
+        return self._typical
 
     def digest(self) -> str:
         payload = repr(sorted((str(k), round(v, 6)) for k, v in self.weights_.items()))

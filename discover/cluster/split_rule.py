@@ -65,7 +65,7 @@ def silhouette(model: CascadeClusterer, X: np.ndarray, labels: np.ndarray) -> fl
     return float(np.mean([scores[sampled == c].mean() for c in clusters]))
 
 
-def rejection(model: CascadeClusterer, X: np.ndarray, labels: np.ndarray, found: int | None = None) -> str:
+def rejection(model: CascadeClusterer, X: np.ndarray, labels: np.ndarray, found: int) -> str:
     """Why a clustering of a node is not accepted as a split ("" when it is); `found` is how
     many clusters the clusterer found before the linkage merge joined any.
 
@@ -82,7 +82,7 @@ def rejection(model: CascadeClusterer, X: np.ndarray, labels: np.ndarray, found:
     noise_share = float(np.mean(labels < 0))
     if clusters < 2:
         name = "HDBSCAN" if type(model.clusterer_).__name__ == "HDBSCAN" else "the clusterer"
-        if found is not None and found >= 2:  # the clusters were there: the merge judged them one
+        if found >= 2:  # the clusters were there: the merge judged them one
             return f"not split: the linkage merge joined the {found} clusters {name} found"
         return f"not split: {name} found fewer than two clusters"
     if noise_share > model.max_noise_fraction:

@@ -53,10 +53,15 @@ def type_word(tokens: Sequence[str], known: WordConcentration, typical: float) -
     return None
 
 
+def type_words(titles: Sequence[Sequence[str]], known: WordConcentration) -> list[str | None]:
+    """Each tokenised title's type word, as said, or None."""
+    typical = known.typical_weight()
+    return [type_word(tokens, known, typical) for tokens in titles]
+
+
 def type_stems(titles: Sequence[Sequence[str]], known: WordConcentration) -> list[str | None]:
     """Each tokenised title's type word, stemmed ("kajals" and "kajal" are one type), or None."""
-    typical = known.typical_weight()
-    return [None if (word := type_word(tokens, known, typical)) is None else stem(word) for tokens in titles]
+    return [None if word is None else stem(word) for word in type_words(titles, known)]
 
 
 def agreement(stems: Iterable[str | None]) -> float | None:
@@ -73,12 +78,9 @@ def agreement(stems: Iterable[str | None]) -> float | None:
 def type_shares(titles: Sequence[Sequence[str]], known: WordConcentration) -> list[tuple[str, float]]:
     """Each type word (stemmed together, shown as most often said) with its share of the titles
     that name a type, commonest first."""
-    typical = known.typical_weight()
     said: dict[str, Counter] = defaultdict(Counter)
-    for tokens in titles:
-        word = type_word(tokens, known, typical)
-        if word is not None:
-            said[stem(word)][word] += 1
+    for word in filter(None, type_words(titles, known)):
+        said[stem(word)][word] += 1
     total = sum(sum(forms.values()) for forms in said.values())
     shares = [(forms.most_common(1)[0][0], sum(forms.values()) / total) for forms in said.values()]
     return sorted(shares, key=lambda pair: (-pair[1], pair[0]))
@@ -98,7 +100,7 @@ def mixed_flags(titles: Sequence[Sequence[str]], known: WordConcentration | None
     if known is None:  # without known categories no word is telling of type
         return []
     shares = type_shares(titles, known)
-    if len(shares) < 2 or shares[0][1] >= MIXED_SHARE:
+    if not shares or shares[0][1] >= MIXED_SHARE:  # under half: at least two types
         return []
     named = ", ".join(f"{share:.0%} “{word.title()}”" for word, share in shares[:SHOWN_TYPES])
     return [f"{MIXED}: {named}"]

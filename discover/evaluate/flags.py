@@ -46,6 +46,7 @@ def flag_scores(
                 "size": len(members),
                 "purity": members["truth"].value_counts(normalize=True).iloc[0],
                 "flagged": any(f.startswith(MIXED) for f in node.flags),
+                # titles that name no type at all disagree on nothing: ranked with the agreeing
                 "agreement": agreement(type_stems([words(t) for t in members["title"]], known)) or 1.0,
                 "stability": np.nan if node.stability is None else node.stability,
             }
