@@ -124,7 +124,10 @@ st.sidebar.text_input(
 view = st.sidebar.radio(
     "View", ["Proposals", "Find a product", "Compare", "Mislabels", "Metrics", "Export"], key="view"
 )
-st.sidebar.caption(f"{len(assignments):,} products · {len(tree.proposals()):,} proposals · {len(decisions)} decisions")
+st.sidebar.caption(
+    f"{len(assignments):,} products · {len(tree.proposals()):,} proposals · "
+    + (f"{len(decisions)} decision" + ("" if len(decisions) == 1 else "s"))
+)
 for message in skipped:
     st.sidebar.warning(views.plain(message))
 
@@ -553,10 +556,14 @@ def proposals_view() -> None:
     st.markdown("#### Curate")
     curation_panel(parent_id, chosen, shown)
     st.button("Undo last decision", key="undo", disabled=not decisions, on_click=undo)
-    with st.expander("Unassigned (noise) products of this category"):
-        unassigned = views.noise_products(catalog, assignments, parent_id)
-        st.caption(f"{len(unassigned):,} products HDBSCAN left unassigned; each has a most likely proposal.")
-        products_table(unassigned, f"noise:{parent_id}")
+    unplaced = views.unplaced_products(catalog, assignments, parent_id)
+    with st.expander(f"Products of this category in no proposal ({len(unplaced):,})"):
+        noise = int(unplaced["noise"].sum())
+        st.caption(
+            f"{noise:,} HDBSCAN left unassigned (each has a most likely proposal); "
+            f"{len(unplaced) - noise:,} sit in the category itself (a reject returns a proposal's products there)."
+        )
+        products_table(unplaced, f"unplaced:{parent_id}")
 
 
 @st.cache_resource(show_spinner="Scoring the curated tree…", max_entries=16)
@@ -621,6 +628,10 @@ def open_proposal(parent_id: str, node_id: str) -> None:
     st.session_state.update(view="Proposals", parent=parent_id, selected_proposal=node_id)
 
 
+def open_category(parent_id: str) -> None:
+    st.session_state.update(view="Proposals", parent=parent_id)
+
+
 def find_view() -> None:
     """Search the whole catalog by id or title words: where each product sits now, and why."""
     st.header("Find a product")
@@ -637,14 +648,18 @@ def find_view() -> None:
     labels = dict(zip(found["product_id"], found["product_id"] + " · " + found["title"], strict=True))
     chosen = st.selectbox("Product", found["product_id"].tolist(), format_func=labels.get, key=f"found:{query}")
     where = assignments.set_index("product_id").loc[chosen]
-    parent_id = where["parent_id"]
-    st.button(
-        "Open its proposal",
-        key=f"open:{chosen}",
-        on_click=open_proposal,
-        args=(parent_id, where["leaf_id"]),
-        disabled=parent_id not in views.parent_options(tree) or where["leaf_id"] == parent_id,
-    )
+    parent_id, leaf_id = where["parent_id"], where["leaf_id"]
+    if leaf_id == parent_id:  # in no proposal: its category's page lists it (or is all of it)
+        pages = views.parent_options(tree) + views.whole_categories(tree, assignments)
+        st.button(
+            "Open its category",
+            key=f"open:{chosen}",
+            on_click=open_category,
+            args=(parent_id,),
+            disabled=parent_id not in pages,
+        )
+    else:
+        st.button("Open its proposal", key=f"open:{chosen}", on_click=open_proposal, args=(parent_id, leaf_id))
     product_panel(chosen)
 
 
@@ -652,10 +667,15 @@ def compact_card(node_id: str) -> None:
     node, members = tree[node_id], views.member_products(catalog, assignments, node_id)
     purity = views.node_purity(assignments, truth, node_id)
     st.subheader(views.plain(" > ".join(node.path[1:])))
-    for flag in node.flags:
-        st.warning(views.plain(flag), icon="⚠️")
+    for flag in node.flags:  # as the proposal's own card says them, less the Split tab it has not here
+        st.warning(views.plain(views.flag_text(flag, "A split can part them.")), icon="⚠️")
     stability = f"{node.stability:.3f}" if node.stability is not None else "–"
-    facts = f"{node.size:,} products · stability {stability}" + (f" · purity {purity:.2f}" if purity else "")
+    facts = f"{node.size:,} products · stability {stability}"
+    if purity is not None:
+        facts += f" · purity {purity:.2f}"
+    elif truth is None:  # purity's stand-in, as on the proposal's card
+        agree = views.title_agreement(assignments, catalog["title"], run.known_words, node_id)
+        facts += f" · titles agree {agree:.2f}" if agree is not None else ""
     st.text(facts + (f" · {placement.short(node.placement)}" if node.placement else ""))  # new subtype or mislabelled?
     st.caption("Keywords: " + views.plain(", ".join(node.keywords)))
     st.caption("Shared by its products: " + views.plain(" · ".join(views.concentration(members, attributes))))

@@ -599,3 +599,54 @@ def test_merge_targets_are_told_apart_by_their_place_under_the_category(workspac
         assert cut == [], "labels cut short"
         page.keyboard.press("Escape")
         browser.close()
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium is installed by .ci/run")
+def test_products_a_reject_returns_to_the_category_can_be_found_and_seen_there(workspace):
+    """A reject returns a proposal's products to its category, where they sit in no proposal.
+    They were on no page of the category (its list showed HDBSCAN's noise only), and "Find a
+    product" offered a disabled "Open its proposal" for them: the curator lost sight of them."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from discover.curate import lookup
+
+    ws, run_id = workspace
+    run = RunData(ws, run_id)
+    parent = max(run.tree.parents_with_proposals(), key=lambda n: (n.size, n.id))
+    first = run.tree.proposals(parent.id)[0]  # the app opens on it
+    rejected = [c for c in run.tree.children(parent.id) if c.kind == "proposed"][1]  # its products go to the category
+    CurationStore(ws.curation_path).record(run_id, "reject", {"node": rejected.id})
+    members = run.assignments[(run.assignments["leaf_id"] == rejected.id) & ~run.assignments["is_noise"]]
+    product = members["product_id"].iloc[0]
+    title = run.catalog.set_index("product_id").loc[product, "title"]
+    found = lookup.locate(run.catalog, run.assignments, run.tree, product)["product_id"].tolist()
+    with explorer(ws) as port, sync_playwright() as playwright:
+        browser = _browser(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        _open(page, port)
+        page.get_by_role("heading", name=first.name, exact=True).wait_for(timeout=90_000)
+        find = page.get_by_label("Find a product (id or title words)")
+        find.fill(product)
+        find.press("Enter")
+        page.get_by_role("heading", name="Find a product").wait_for(timeout=30_000)
+        if found[0] != product:
+            _pick(page, "Product", f"{product} · {title}")
+        opener = page.get_by_role("button", name=re.compile("^Open its"))
+        expect(opener).to_be_enabled(timeout=30_000)
+        opener.click()
+        page.get_by_role("heading", name=" > ".join(parent.path), exact=True).wait_for(timeout=30_000)
+        unplaced = page.get_by_test_id("stExpander")
+        unplaced.get_by_text(re.compile("in no proposal|Unassigned")).click()
+        search = unplaced.get_by_label("Search titles or ids")
+        search.fill(product)
+        search.press("Enter")
+        closer = unplaced.get_by_role("combobox", name="Look closer at a product of this page", exact=True)
+        option = page.get_by_role("option", name=f"{product} · {title}", exact=True)
+        for _ in range(3):  # a script run finishing as it opens closes the list again: open it once more
+            _settled(page)
+            closer.click()
+            with contextlib.suppress(AssertionError):
+                expect(option).to_have_count(1, timeout=10_000)
+                break
+        expect(option).to_have_count(1)  # listed with its category's products in no proposal
+        browser.close()

@@ -145,6 +145,12 @@ def test_a_catalog_without_a_truth_column_shows_flags_not_an_empty_quality(works
     metrics = {m.label: m.value for m in app.metric}
     assert "Purity" not in metrics and 0 < float(metrics["Titles agree"]) <= 1  # purity's label-free stand-in
     assert table["titles agree"].min() > 0 and table["titles agree"].max() <= 1
+    app.sidebar.radio(key="view").set_value("Compare").run()  # beside another proposal, the same stand-in
+    app.selectbox(key="compare-a").set_value(leaf.id).run()
+    assert not app.exception, app.exception
+    facts = [t.value for t in app.text if " products · stability " in t.value]
+    assert f"{leaf.size:,} products · stability {leaf.stability:.3f} · titles agree {metrics['Titles agree']}" in facts
+    assert len(facts) == 2 and not any("purity" in f for f in facts)
 
 
 def test_the_table_says_how_much_each_proposal_s_titles_agree_as_its_flag_does(workspace):

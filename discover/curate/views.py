@@ -391,12 +391,28 @@ def member_products(catalog: pd.DataFrame, assignments: pd.DataFrame, node_id: s
     return members
 
 
-def noise_products(catalog: pd.DataFrame, assignments: pd.DataFrame, parent_id: str) -> pd.DataFrame:
-    """Catalog rows of `parent_id` left as noise, with their most likely proposal and its vote share."""
-    noise = ((assignments["parent_id"] == parent_id) & assignments["is_noise"]).to_numpy()
-    rows = catalog[noise].copy()
+def unplaced_products(catalog: pd.DataFrame, assignments: pd.DataFrame, parent_id: str) -> pd.DataFrame:
+    """Catalog rows of `parent_id` that sit in no proposal: those HDBSCAN left unassigned (with
+    their most likely proposal and its vote share), and those in the category itself, where a
+    reject returns a proposal's products and where a curator may move some. Without this list
+    the latter were on no page of their category.
+
+    Example:
+        >>> catalog = pd.DataFrame({"product_id": ["1", "2", "3"], "title": ["a", "b", "c"]})
+        >>> assignments = pd.DataFrame({"parent_id": ["T"] * 3, "leaf_id": ["T/c0", "T/c0", "T"],
+        ...     "is_noise": [False, True, False], "probability": [1.0, 0.4, 0.0],
+        ...     "proposed_path": ["T > Tee", "T > Tee", "T"]})
+        >>> unplaced_products(catalog, assignments, "T")[["product_id", "noise", "most_likely"]].to_dict("list")
+        {'product_id': ['2', '3'], 'noise': [True, False], 'most_likely': ['T > Tee', '']}
+    """
+    here = assignments["parent_id"] == parent_id
+    in_category = here & (assignments["leaf_id"] == parent_id)
+    chosen = (here & assignments["is_noise"]) | in_category
+    rows = catalog[chosen.to_numpy()].copy()
     rows["probability"] = assignments.loc[rows.index, "probability"]
-    rows["most_likely"] = assignments.loc[rows.index, "proposed_path"]
+    rows["noise"] = assignments.loc[rows.index, "is_noise"]
+    likely = assignments.loc[rows.index, "proposed_path"].where(~in_category[rows.index], "")
+    rows["most_likely"] = likely
     return rows
 
 
