@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.4"
+__version__ = "0.1.5"
 
 _PUBLIC = {
     "load_config": "discover.config",

@@ -74,14 +74,19 @@ class RunResult:
         return "\n".join(lines)
 
     def flag_lines(self) -> list[str]:
-        """How many proposals carry each flag: where a curator of a catalog without a truth
-        column looks first."""
+        """How many proposals carry each flag, and how many categories left whole name several
+        types: where a curator of a catalog without a truth column looks first."""
         tree = SubcategoryTree.from_json((self.run_dir / "tree.json").read_text(encoding="utf-8"))
         counts = Counter(flag.split(":")[0] for node in tree.proposals() for flag in node.flags)
-        if not counts:
+        whole = sum(bool(n.flags) for n in tree.nodes.values() if n.kind == "existing")
+        if not counts and not whole:
             return []
-        said = ", ".join(f"{count} {flag}" for flag, count in sorted(counts.items()))
-        return [f"flags      {said} (of {len(tree.proposals())} proposals: look at them first)", ""]
+        said = ", ".join(f"{count} {flag}" for flag, count in sorted(counts.items())) or "none"
+        lines = [f"flags      {said} (of {len(tree.proposals())} proposals: look at them first)"]
+        if whole:
+            categories = f"{whole} categor{'y' if whole == 1 else 'ies'}"
+            lines.append(f"           {categories} left whole whose titles name several types: a split may help")
+        return [*lines, ""]
 
 
 def default_run_id(config: Config, fingerprints: list[str], catalog_content: str) -> str:

@@ -8,7 +8,7 @@ import sys
 import pandas as pd
 
 from discover.cluster.stage import propose_subcategories
-from discover.outputs.report import write_report
+from discover.outputs.report import flagged_table, write_report
 from discover.outputs.run_data import RunData
 from discover.tree import SubcategoryTree, in_subtree
 from discover.words import stems
@@ -131,7 +131,7 @@ def test_the_run_summary_counts_the_flagged_proposals(small_run, tmp_path):
     result, _ = small_run
     tree = SubcategoryTree.from_json((result.run_dir / "tree.json").read_text())
     proposals = tree.proposals()
-    for node in proposals:
+    for node in tree.nodes.values():  # the run's own flags, proposals' and categories' left whole
         node.flags = []
     proposals[0].flags = ["mixed titles: 40% “Kajal”, 30% “Compact”"]
     proposals[1].flags = ["brand-dominated: 90% “Acme”", "mixed titles: 45% “Shirt”, 40% “Tshirts”"]
@@ -142,17 +142,44 @@ def test_the_run_summary_counts_the_flagged_proposals(small_run, tmp_path):
         node.flags = []
     (tmp_path / "tree.json").write_text(tree.to_json())
     assert "flags" not in dataclasses.replace(result, run_dir=tmp_path).summary()
+    category = tree.existing_parent(proposals[0].id)  # a category left whole, its titles of several types
+    category.flags = ["mixed titles: 42% “Pencil”, 33% “Mascara”"]
+    (tmp_path / "tree.json").write_text(tree.to_json())
+    summary = dataclasses.replace(result, run_dir=tmp_path).summary()
+    assert "flags      none (of" in summary and "1 category left whole whose titles name several types" in summary
 
 
 def test_the_report_lists_the_flagged_proposals_as_plain_text(small_run, tmp_path):
     result, _ = small_run
     run = RunData(_workspace(result), result.run_id)
     tree = run.tree
-    for node in tree.proposals():
+    for node in tree.nodes.values():
         node.flags = []
     flagged = max(tree.proposals(), key=lambda n: n.size)
     flagged.flags = ["brand-dominated: 90% “<b>Acme</b>”"]
+    whole = min(tree.parents_with_proposals(), key=lambda n: n.size)
+    whole.flags = ["mixed titles: 42% “Pencil”, 33% “Mascara”"]  # as a category left whole has it
     write_report(tmp_path / "report.html", tree, run.assignments, run.coords, run.catalog, None)
     page = (tmp_path / "report.html").read_text()
-    assert "Proposals to look at first" in page and "&lt;b&gt;Acme&lt;/b&gt;" in page and "<b>Acme" not in page
+    assert "to look at first" in page and "&lt;b&gt;Acme&lt;/b&gt;" in page and "<b>Acme" not in page
     assert page.count(html.escape(" > ".join(flagged.path))) == 1  # the one flagged proposal, by its path
+    table = flagged_table(tree)
+    assert table["left whole"].tolist() == [False, True] and table["products"].tolist() == [flagged.size, whole.size]
+
+
+def test_a_category_left_whole_carries_the_flag_its_titles_earn(small_run):
+    """tree.json says which categories discovery left whole name several types (a curator's
+    split helps most there), as the explorer's page of such a category says it."""
+    from discover.curate import views
+
+    result, _ = small_run
+    run = RunData(_workspace(result), result.run_id)
+    whole = [n for n in run.tree.nodes.values() if n.kind == "existing" and n.split.startswith("not split")]
+    assert whole, "the small run leaves a category whole (Bottomwear: 40 products of many types)"
+    for node in whole:
+        members = views.member_products(run.catalog, run.assignments, node.id)
+        assert node.flags == views.title_flags(members, run.known_words), node.id
+    assert any(f.startswith("mixed titles") for n in whole for f in n.flags)
+    assert not [
+        n.id for n in run.tree.parents_with_proposals() if len(run.tree.children(n.id)) < 2
+    ]  # never one proposal

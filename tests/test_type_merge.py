@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from discover.cluster.type_merge import merge_same_name, merge_same_type
+from discover.cluster.type_merge import merge_same_name, merge_same_type, one_type_left_whole
 from discover.tree import Node, SubcategoryTree
 from discover.words import WordConcentration
 
@@ -105,3 +105,28 @@ def test_an_intermediate_emptied_by_merges_goes_and_its_noise_moves_up() -> None
     assert merged == 2 and set(tree.nodes) == {"root", "root/P", "root/P/c0"}
     assert (merged_leaves == "root/P/c0").all() and tree["root/P/c0"].size == 44
     assert list(nodes[[30, 37]]) == ["root/P", "root/P"] and set(nodes) == {"root/P", "root/P/c0"}
+
+
+def test_a_category_the_merges_leave_with_one_proposal_is_left_whole() -> None:
+    """Every cluster of Belts said "Belt": the merges joined them into one proposal holding
+    the whole category, which proposed nothing. The category is left whole, as one never
+    split (its noise too), and says why; a category with two proposals keeps them."""
+    known = _known({"belt": 1, "black": 0, "brown": 0})
+    tree = _tree([("root/P/c0", "root/P", 30), ("root/P/c1", "root/P", 14)])
+    tree["root/P"].split = "split"
+    tree["root/P/c0"].name, tree["root/P/c1"].name = "Belt", "Black Belt"
+    tree.add(Node("root/Q", "root", "existing", "Q", ["Q"], split="split"))
+    for child in ("c0", "c1"):
+        tree.add(Node(f"root/Q/{child}", "root/Q", "proposed", child, [], size=5))
+    leaves = np.array(["root/P/c0"] * 30 + ["root/P/c1"] * 14 + ["root/Q/c0"] * 5 + ["root/Q/c1"] * 5, dtype=object)
+    nodes = leaves.copy()
+    nodes[[3, 40]] = "root/P"  # two of P's products HDBSCAN left as noise
+    noise = nodes == "root/P"
+    nodes, leaves, _ = merge_same_name(tree, nodes, leaves, known, 0.5)
+    assert [c.id for c in tree.children("root/P")] == ["root/P/c0"]  # one proposal: all of P
+    nodes, leaves, noise, probability, whole = one_type_left_whole(tree, nodes, leaves, noise, np.full(54, 0.8))
+    assert whole == 1 and tree.children("root/P") == [] and "root/P/c0" not in tree
+    assert (leaves[:44] == "root/P").all() and (nodes[:44] == "root/P").all()
+    assert not noise.any() and (probability[:44] == 1.0).all()
+    assert tree["root/P"].split == "not split: its clusters all name one type, “Belt”, and the merges joined them"
+    assert [c.id for c in tree.children("root/Q")] == ["root/Q/c0", "root/Q/c1"] and (probability[44:] == 0.8).all()

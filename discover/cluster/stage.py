@@ -16,12 +16,12 @@ from discover.cluster.exemplars import add_exemplars
 from discover.cluster.ignore import Removal, remove_attributes
 from discover.cluster.naming import name_from_children, name_siblings
 from discover.cluster.reduce import UmapReducer
-from discover.cluster.title_types import without_mixed
-from discover.cluster.type_merge import merge_same_name, merge_same_type
+from discover.cluster.title_types import mixed_flags, without_mixed
+from discover.cluster.type_merge import merge_same_name, merge_same_type, one_type_left_whole
 from discover.config import DiscoveryConfig
 from discover.engine import ordered_map
 from discover.tree import Node, SubcategoryTree, category_paths, existing_id, in_subtree
-from discover.words import WordConcentration, known_words
+from discover.words import WordConcentration, known_words, words
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,19 @@ def name_tree(
     for node, children, groups in sorted(parents, key=lambda p: -p[0].id.count("/")):
         name_parent(tree, node, children, groups)
     tree.refresh_paths()
+
+
+def flag_whole_categories(
+    tree: SubcategoryTree, leaf_by_product: pd.Series, titles: pd.Series, known: WordConcentration | None
+) -> None:
+    """Give each category discovery left whole the "mixed titles" flag its titles earn, as a
+    leaf proposal has it (:func:`discover.cluster.title_types.mixed_flags`): a category of
+    several types that no split parted is where a curator's split helps most, and without
+    a truth column nothing else says which one it is."""
+    for node in tree.nodes.values():
+        if node.kind == "existing" and node.split.startswith("not split") and not node.children:
+            said = titles[(leaf_by_product == node.id).to_numpy()]
+            node.flags = mixed_flags([words(t) for t in said], known)
 
 
 def name_parent(tree: SubcategoryTree, node: Node, children: list[Node], titles: list[list[str]]) -> None:
@@ -158,8 +171,13 @@ def propose_subcategories(
         if not merged:
             break
         name_tree(tree, pd.Series(leaves, index=catalog.index), titles, config.keywords, known, beyond_category=False)
+    # the merges may have joined all of a category's clusters into one proposal: no split
+    labels, leaves, noise, probability, _ = one_type_left_whole(
+        tree, labels, leaves, model.is_noise_, model.probability_
+    )
     name_tree(tree, pd.Series(leaves, index=catalog.index), titles, config.keywords, known)
-    add_exemplars(tree, X, model.ids_, pd.Series(labels), model.is_noise_, config.exemplars)
+    flag_whole_categories(tree, pd.Series(leaves, index=catalog.index), titles, known)
+    add_exemplars(tree, X, model.ids_, pd.Series(labels), noise, config.exemplars)
     parent_ids = np.array([existing_id(p) for p in parents], dtype=object)
     assignments = pd.DataFrame(
         {
@@ -168,8 +186,8 @@ def propose_subcategories(
             "node_id": labels,
             "leaf_id": leaves,
             "proposed_path": [" > ".join(tree[n].path) for n in leaves],
-            "probability": model.probability_.astype(np.float32),
-            "is_noise": model.is_noise_,
+            "probability": probability.astype(np.float32),
+            "is_noise": noise,
         }
     )
     log.info("discover: clustering and naming took %.1f s", time.perf_counter() - started)

@@ -174,5 +174,44 @@ def _tidy(tree: SubcategoryTree, parent_id: str, node_ids: np.ndarray, leaf_ids:
                 changed = True
 
 
+def one_type_left_whole(
+    tree: SubcategoryTree, node_ids: np.ndarray, leaf_ids: np.ndarray, noise: np.ndarray, probability: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Leave whole each existing category whose clusters the merges joined into one leaf
+    proposal: that proposal held the whole category ("Belt", 625 products, under Belts: 625)
+    and proposed nothing a curator could use. Its products go back to the category, clustered
+    as in a category never split (no noise, membership 1), and the category says why it is
+    whole. Returns `node_ids`, `leaf_ids`, `noise`, `probability` and how many categories.
+
+    Example:
+        >>> from discover.tree import Node
+        >>> tree = SubcategoryTree()
+        >>> belts = tree.ensure_existing(["Belts"])
+        >>> belt = tree.add(Node(f"{belts.id}/c1", belts.id, "proposed", "Belt"))
+        >>> ids = np.array([belt.id, belt.id, belts.id])
+        >>> out = one_type_left_whole(tree, ids, ids.copy(), np.array([False, False, True]), np.ones(3))
+        >>> [part.tolist() for part in out[1:4]], belt.id in tree
+        ([['root/Belts', 'root/Belts', 'root/Belts'], [False, False, False], [1.0, 1.0, 1.0]], False)
+        >>> belts.split
+        'not split: its clusters all name one type, “Belt”, and the merges joined them'
+    """
+    node_ids, leaf_ids = node_ids.astype(object).copy(), leaf_ids.astype(object).copy()
+    noise, probability = noise.copy(), probability.copy()
+    whole = 0
+    for parent in sorted(tree.parents_with_proposals(), key=lambda n: n.id):
+        (only, *others) = tree.children(parent.id)
+        if others or only.kind != "proposed" or only.children:
+            continue
+        rows = np.isin(leaf_ids, [only.id, parent.id]) | np.isin(node_ids, [only.id, parent.id])
+        node_ids[rows], leaf_ids[rows], noise[rows], probability[rows] = parent.id, parent.id, False, 1.0
+        parent.split = f"not split: its clusters all name one type, “{only.name}”, and the merges joined them"
+        parent.children.remove(only.id)
+        del tree.nodes[only.id]
+        whole += 1
+    if whole:
+        log.info("discover: %d categories left whole: the merges joined their clusters into one type", whole)
+    return node_ids, leaf_ids, noise, probability, whole
+
+
 def _leaves(count: int) -> str:
     return f"{count} leaf proposal{'' if count == 1 else 's'}"

@@ -72,13 +72,28 @@ def metrics_table(metrics: dict[str, Any]) -> str:
 
 
 def flagged_table(tree: SubcategoryTree) -> pd.DataFrame:
-    """The proposals with a flag (brand-dominated, mixed titles), largest first."""
+    """The proposals with a flag (brand-dominated, mixed titles), largest first, then the
+    categories discovery left whole whose titles name several types."""
+    whole = [n for n in tree.nodes.values() if n.kind == "existing" and n.flags]
     rows = [
-        {"proposal": " > ".join(n.path), "products": n.size, "flags": "; ".join(n.flags)}
+        {
+            "proposal or category": " > ".join(n.path),
+            "left whole": False,
+            "products": n.size,
+            "flags": "; ".join(n.flags),
+        }
         for n in sorted(tree.proposals(), key=lambda n: (-n.size, n.id))
         if n.flags
+    ] + [
+        {
+            "proposal or category": " > ".join(n.path),
+            "left whole": True,
+            "products": n.size,
+            "flags": "; ".join(n.flags),
+        }
+        for n in sorted(whole, key=lambda n: (-n.size, n.id))
     ]
-    return pd.DataFrame(rows, columns=["proposal", "products", "flags"])
+    return pd.DataFrame(rows, columns=["proposal or category", "left whole", "products", "flags"])
 
 
 def write_report(
@@ -100,7 +115,9 @@ def write_report(
         parts.append("<h2>Per parent</h2>" + metrics_table(metrics))
     flagged = flagged_table(tree)
     if not flagged.empty:  # catalog text: escaped, never markup
-        parts.append("<h2>Proposals to look at first</h2>" + flagged.to_html(index=False, border=0, escape=True))
+        parts.append(
+            "<h2>Proposals and categories to look at first</h2>" + flagged.to_html(index=False, border=0, escape=True)
+        )
     figures = [sizes_figure(tree)]
     parents = sorted(tree.parents_with_proposals(), key=lambda n: -n.size)[:MAX_SCATTERS]
     titles = catalog["title"].reset_index(drop=True)
