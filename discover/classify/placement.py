@@ -8,8 +8,8 @@ scores every product out of fold (by a model that never saw it): if it confident
 most of a proposal's products in one *other* existing category, the proposal is probably
 mislabelled into this one; if it cannot, or keeps them where they are, nothing in the
 taxonomy fits them, and the proposal is a candidate new subtype, unless it is the only
-proposal of its category and holds all its products (discovery found nothing to tell apart,
-or a curator merged what it found): then it is the whole category, not a subtype of it.
+proposal of its category and holds all its products (a curator merged what discovery found;
+discovery itself leaves such a category whole): then it is the whole category, not a subtype.
 """
 
 from __future__ import annotations

@@ -90,14 +90,22 @@ def name_tree(
 
 
 def flag_whole_categories(
-    tree: SubcategoryTree, leaf_by_product: pd.Series, titles: pd.Series, known: WordConcentration | None
+    tree: SubcategoryTree,
+    leaf_by_product: pd.Series,
+    titles: pd.Series,
+    known: WordConcentration | None,
+    smallest: int,
 ) -> None:
     """Give each category discovery left whole the "mixed titles" flag its titles earn, as a
     leaf proposal has it (:func:`discover.cluster.title_types.mixed_flags`): a category of
     several types that no split parted is where a curator's split helps most, and without
-    a truth column nothing else says which one it is."""
+    a truth column nothing else says which one it is. One of fewer products than `smallest`
+    (the smallest proposal discovery makes) is not worth a split: three products of three
+    types are not flagged."""
     for node in tree.nodes.values():
         if node.kind == "existing" and node.split.startswith("not split") and not node.children:
+            if node.size < smallest:
+                continue
             said = titles[(leaf_by_product == node.id).to_numpy()]
             node.flags = mixed_flags([words(t) for t in said], known)
 
@@ -176,7 +184,8 @@ def propose_subcategories(
         tree, labels, leaves, model.is_noise_, model.probability_
     )
     name_tree(tree, pd.Series(leaves, index=catalog.index), titles, config.keywords, known)
-    flag_whole_categories(tree, pd.Series(leaves, index=catalog.index), titles, known)
+    smallest = config.hdbscan.min_cluster_size_floor
+    flag_whole_categories(tree, pd.Series(leaves, index=catalog.index), titles, known, smallest)
     add_exemplars(tree, X, model.ids_, pd.Series(labels), noise, config.exemplars)
     parent_ids = np.array([existing_id(p) for p in parents], dtype=object)
     assignments = pd.DataFrame(
