@@ -411,8 +411,7 @@ def unplaced_products(catalog: pd.DataFrame, assignments: pd.DataFrame, parent_i
     rows = catalog[chosen.to_numpy()].copy()
     rows["probability"] = assignments.loc[rows.index, "probability"]
     rows["noise"] = assignments.loc[rows.index, "is_noise"]
-    likely = assignments.loc[rows.index, "proposed_path"].where(~in_category[rows.index], "")
-    rows["most_likely"] = likely
+    rows["most_likely"] = assignments.loc[rows.index, "proposed_path"].where(~in_category[rows.index], "")
     return rows
 
 

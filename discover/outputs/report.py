@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.express as px
 import plotly.io as pio
 
-from discover.tree import SubcategoryTree
+from discover.tree import Node, SubcategoryTree
 from discover.workspace import write_text
 
 MAX_SCATTERS = 12
@@ -74,26 +74,24 @@ def metrics_table(metrics: dict[str, Any]) -> str:
 def flagged_table(tree: SubcategoryTree) -> pd.DataFrame:
     """The proposals with a flag (brand-dominated, mixed titles), largest first, then the
     categories discovery left whole whose titles name several types."""
-    whole = [n for n in tree.nodes.values() if n.kind == "existing" and n.flags]
-    rows = [
-        {
-            "proposal or category": " > ".join(n.path),
-            "left whole": False,
-            "products": n.size,
-            "flags": "; ".join(n.flags),
-        }
-        for n in sorted(tree.proposals(), key=lambda n: (-n.size, n.id))
-        if n.flags
-    ] + [
-        {
-            "proposal or category": " > ".join(n.path),
-            "left whole": True,
-            "products": n.size,
-            "flags": "; ".join(n.flags),
-        }
-        for n in sorted(whole, key=lambda n: (-n.size, n.id))
-    ]
-    return pd.DataFrame(rows, columns=["proposal or category", "left whole", "products", "flags"])
+
+    def rows(nodes: list[Node], whole: bool) -> list[dict[str, Any]]:
+        return [
+            {
+                "proposal or category": " > ".join(n.path),
+                "left whole": whole,
+                "products": n.size,
+                "flags": "; ".join(n.flags),
+            }
+            for n in sorted(nodes, key=lambda n: (-n.size, n.id))
+            if n.flags
+        ]
+
+    categories = [n for n in tree.nodes.values() if n.kind == "existing"]
+    return pd.DataFrame(
+        rows(tree.proposals(), False) + rows(categories, True),
+        columns=["proposal or category", "left whole", "products", "flags"],
+    )
 
 
 def write_report(
