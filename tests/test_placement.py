@@ -165,45 +165,51 @@ def test_the_only_proposal_of_a_category_is_the_whole_category_unless_it_belongs
 
 @pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium is installed by .ci/run")
 def test_the_only_proposal_of_a_category_is_shown_as_the_whole_category_in_the_browser(tmp_path):
-    """Discovery found nothing to tell apart among 60 ties and proposed one "Tie": its card
-    called it "a candidate new subtype" of Ties, of which it is all. And once a curator had
-    moved belts into it, the card still gave the verdict of the ties alone (later with a note that
-    it was out of date): now it is said of the products the proposal holds."""
+    """A curator merged a category's proposals into one: its card called it "a candidate new
+    subtype" of the category, of which it is all. And once a curator had moved belts into it,
+    the card still gave the verdict of what it held before (later with a note that it was out of
+    date): now it is said of the products the proposal holds. Discovery itself leaves such a
+    category whole: the clusters of 60 ties all name "Tie"."""
     from playwright.sync_api import expect, sync_playwright
 
-    rows = pd.concat([fashion_rows(60, subcategories=(c,), seed=2) for c in ("Belts", "Ties", "Topwear")])
+    sizes = (("Belts", 60), ("Ties", 60), ("Topwear", 150))
+    rows = pd.concat([fashion_rows(n, subcategories=(c,), seed=2) for c, n in sizes])
     directory = write_catalog(tmp_path / "catalog", rows.sort_values("id", key=lambda s: s.astype(int))).parent
     config = make_config(directory, discovery__min_parent_size=20, discovery__n_jobs=1)  # the suite fills the cores
     ws = Workspace(tmp_path / "ws")
     result = run(config, ws, show_progress=False)
     tree = RunData(ws, result.run_id).tree
-    (ties,) = [p for p in tree.parents_with_proposals() if p.name == "Ties"]
-    (tie,) = tree.proposals(ties.id)  # the category's only proposal
+    (ties,) = [n for n in tree.nodes.values() if n.name == "Ties"]
+    assert not ties.children and ties.split.startswith("not split: its clusters all name one type, “Tie”")
+    (topwear,) = [p for p in tree.parents_with_proposals() if p.name == "Topwear"]
+    keeper, *others = [c for c in tree.children(topwear.id) if c.kind == "proposed"]
     config.classify.epochs, config.classify.folds = 15, 3
     path = tmp_path / "config.yaml"
     path.write_text(config.to_yaml())
     assert main(["classify", "place-proposals", str(path), "--workspace", str(ws.root)]) == 0
     run_data = RunData(ws, result.run_id)
-    assert run_data.tree[tie.id].placement["verdict"] == WHOLE_CATEGORY
+    store = CurationStore(ws.curation_path)
+    for other in others:  # the curator merges the category's proposals into one
+        store.record(result.run_id, "merge", {"into": keeper.id, "node": other.id})
+    curated, _, _ = apply_decisions(run_data.tree, run_data.assignments, store.decisions(result.run_id))
+    assert [c.id for c in curated.children(topwear.id)] == [keeper.id]
     with explorer(ws) as port, sync_playwright() as playwright:
         browser = _browser(playwright)
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         _open(page, port)
-        _show_proposal(page, tree, tie.id)
+        _show_proposal(page, curated, keeper.id)
         card = page.get_by_text("The whole category, not a subtype: it holds every product of")
         expect(card).to_be_visible(timeout=30_000)
         expect(page.get_by_text("A candidate new subtype")).to_have_count(0)
         expect(page.get_by_text(STALE)).to_have_count(0)
-        expect(page.get_by_text(re.compile(r"places at most \d+% in"))).to_have_count(0)  # ties: none elsewhere
-        # a curator moves three belts into it: the verdict is said again, of the 63 products it holds
+        # a curator moves three belts into it: the verdict is said again, of the 153 products it holds
         belts = run_data.assignments.loc[run_data.assignments["parent_id"].str.endswith("/Belts"), "product_id"]
-        store = CurationStore(ws.curation_path)
-        store.record(result.run_id, "move", {"products": belts.head(3).tolist(), "target": tie.id})
+        store.record(result.run_id, "move", {"products": belts.head(3).tolist(), "target": keeper.id})
         curated, _, _ = apply_decisions(run_data.tree, run_data.assignments, store.decisions(result.run_id))
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         _open(page, port)
-        _show_proposal(page, curated, tie.id)
-        verdict = re.compile(r"keeps \d+% of its products in .*Ties and places at most [1-5]% in .*Belts")
+        _show_proposal(page, curated, keeper.id)
+        verdict = re.compile(r"keeps \d+% of its products in .*Topwear and places at most [1-5]% in .*Belts")
         moved = page.get_by_text(verdict)
         expect(moved).to_be_visible(timeout=30_000)
         expect(page.get_by_text(STALE, exact=False)).to_have_count(0)
