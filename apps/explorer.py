@@ -432,12 +432,10 @@ def sidebar_box(label: str, choices: list[str], labels: list[str], state: str) -
 
 
 def category_picker(parents: list[str], whole: list[str]) -> str:
-    """The sidebar's category box: the categories with proposals, then those with none; the
-    selection lives in ``parent``."""
-    labels = [
-        f"{' > '.join(tree[i].path)} ({tree[i].size:,})" + (" · no proposals" if i in whole else "")
-        for i in parents + whole
-    ]
+    """The sidebar's category box: the categories with proposals, then those with none (with
+    the flags discovery gave them: "mixed titles" says where a split helps); the selection
+    lives in ``parent``."""
+    labels = [views.category_label(tree[i], whole=i in whole) for i in parents + whole]
     return sidebar_box("Category", parents + whole, labels, "parent")
 
 

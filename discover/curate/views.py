@@ -212,6 +212,20 @@ def parent_options(tree: SubcategoryTree) -> list[str]:
     return [n.id for n in sorted(tree.parents_with_proposals(), key=lambda n: (-n.size, n.id))]
 
 
+def category_label(node: Node, whole: bool) -> str:
+    """A category as the sidebar's box lists it: its path and size and, for one with no
+    proposals, that and the flags discovery gave it ("mixed titles" says a split helps there).
+
+    Example:
+        >>> flags = ["mixed titles: 42% “Pencil”, 33% “Mascara”"]
+        >>> eyes = Node("root/Eyes", "root", "existing", "Eyes", ["Personal Care", "Eyes"], size=24, flags=flags)
+        >>> category_label(eyes, whole=True)
+        'Personal Care > Eyes (24) · no proposals · mixed titles'
+    """
+    label = f"{' > '.join(node.path)} ({node.size:,})"
+    return " · ".join([label, "no proposals", *(flag.split(":")[0] for flag in node.flags)]) if whole else label
+
+
 def whole_categories(tree: SubcategoryTree, assignments: pd.DataFrame) -> list[str]:
     """The categories products are proposed in that hold no proposal, largest first: those
     discovery left whole (too small, or no split found) and those whose proposals the curator
