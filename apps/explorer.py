@@ -69,13 +69,19 @@ def background() -> DaemonExecutor:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def features_loader(root: str, run_id: str, stamp: float) -> Future:
-    """The run's fused features, loading from the moment the run opens: the first "why is this
-    product here?" and split preview find them ready, not seconds away."""
-    return background().submit(load_run(root, run_id, stamp).features)
+    """The run's fused features and its type view, loading from the moment the run opens: the
+    first "why is this product here?" and split preview find them ready, not seconds away."""
+    return background().submit(load_run(root, run_id, stamp).features_and_type_view)
 
 
 def run_features(root: str, run_id: str, stamp: float):
-    return features_loader(root, run_id, stamp).result()  # an error loading them is raised here
+    """The vectors the run clustered."""
+    return features_loader(root, run_id, stamp).result()[0]  # an error loading them is raised here
+
+
+def run_type_view(root: str, run_id: str, stamp: float):
+    """The known-level words block the run's type merge read (None if it had none)."""
+    return features_loader(root, run_id, stamp).result()[1]
 
 
 @st.cache_resource(show_spinner="Applying decisions…", max_entries=16)
@@ -387,13 +393,22 @@ def split_panel(node_id: str) -> None:
     strictness = st.slider(
         "Strictness (smaller clusters allowed)", 1.0, 8.0, 2.0, 0.5, key=f"split-strictness:{node_id}"
     )
+    by_type = st.checkbox(
+        "Merge the clusters that name one type, as discovery does",
+        value=True,
+        key=f"split-by-type:{node_id}",
+        help="The photos part a category by colour first: without this a split of Belts proposes "
+        "“Black Belt”, “Brown Belt”… Untick it to see the clusters as found.",
+    )
     if st.button("Preview split", key=f"split-preview:{node_id}"):
         started = time.perf_counter()
         with st.status("Previewing the split…", expanded=True) as status:
             try:
                 status.write("Loading the run's features")
-                features = run_features(root, run_id, stamp)
-                preview = preview_split(run, node_id, strictness, features, assignments, progress=status.write)
+                features, type_view = run_features(root, run_id, stamp), run_type_view(root, run_id, stamp)
+                preview = preview_split(
+                    run, node_id, strictness, features, assignments, status.write, type_view, by_type
+                )
                 st.session_state["split"] = preview
                 status.update(label=f"Split preview ready in {time.perf_counter() - started:.1f} s", state="complete")
             except DiscoverError as error:

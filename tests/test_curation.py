@@ -9,6 +9,7 @@ from discover.curate.apply import apply_decisions
 from discover.curate.split_preview import preview_split
 from discover.curate.store import CurationStore
 from discover.curate.views import history
+from discover.errors import DiscoverError
 from discover.outputs.export import export_run
 from discover.outputs.run_data import RunData
 from discover.workspace import Workspace
@@ -104,7 +105,7 @@ def test_split_preview_then_accept_creates_children(workspace):
     ws, run_id = workspace
     run = RunData(ws, run_id)
     node = _leaf_proposals(run)[0]
-    preview = preview_split(run, node.id, strictness=4.0)
+    preview = preview_split(run, node.id, strictness=4.0, by_type=False)  # its clusters as found
     assert len(preview.names) >= 2 and sum(preview.sizes) == len(preview.members) == node.size
     store = CurationStore(ws.curation_path)
     store.record(run_id, "split", preview.payload())
@@ -118,6 +119,26 @@ def test_split_preview_then_accept_creates_children(workspace):
     assert json.loads(export_run(ws, run_id, curated=True)[2].read_text())["split"][0]["node"] == node.id
 
 
+def test_a_split_preview_merges_clusters_of_one_type_as_discovery_does(workspace):
+    """The photos part a proposal by colour first: a preview of the largest T-shirt leaf
+    proposed T-shirts by colour. Merged by type, as discovery merges, it says the clusters all
+    name one type; a category of several types (Bottomwear, left whole) splits by type."""
+    ws, run_id = workspace
+    run = RunData(ws, run_id)
+    node = _leaf_proposals(run)[0]
+    by_colour = preview_split(run, node.id, strictness=4.0, by_type=False)
+    assert len(by_colour.names) >= 2  # the clusters as found
+    with pytest.raises(DiscoverError, match="its clusters all name one type"):
+        preview_split(run, node.id, strictness=4.0)
+    (whole,) = [n for n in run.tree.nodes.values() if n.kind == "existing" and n.flags]  # mixed titles
+    by_type = preview_split(run, whole.id, strictness=4.0)
+    truth = run.catalog.set_index("product_id")["truth"]
+    majority = {
+        truth.loc[[p for p, c in by_type.members.items() if c == i]].mode()[0] for i in range(len(by_type.names))
+    }
+    assert len(by_type.names) >= 2 and len(majority) == len(by_type.names)  # each child another type
+
+
 def test_a_split_replaces_the_proposals_below_and_loses_no_product(workspace):
     """Splitting a proposal the cascade had split (or a curator had), as a curator does who
     finds the split too coarse: its children are the new split's alone, none left empty, and a
@@ -126,10 +147,10 @@ def test_a_split_replaces_the_proposals_below_and_loses_no_product(workspace):
     run = RunData(ws, run_id)
     node = max((n for n in run.tree.proposals() if n.children), key=lambda n: n.size)
     store = CurationStore(ws.curation_path)
-    store.record(run_id, "split", preview_split(run, node.id, strictness=4.0).payload())
+    store.record(run_id, "split", preview_split(run, node.id, strictness=4.0, by_type=False).payload())
     tree, rows, _ = apply_decisions(run.tree, run.assignments, store.decisions(run_id))
     assert {c.id for c in tree.children(node.id)}.isdisjoint(run.tree[node.id].children)
-    again = preview_split(run, node.id, strictness=3.0, assignments=rows)
+    again = preview_split(run, node.id, strictness=3.0, assignments=rows, by_type=False)
     other = next(n for n in _leaf_proposals(run) if not n.id.startswith(node.id + "/"))
     moved = rows.loc[rows["leaf_id"] == other.id, "product_id"].head(2).tolist()
     store.record(run_id, "move", {"products": moved, "target": tree.children(node.id)[0].id})

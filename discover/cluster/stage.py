@@ -120,6 +120,36 @@ def name_parent(tree: SubcategoryTree, node: Node, children: list[Node], titles:
         node.name = name
 
 
+def merge_types(
+    tree: SubcategoryTree,
+    labels: np.ndarray,
+    leaves: np.ndarray,
+    noise: np.ndarray,
+    probability: np.ndarray,
+    type_view: np.ndarray | None,
+    titles: pd.Series,
+    known: WordConcentration,
+    config: DiscoveryConfig,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Merge the leaf proposals of one type that the photos split apart (by colour, mostly):
+    those whose titles' type words point one way (``type_merge``, with a `type_view`), then
+    those whose names say one type (``name_merge``); a category left with one proposal is
+    left whole. Rows of `labels`, `leaves`, `noise`, `probability` and `titles` align; all
+    four arrays come back as the merges left them, `tree` is changed in place."""
+    if type_view is not None and config.type_merge > 0:
+        labels, leaves, _ = merge_same_type(tree, labels, leaves, noise, type_view, config.type_merge)
+    # the merges read the titles' own names: two clusters both called after their category
+    # ("Belt", "Belts") are one type; only the final names must say more than the category
+    name_tree(tree, pd.Series(leaves, index=titles.index), titles, config.keywords, known, beyond_category=False)
+    for _ in range(NAME_MERGE_ROUNDS if config.name_merge else 0):  # new names can say one type again
+        labels, leaves, merged = merge_same_name(tree, labels, leaves, known, config.name_merge)
+        if not merged:
+            break
+        name_tree(tree, pd.Series(leaves, index=titles.index), titles, config.keywords, known, beyond_category=False)
+    labels, leaves, noise, probability, _ = one_type_left_whole(tree, labels, leaves, noise, probability)
+    return labels, leaves, noise, probability
+
+
 def plot_coordinates(
     X: np.ndarray, parent_ids: np.ndarray, config: DiscoveryConfig, seed: int, engine: str = "local"
 ) -> np.ndarray:
@@ -167,21 +197,10 @@ def propose_subcategories(
     ids = catalog["product_id"].to_numpy()
     model = build_clusterer(config, seed, progress, engine).fit(X, parents, ids.tolist())
     tree, labels, leaves = model.tree_, model.labels_, model.leaf_
-    if type_view is not None and config.type_merge > 0:
-        labels, leaves, _ = merge_same_type(tree, labels, leaves, model.is_noise_, type_view, config.type_merge)
     known = known or known_words(catalog, config.level)
     titles = catalog["title"].fillna("")
-    # the merges read the titles' own names: two clusters both called after their category
-    # ("Belt", "Belts") are one type; only the final names must say more than the category
-    name_tree(tree, pd.Series(leaves, index=catalog.index), titles, config.keywords, known, beyond_category=False)
-    for _ in range(NAME_MERGE_ROUNDS if config.name_merge else 0):  # new names can say one type again
-        labels, leaves, merged = merge_same_name(tree, labels, leaves, known, config.name_merge)
-        if not merged:
-            break
-        name_tree(tree, pd.Series(leaves, index=catalog.index), titles, config.keywords, known, beyond_category=False)
-    # the merges may have joined all of a category's clusters into one proposal: no split
-    labels, leaves, noise, probability, _ = one_type_left_whole(
-        tree, labels, leaves, model.is_noise_, model.probability_
+    labels, leaves, noise, probability = merge_types(
+        tree, labels, leaves, model.is_noise_, model.probability_, type_view, titles, known, config
     )
     name_tree(tree, pd.Series(leaves, index=catalog.index), titles, config.keywords, known)
     smallest = config.hdbscan.min_cluster_size_floor

@@ -15,7 +15,7 @@ from sklearn.base import clone
 
 from discover.cluster.exemplars import medoid_exemplars
 from discover.cluster.naming import name_siblings
-from discover.cluster.stage import build_clusterer
+from discover.cluster.stage import build_clusterer, merge_types
 from discover.config import DiscoveryConfig
 from discover.errors import DiscoverError
 from discover.outputs.run_data import RunData
@@ -77,10 +77,17 @@ def preview_split(
     features: np.ndarray | None = None,
     assignments: pd.DataFrame | None = None,
     progress: Callable[[str], None] = lambda step: None,
+    type_view: np.ndarray | None = None,
+    by_type: bool = True,
 ) -> SplitPreview:
     """Cluster one node's products again, with `min_cluster_fraction` divided by `strictness`
     and the linkage merge `strictness` times less eager; no silhouette gate; UMAP runs
     `PREVIEW_EPOCHS` epochs. `progress(step)` is told what is being done.
+
+    With `by_type`, the new clusters that name one type are merged as discovery merges them
+    (:func:`discover.cluster.stage.merge_types`, reading the run's known-level words,
+    `type_view`, rows as `features`): the photos part a category by colour first, and a preview
+    of "Black Belt", "Brown Belt" and "Purple Belt" proposed colours, not subcategories.
 
     `assignments` are the curated ones (the run's own by default), so a proposal that a
     merge enlarged is split with all its products. Products the new clustering leaves as
@@ -106,23 +113,44 @@ def preview_split(
     )
     if features is None:
         progress("Loading the run's features")
-        features = run.features()
+        features, type_view = run.features_and_type_view()
     X = features[rows]
     ids = assignments["product_id"].to_numpy()[rows]
     progress(f"Clustering {len(rows):,} products (PCA, UMAP, HDBSCAN)")
     model = clusterer.fit(X, [("node",)] * len(rows), ids.tolist())
+    titles = run.catalog["title"].fillna("").to_numpy()[rows]
+    leaf, noise = np.asarray(model.leaf_, dtype=object), model.is_noise_
+    split = model.tree_["root/node"].split
+    if by_type and split == "split":
+        progress("Merging the clusters that name one type")
+        view = None if type_view is None else type_view[rows]
+        _, leaf, noise, _ = merge_types(
+            model.tree_,
+            model.labels_,
+            leaf,
+            noise,
+            model.probability_,
+            view,
+            pd.Series(titles),
+            run.known_words,
+            run.config.discovery,
+        )
+        split = model.tree_["root/node"].split
     children = [n for n in model.tree_.children("root/node")]
     if len(children) < 2:
-        raise DiscoverError(f"{node_id}: even with strictness {strictness} the data holds no split")
+        why = (
+            split.removeprefix("not split: ")
+            if split.startswith("not split: its clusters")
+            else "the data holds no split"
+        )
+        raise DiscoverError(f"{node_id}: even with strictness {strictness}, {why}")
     index = {child.id: i for i, child in enumerate(children)}
-    members = {str(pid): index[leaf] for pid, leaf in zip(ids, model.leaf_, strict=True) if leaf in index}
+    members = {str(pid): index[one] for pid, one in zip(ids, leaf, strict=True) if one in index}
     progress(f"Naming {len(children)} new proposals")
-    titles = run.catalog["title"].to_numpy()[rows]
-    leaf = np.asarray(model.leaf_)
     groups = [titles[leaf == child.id].tolist() for child in children]
     category = run.tree[assignments["parent_id"].iloc[rows[0]]].name  # a curated node may be new to run.tree
     named = name_siblings(groups, run.config.discovery.keywords, run.known_words, category)
-    clustered = ~model.is_noise_
+    clustered = ~noise
     exemplars = [
         medoid_exemplars(X[(leaf == c.id) & clustered], ids[(leaf == c.id) & clustered], run.config.discovery.exemplars)
         for c in children

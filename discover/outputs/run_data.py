@@ -135,5 +135,10 @@ class RunData:
 
     def features(self) -> np.ndarray:
         """The vectors the run clustered (declared attributes removed)."""
-        fused, _ = self.discovery_inputs()
-        return remove_attributes(fused, self.catalog, self.config.discovery.ignore, self.config.seed)[0]
+        return self.features_and_type_view()[0]
+
+    def features_and_type_view(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """The vectors the run clustered, and the known-level words block its type merge read
+        (if it embedded one): what a split preview needs to cluster, then merge by type."""
+        fused, type_view = self.discovery_inputs()
+        return remove_attributes(fused, self.catalog, self.config.discovery.ignore, self.config.seed)[0], type_view
