@@ -663,14 +663,7 @@ def find_view() -> None:
     where = assignments.set_index("product_id").loc[chosen]
     parent_id, leaf_id = where["parent_id"], where["leaf_id"]
     if leaf_id == parent_id:  # in no proposal: its category's page lists it (or is all of it)
-        pages = views.parent_options(tree) + views.whole_categories(tree, assignments)
-        st.button(
-            "Open its category",
-            key=f"open:{chosen}",
-            on_click=open_category,
-            args=(parent_id,),
-            disabled=parent_id not in pages,
-        )
+        st.button("Open its category", key=f"open:{chosen}", on_click=open_category, args=(parent_id,))
     else:
         st.button("Open its proposal", key=f"open:{chosen}", on_click=open_proposal, args=(parent_id, leaf_id))
     product_panel(chosen)

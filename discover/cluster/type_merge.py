@@ -91,6 +91,8 @@ def merge_same_name(
 
 
 MERGED_TO_ONE = "not split: the merges left one cluster of its split"
+# a category whose clusters the merges joined into one proposal, left whole: how its reason starts
+ONE_TYPE = "not split: its clusters all name one type"
 # a leaf that took in others of its type: its own reason ("not split: 37 products < ...") was
 # about the cluster it was before, and read wrong beside the size it has now
 MERGED_INTO = "not split: clusters of its type were merged into it"
@@ -204,7 +206,7 @@ def one_type_left_whole(
             continue
         rows = np.isin(leaf_ids, [only.id, parent.id]) | np.isin(node_ids, [only.id, parent.id])
         node_ids[rows], leaf_ids[rows], noise[rows], probability[rows] = parent.id, parent.id, False, 1.0
-        parent.split = f"not split: its clusters all name one type, “{only.name}”, and the merges joined them"
+        parent.split = f"{ONE_TYPE}, “{only.name}”, and the merges joined them"
         parent.children.remove(only.id)
         del tree.nodes[only.id]
         whole += 1

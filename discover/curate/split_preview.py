@@ -16,6 +16,7 @@ from sklearn.base import clone
 from discover.cluster.exemplars import medoid_exemplars
 from discover.cluster.naming import name_siblings
 from discover.cluster.stage import build_clusterer, merge_types
+from discover.cluster.type_merge import ONE_TYPE
 from discover.config import DiscoveryConfig
 from discover.errors import DiscoverError
 from discover.outputs.run_data import RunData
@@ -138,11 +139,7 @@ def preview_split(
         split = model.tree_["root/node"].split
     children = [n for n in model.tree_.children("root/node")]
     if len(children) < 2:
-        why = (
-            split.removeprefix("not split: ")
-            if split.startswith("not split: its clusters")
-            else "the data holds no split"
-        )
+        why = split.removeprefix("not split: ") if split.startswith(ONE_TYPE) else "the data holds no split"
         raise DiscoverError(f"{node_id}: even with strictness {strictness}, {why}")
     index = {child.id: i for i, child in enumerate(children)}
     members = {str(pid): index[one] for pid, one in zip(ids, leaf, strict=True) if one in index}
