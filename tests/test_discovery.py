@@ -164,7 +164,8 @@ def test_the_report_lists_the_flagged_proposals_as_plain_text(small_run, tmp_pat
     assert "to look at first" in page and "&lt;b&gt;Acme&lt;/b&gt;" in page and "<b>Acme" not in page
     assert page.count(html.escape(" > ".join(flagged.path))) == 1  # the one flagged proposal, by its path
     table = flagged_table(tree)
-    assert table["left whole"].tolist() == [False, True] and table["products"].tolist() == [flagged.size, whole.size]
+    assert table["what"].tolist() == ["proposal", "category left whole"]
+    assert table["products"].tolist() == [flagged.size, whole.size]
 
 
 def test_a_category_left_whole_carries_the_flag_its_titles_earn(small_run):

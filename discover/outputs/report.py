@@ -75,22 +75,17 @@ def flagged_table(tree: SubcategoryTree) -> pd.DataFrame:
     """The proposals with a flag (brand-dominated, mixed titles), largest first, then the
     categories discovery left whole whose titles name several types."""
 
-    def rows(nodes: list[Node], whole: bool) -> list[dict[str, Any]]:
+    def rows(nodes: list[Node], kind: str) -> list[dict[str, Any]]:
         return [
-            {
-                "proposal or category": " > ".join(n.path),
-                "left whole": whole,
-                "products": n.size,
-                "flags": "; ".join(n.flags),
-            }
+            {"where": " > ".join(n.path), "what": kind, "products": n.size, "flags": "; ".join(n.flags)}
             for n in sorted(nodes, key=lambda n: (-n.size, n.id))
             if n.flags
         ]
 
     categories = [n for n in tree.nodes.values() if n.kind == "existing"]
     return pd.DataFrame(
-        rows(tree.proposals(), False) + rows(categories, True),
-        columns=["proposal or category", "left whole", "products", "flags"],
+        rows(tree.proposals(), "proposal") + rows(categories, "category left whole"),
+        columns=["where", "what", "products", "flags"],
     )
 
 
