@@ -401,7 +401,7 @@ def split_panel(node_id: str) -> None:
         "“Black Belt”, “Brown Belt”… Untick it to see the clusters as found.",
     )
     if st.button("Preview split", key=f"split-preview:{node_id}"):
-        started = time.perf_counter()
+        started, refused = time.perf_counter(), None
         with st.status("Previewing the split…", expanded=True) as status:
             try:
                 status.write("Loading the run's features")
@@ -413,7 +413,9 @@ def split_panel(node_id: str) -> None:
                 status.update(label=f"Split preview ready in {time.perf_counter() - started:.1f} s", state="complete")
             except DiscoverError as error:
                 status.update(label="No split", state="error")
-                st.warning(views.plain(error))
+                refused = error
+        if refused is not None:  # outside the status, which folds away: why, where the curator looks
+            st.warning(views.plain(refused))
     preview = st.session_state.get("split")
     if preview is not None and preview.node == node_id:
         flags = [views.flag_kinds(child) for child in preview.flags]  # still mixed? a stricter split

@@ -664,3 +664,26 @@ def test_products_a_reject_returns_to_the_category_can_be_found_and_seen_there(w
                 break
         expect(option).to_have_count(1)  # listed with its category's products in no proposal
         browser.close()
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium is installed by .ci/run")
+def test_a_split_preview_that_finds_no_split_says_why_on_screen(workspace):
+    """A preview of the largest T-shirt leaf finds its clusters all name one type. The page
+    said "No split" and put why inside the status box, which folds away on an error: the
+    curator saw no reason."""
+    from playwright.sync_api import expect, sync_playwright
+
+    ws, run_id = workspace
+    run = RunData(ws, run_id)
+    node = max((n for n in run.tree.proposals() if not n.children), key=lambda n: n.size)
+    with explorer(ws) as port, sync_playwright() as playwright:
+        browser = _browser(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        _open(page, port)
+        _show_proposal(page, run.tree, node.id)
+        _settled(page)
+        page.get_by_role("tab", name="Split").click()
+        page.get_by_role("button", name="Preview split").click()
+        page.get_by_text("No split", exact=True).wait_for(timeout=180_000)
+        expect(page.get_by_text(re.compile("its clusters all name one type"))).to_be_visible(timeout=30_000)
+        browser.close()
