@@ -415,7 +415,7 @@ def split_panel(node_id: str) -> None:
                 status.update(label="No split", state="error")
                 refused = error
         if refused is not None:  # outside the status, which folds away: why, where the curator looks
-            st.warning(views.plain(refused))
+            st.warning(views.plain(str(refused).replace(node_id, f"“{tree[node_id].name}”", 1)))  # its name, not its id
     preview = st.session_state.get("split")
     if preview is not None and preview.node == node_id:
         flags = [views.flag_kinds(child) for child in preview.flags]  # still mixed? a stricter split
