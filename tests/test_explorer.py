@@ -355,6 +355,20 @@ def _show_proposal(page, tree, node_id: str) -> None:
     page.get_by_role("heading", name=node.name, exact=True).wait_for(timeout=30_000)
 
 
+@contextlib.contextmanager
+def _on_proposal(ws: Workspace, tree, node_id: str) -> Iterator:
+    """A page of a headless browser on the explorer of `ws`, showing the proposal `node_id`."""
+    from playwright.sync_api import sync_playwright
+
+    with explorer(ws) as port, sync_playwright() as playwright:
+        browser = _browser(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        _open(page, port)
+        _show_proposal(page, tree, node_id)
+        yield page
+        browser.close()
+
+
 def _settled(page) -> None:
     """Wait until Streamlit has run the script for every change sent so far: a click sent
     while it runs may be judged on widget values from before the last change."""
@@ -541,16 +555,12 @@ def test_splitting_a_proposal_again_replaces_the_children_of_the_first_split(wor
     preview stayed on screen with its "Accept split" button; a second split of the proposal (or a
     second click on that button) stopped the explorer on every page load with "duplicate node id",
     Undo included."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     ws, run_id = workspace
     run = RunData(ws, run_id)
     node = max((n for n in run.tree.proposals() if not n.children), key=lambda n: n.size)
-    with explorer(ws) as port, sync_playwright() as playwright:
-        browser = _browser(playwright)
-        page = browser.new_page(viewport={"width": 1400, "height": 1100})
-        _open(page, port)
-        _show_proposal(page, run.tree, node.id)
+    with _on_proposal(ws, run.tree, node.id) as page:
         for _ in range(2):
             _settled(page)
             page.get_by_role("tab", name="Split").click()
@@ -571,7 +581,6 @@ def test_splitting_a_proposal_again_replaces_the_children_of_the_first_split(wor
             _settled(page)
             expect(page.get_by_role("button", name="Accept split")).to_have_count(0)  # recorded: not offered again
             expect(page.locator('[data-testid="stException"]')).to_have_count(0)
-        browser.close()
     decisions = CurationStore(ws.curation_path).decisions(run_id)
     assert [d.action for d in decisions] == ["split", "split"]
     curated, _, skipped = apply_decisions(run.tree, run.assignments, decisions)
@@ -671,20 +680,15 @@ def test_a_split_preview_that_finds_no_split_says_why_on_screen(workspace):
     """A preview of the largest T-shirt leaf finds its clusters all name one type. The page
     said "No split" and put why inside the status box, which folds away on an error: the
     curator saw no reason."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     ws, run_id = workspace
     run = RunData(ws, run_id)
     node = max((n for n in run.tree.proposals() if not n.children), key=lambda n: n.size)
-    with explorer(ws) as port, sync_playwright() as playwright:
-        browser = _browser(playwright)
-        page = browser.new_page(viewport={"width": 1400, "height": 1100})
-        _open(page, port)
-        _show_proposal(page, run.tree, node.id)
+    with _on_proposal(ws, run.tree, node.id) as page:
         _settled(page)
         page.get_by_role("tab", name="Split").click()
         page.get_by_role("button", name="Preview split").click()
         page.get_by_text("No split", exact=True).wait_for(timeout=180_000)
         said = f"“{node.name}”: even with strictness 2.0, its clusters all name one type"
         expect(page.get_by_text(said, exact=False)).to_be_visible(timeout=30_000)
-        browser.close()
