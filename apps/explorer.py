@@ -495,7 +495,8 @@ def whole_category(parent_id: str) -> None:
         st.success(views.plain(st.session_state.pop("flash")))
     st.info(views.plain(views.whole_reason(node)))
     members = views.member_products(catalog, assignments, parent_id)
-    for flag in views.title_flags(members, run.known_words):
+    smallest = run.config.discovery.hdbscan.min_cluster_size_floor  # the rule discovery flagged it by
+    for flag in views.title_flags(members, run.known_words, smallest):
         st.warning(views.plain(views.flag_text(flag, "A split can part them.")), icon="⚠️")
     st.markdown("#### Products")
     products_table(members, f"members:{parent_id}")

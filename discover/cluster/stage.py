@@ -16,7 +16,7 @@ from discover.cluster.exemplars import add_exemplars
 from discover.cluster.ignore import Removal, remove_attributes
 from discover.cluster.naming import name_from_children, name_siblings
 from discover.cluster.reduce import UmapReducer
-from discover.cluster.title_types import mixed_flags, without_mixed
+from discover.cluster.title_types import whole_category_flags, without_mixed
 from discover.cluster.type_merge import merge_same_name, merge_same_type, one_type_left_whole
 from discover.config import DiscoveryConfig
 from discover.engine import ordered_map
@@ -104,10 +104,8 @@ def flag_whole_categories(
     types are not flagged."""
     for node in tree.nodes.values():
         if node.kind == "existing" and node.split.startswith("not split") and not node.children:
-            if node.size < smallest:
-                continue
             said = titles[(leaf_by_product == node.id).to_numpy()]
-            node.flags = mixed_flags([words(t) for t in said], known)
+            node.flags = whole_category_flags([words(t) for t in said], known, smallest)
 
 
 def name_parent(tree: SubcategoryTree, node: Node, children: list[Node], titles: list[list[str]]) -> None:

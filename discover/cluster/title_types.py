@@ -106,6 +106,13 @@ def mixed_flags(titles: Sequence[Sequence[str]], known: WordConcentration | None
     return [f"{MIXED}: {named}"]
 
 
+def whole_category_flags(titles: Sequence[Sequence[str]], known: WordConcentration | None, smallest: int) -> list[str]:
+    """The flag of a category left whole: its titles' mixed flag, unless it holds fewer products
+    than `smallest` (the smallest proposal discovery makes: three products of three types are
+    not worth a split). Discovery (``tree.json``) and the explorer's page of it read this one rule."""
+    return mixed_flags(titles, known) if len(titles) >= smallest else []
+
+
 def without_mixed(flags: list[str]) -> list[str]:
     """A proposal's flags once its child proposals part its types: no longer "mixed titles"."""
     return [flag for flag in flags if not flag.startswith(MIXED)]

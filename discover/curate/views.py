@@ -15,7 +15,7 @@ import pandas as pd
 from PIL import Image
 
 from discover.classify import placement
-from discover.cluster.title_types import MIXED, agreement, mixed_flags, type_stems
+from discover.cluster.title_types import MIXED, agreement, type_stems, whole_category_flags
 from discover.curate.store import Decision
 from discover.tree import Node, SubcategoryTree, in_subtree
 from discover.words import WordConcentration, words
@@ -235,9 +235,10 @@ def whole_categories(tree: SubcategoryTree, assignments: pd.DataFrame) -> list[s
     return [n.id for n in sorted((tree[i] for i in ids), key=lambda n: (-n.size, n.id))]
 
 
-def title_flags(members: pd.DataFrame, known: WordConcentration | None) -> list[str]:
-    """The "mixed titles" flag of a set of products (a category left whole), as a proposal has it."""
-    return mixed_flags([words(title) for title in members["title"].fillna("").astype(str)], known)
+def title_flags(members: pd.DataFrame, known: WordConcentration | None, smallest: int) -> list[str]:
+    """The "mixed titles" flag of a category left whole, by the rule discovery flags it with
+    (:func:`discover.cluster.title_types.whole_category_flags`), of the products it holds now."""
+    return whole_category_flags([words(title) for title in members["title"].fillna("").astype(str)], known, smallest)
 
 
 def whole_reason(node: Node) -> str:
