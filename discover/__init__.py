@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.5"
+__version__ = "0.1.6"
 
 _PUBLIC = {
     "load_config": "discover.config",

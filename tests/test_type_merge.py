@@ -34,6 +34,19 @@ def test_leaves_whose_type_words_agree_merge_into_the_largest_and_others_stay():
     assert tree["root/P/c0"].split == "not split: clusters of its type were merged into it"  # not its old reason
 
 
+def test_a_generic_leaf_near_two_types_does_not_chain_them_into_one() -> None:
+    """"Casual Shoes" and "Formal Shoes" both sit near a generic "Shoes" leaf whose titles mix
+    them; merging through it would join the two types, which are far apart."""
+    rng = np.random.default_rng(3)
+    tree = _tree([("root/P/casual", "root/P", 30), ("root/P/shoes", "root/P", 40), ("root/P/formal", "root/P", 20)])
+    leaves = np.array(["root/P/casual"] * 30 + ["root/P/shoes"] * 40 + ["root/P/formal"] * 20, dtype=object)
+    view = _view([0] * 30 + [0, 1] * 20 + [1] * 20, rng)  # the generic leaf: half of each type
+    noise = np.zeros(90, dtype=bool)
+    _, merged_leaves, merged = merge_same_type(tree, leaves.copy(), leaves.copy(), noise, view, 0.65)
+    assert merged == 1 and set(merged_leaves) == {"root/P/shoes", "root/P/formal"}
+    assert tree["root/P/shoes"].size == 70 and tree["root/P/formal"].size == 20
+
+
 def test_an_intermediate_proposal_left_with_one_child_absorbs_it():
     rng = np.random.default_rng(1)
     tree = _tree(
@@ -90,6 +103,23 @@ def test_leaves_whose_names_say_one_type_merge_and_a_name_without_a_type_word_st
     assert tree["root/P/c2"].size == 10 + 11 + 12
     assert (merged_leaves == "root/P/c2").sum() == 33 and (nodes == merged_leaves).all()
     assert tree["root/Q/c0"].size == 5  # another category's "Belt" is not merged across
+
+
+def test_a_name_that_adds_its_category_word_says_the_same_type() -> None:
+    """Under Watches, "Digital Watch" is the "Digital" its sibling is; "Watch" and "Black
+    Watches" say only the category, one type still; "Analogue Watch" says another."""
+    known = _known({"watch": 1, "watches": 1, "digital": 1, "analogue": 1, "black": 0, "men": 0})
+    assert known.weights_["watch"] > 0.5 > known.weights_["black"]
+    names = {"c0": "Digital", "c1": "Digital Watch", "c2": "Watch", "c3": "Black Watches", "c4": "Analogue Watch"}
+    tree = SubcategoryTree()
+    tree.add(Node("root/Watches", "root", "existing", "Watches", ["Watches"]))
+    for i, (child, name) in enumerate(names.items()):
+        tree.add(Node(f"root/Watches/{child}", "root/Watches", "proposed", name, [], size=10 + i))
+    leaves = np.array([f"root/Watches/{c}" for i, c in enumerate(names) for _ in range(10 + i)], object)
+    _, merged_leaves, merged = merge_same_name(tree, leaves.copy(), leaves.copy(), known, 0.5)
+    assert merged == 2
+    assert [c.name for c in tree.children("root/Watches")] == ["Digital Watch", "Black Watches", "Analogue Watch"]
+    assert (merged_leaves == "root/Watches/c1").sum() == 10 + 11
 
 
 def test_an_intermediate_emptied_by_merges_goes_and_its_noise_moves_up() -> None:

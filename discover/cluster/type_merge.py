@@ -6,7 +6,7 @@ known-level words, :mod:`discover.embed.known_levels`) weighs each title word by
 concentrated it is across the catalog's known categories, so colours, genders and brands
 count for little and type nouns for much. Two leaf proposals of one existing category
 whose mean type-view vectors point the same way (cosine ≥ `threshold`) name the same type
-of product: they are merged, largest first, and the tree is tidied (an intermediate
+of product: they are merged by average linkage into the largest, and the tree is tidied (an intermediate
 proposal left with one child absorbs it; one left empty goes). No label is read.
 
 After naming, :func:`merge_same_name` merges the leaves whose names say one type ("Belt",
@@ -22,7 +22,7 @@ import pandas as pd
 
 from discover.tree import SubcategoryTree
 from discover.vectors import l2_normalise
-from discover.words import WordConcentration, stem, words
+from discover.words import WordConcentration, stem, stems, words
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +48,20 @@ def merge_same_type(
     return node_ids, leaf_ids, merged
 
 
-def name_key(name: str, known: WordConcentration, threshold: float) -> frozenset[str]:
+def name_key(name: str, known: WordConcentration, threshold: float, category: str = "") -> frozenset[str]:
     """The type a name says: the stems of its words that carry type (known-level weight ≥
     `threshold`), so "Black Belt", "Belts" and "Belt" say one type, "Sports Shoes" another.
+    The words of its `category`'s name say nothing a sibling does not, so they count only
+    when the name says nothing else: under Watches, "Digital Watch" is "Digital".
 
     Example:
         >>> known = WordConcentration()
         >>> known.weights_ = {"black": 0.1, "belt": 0.9, "belts": 0.9, "leather": 0.6}
-        >>> [sorted(name_key(n, known, 0.5)) for n in ("Black Belt", "Belts", "Leather Belt")]
-        [['belt'], ['belt'], ['belt', 'leather']]
+        >>> [sorted(name_key(n, known, 0.5, "Belts")) for n in ("Black Belt", "Belts", "Leather Belt")]
+        [['belt'], ['belt'], ['leather']]
     """
-    return frozenset(stem(w) for w in words(name) if known.weights_.get(w, 0.0) >= threshold)
+    key = frozenset(stem(w) for w in words(name) if known.weights_.get(w, 0.0) >= threshold)
+    return (key - stems(category)) or key
 
 
 def merge_same_name(
@@ -79,7 +82,7 @@ def merge_same_name(
     def groups(leaves: list, _ids: np.ndarray) -> list[tuple[str, list[str]]]:
         by_key: dict[frozenset[str], list[str]] = {}
         for leaf in leaves:
-            key = name_key(leaf.name, known, threshold)
+            key = name_key(leaf.name, known, threshold, tree.existing_parent(leaf.id).name)
             if key:
                 by_key.setdefault(key, []).append(leaf.id)
         return [_keeper(tree, group) for group in by_key.values() if len(group) > 1]
@@ -123,33 +126,43 @@ def _keeper(tree: SubcategoryTree, group: list[str]) -> tuple[str, list[str]]:
 
 
 def _groups(tree, leaves, leaf_ids, noise, view, threshold) -> list[tuple[str, list[str]]]:
-    """Greedy single-linkage groups of the leaves, strongest pair first; keeper = largest."""
+    """Average-linkage groups of the leaves: the two groups whose leaves' mean pairwise cosine
+    is highest merge first, while it is ≥ `threshold`; keeper = largest.
+
+    Not single linkage: a generic leaf ("Shoes", titles of several kinds) sits near each
+    type it mixes, and linking through it chained "Casual Shoes" and "Formal Shoes", 0.51
+    apart, into one proposal. Averaged, a group joins another only if its leaves agree with
+    theirs on the whole.
+    """
     centroids = {}
     for leaf in leaves:
         rows = (leaf_ids == leaf.id) & ~noise
         if rows.any():
             centroids[leaf.id] = l2_normalise(view[rows].mean(axis=0, keepdims=True))[0]
     ids = sorted(centroids)
-    root = {i: i for i in ids}
+    similarity = np.array([[centroids[a] @ centroids[b] for b in ids] for a in ids]).reshape(len(ids), len(ids))
+    return [_keeper(tree, [ids[i] for i in group]) for group in average_linkage(similarity, threshold) if len(group) > 1]
 
-    def find(i: str) -> str:
-        while root[i] != i:
-            i = root[i]
-        return i
 
-    pairs = sorted(
-        ((-float(centroids[a] @ centroids[b]), a, b) for k, a in enumerate(ids) for b in ids[k + 1 :]),
-    )
-    for similarity, a, b in pairs:
-        if -similarity < threshold:
+def average_linkage(similarity: np.ndarray, threshold: float) -> list[list[int]]:
+    """Groups of the items of a symmetric `similarity` matrix, merged by average linkage
+    (UPGMA) while the best pair of groups averages ≥ `threshold`; ties go to the lowest indices.
+
+    Example:
+        >>> chain = np.array([[1.0, 0.75, 0.5], [0.75, 1.0, 0.75], [0.5, 0.75, 1.0]])
+        >>> average_linkage(chain, 0.7)  # single linkage would chain all three
+        [[0, 1], [2]]
+    """
+    groups = [[i] for i in range(len(similarity))]
+    while len(groups) > 1:
+        pairs = [(a, b) for a in range(len(groups)) for b in range(a + 1, len(groups))]
+        averages = [similarity[np.ix_(groups[a], groups[b])].mean() for a, b in pairs]
+        best = int(np.argmax(averages))  # the first of equals
+        if averages[best] < threshold:
             break
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            root[max(ra, rb)] = min(ra, rb)
-    members: dict[str, list[str]] = {}
-    for i in ids:
-        members.setdefault(find(i), []).append(i)
-    return [_keeper(tree, group) for group in members.values() if len(group) > 1]
+        a, b = pairs[best]
+        groups[a] += groups.pop(b)
+    return groups
 
 
 def _tidy(tree: SubcategoryTree, parent_id: str, node_ids: np.ndarray, leaf_ids: np.ndarray) -> None:
