@@ -35,7 +35,7 @@ def test_leaves_whose_type_words_agree_merge_into_the_largest_and_others_stay():
 
 
 def test_a_generic_leaf_near_two_types_does_not_chain_them_into_one() -> None:
-    """"Casual Shoes" and "Formal Shoes" both sit near a generic "Shoes" leaf whose titles mix
+    """A "Casual Shoes" and a "Formal Shoes" leaf both sit near a generic "Shoes" leaf whose titles mix
     them; merging through it would join the two types, which are far apart."""
     rng = np.random.default_rng(3)
     tree = _tree([("root/P/casual", "root/P", 30), ("root/P/shoes", "root/P", 40), ("root/P/formal", "root/P", 20)])

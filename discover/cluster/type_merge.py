@@ -141,7 +141,8 @@ def _groups(tree, leaves, leaf_ids, noise, view, threshold) -> list[tuple[str, l
             centroids[leaf.id] = l2_normalise(view[rows].mean(axis=0, keepdims=True))[0]
     ids = sorted(centroids)
     similarity = np.array([[centroids[a] @ centroids[b] for b in ids] for a in ids]).reshape(len(ids), len(ids))
-    return [_keeper(tree, [ids[i] for i in group]) for group in average_linkage(similarity, threshold) if len(group) > 1]
+    groups = average_linkage(similarity, threshold)
+    return [_keeper(tree, [ids[i] for i in group]) for group in groups if len(group) > 1]
 
 
 def average_linkage(similarity: np.ndarray, threshold: float) -> list[list[int]]:
