@@ -4,10 +4,11 @@ Photos separate a red T-shirt from a grey one more than from a red shirt, so the
 often proposes one T-shirt per colour. The titles know better: the *type view* (the
 known-level words, :mod:`discover.embed.known_levels`) weighs each title word by how
 concentrated it is across the catalog's known categories, so colours, genders and brands
-count for little and type nouns for much. Two leaf proposals of one existing category
-whose mean type-view vectors point the same way (cosine ≥ `threshold`) name the same type
-of product: they are merged by average linkage into the largest, and the tree is tidied (an intermediate
-proposal left with one child absorbs it; one left empty goes). No label is read.
+count for little and type nouns for much. Leaf proposals of one existing category whose
+mean type-view vectors point the same way name the same type of product: they are grouped
+by average linkage (cosine ≥ `threshold`) and merged into the largest, and the tree is
+tidied (an intermediate proposal left with one child absorbs it; one left empty goes). No
+label is read.
 
 After naming, :func:`merge_same_name` merges the leaves whose names say one type ("Belt",
 "Belts", "Black Belt"), through the same merge and tidy.
@@ -19,6 +20,8 @@ import logging
 
 import numpy as np
 import pandas as pd
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.spatial.distance import squareform
 
 from discover.tree import SubcategoryTree
 from discover.vectors import l2_normalise
@@ -147,23 +150,23 @@ def _groups(tree, leaves, leaf_ids, noise, view, threshold) -> list[tuple[str, l
 
 def average_linkage(similarity: np.ndarray, threshold: float) -> list[list[int]]:
     """Groups of the items of a symmetric `similarity` matrix, merged by average linkage
-    (UPGMA) while the best pair of groups averages ≥ `threshold`; ties go to the lowest indices.
+    (UPGMA, scipy's) while the closest two groups average ≥ `threshold`; in index order.
 
     Example:
         >>> chain = np.array([[1.0, 0.75, 0.5], [0.75, 1.0, 0.75], [0.5, 0.75, 1.0]])
         >>> average_linkage(chain, 0.7)  # single linkage would chain all three
         [[0, 1], [2]]
     """
-    groups = [[i] for i in range(len(similarity))]
-    while len(groups) > 1:
-        pairs = [(a, b) for a in range(len(groups)) for b in range(a + 1, len(groups))]
-        averages = [similarity[np.ix_(groups[a], groups[b])].mean() for a, b in pairs]
-        best = int(np.argmax(averages))  # the first of equals
-        if averages[best] < threshold:
-            break
-        a, b = pairs[best]
-        groups[a] += groups.pop(b)
-    return groups
+    if len(similarity) < 2:
+        return [[i] for i in range(len(similarity))]
+    distance = np.clip(1.0 - similarity, 0.0, None)
+    np.fill_diagonal(distance, 0.0)
+    tree = linkage(squareform(distance, checks=False), method="average")
+    labels = fcluster(tree, t=1.0 - threshold, criterion="distance")
+    groups: dict[int, list[int]] = {}
+    for item, label in enumerate(labels):
+        groups.setdefault(int(label), []).append(item)
+    return list(groups.values())
 
 
 def _tidy(tree: SubcategoryTree, parent_id: str, node_ids: np.ndarray, leaf_ids: np.ndarray) -> None:
