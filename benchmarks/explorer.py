@@ -108,7 +108,7 @@ def drive(page, port: int, run: RunData, rows: list[dict]) -> None:
         page.get_by_role("button", name="Merge", exact=True).click()
         _pick(page, "Merge this proposal into", views.proposal_label(run.tree, sibling.id))
         page.get_by_role("button", name="Confirm merge").click()
-        page.get_by_text("Merged “Renamed By Benchmark”").wait_for(timeout=60_000)
+        page.get_by_text("Merged “Renamed By Benchmark").wait_for(timeout=60_000)  # "… · in its parent” when inside one
 
     def undo_the_merge() -> None:  # and back to the merged proposal, so the next merge is the same one
         settled(page)
