@@ -141,10 +141,10 @@ def _groups(tree, leaves, leaf_ids, noise, view, threshold) -> list[tuple[str, l
     for leaf in leaves:
         rows = (leaf_ids == leaf.id) & ~noise
         if rows.any():
-            centroids[leaf.id] = l2_normalise(view[rows].mean(axis=0, keepdims=True))[0]
+            centroids[leaf.id] = view[rows].mean(axis=0)
     ids = sorted(centroids)
-    similarity = np.array([[centroids[a] @ centroids[b] for b in ids] for a in ids]).reshape(len(ids), len(ids))
-    groups = average_linkage(similarity, threshold)
+    directions = l2_normalise(np.array([centroids[i] for i in ids]).reshape(len(ids), view.shape[1]))
+    groups = average_linkage(directions @ directions.T, threshold)
     return [_keeper(tree, [ids[i] for i in group]) for group in groups if len(group) > 1]
 
 
