@@ -79,11 +79,6 @@ def run_features(root: str, run_id: str, stamp: float):
     return features_loader(root, run_id, stamp).result()[0]  # an error loading them is raised here
 
 
-def run_type_view(root: str, run_id: str, stamp: float):
-    """The known-level words block the run's type merge read (None if it had none)."""
-    return features_loader(root, run_id, stamp).result()[1]
-
-
 @st.cache_resource(show_spinner="Applying decisions…", max_entries=16)
 def curated_run(root: str, run_id: str, stamp: float, last_decision: int, _decisions: list):
     """The curated tree and assignments, recomputed only when the last active decision changes.
@@ -405,7 +400,7 @@ def split_panel(node_id: str) -> None:
         with st.status("Previewing the split…", expanded=True) as status:
             try:
                 status.write("Loading the run's features")
-                features, type_view = run_features(root, run_id, stamp), run_type_view(root, run_id, stamp)
+                features, type_view = features_loader(root, run_id, stamp).result()  # and the words block
                 preview = preview_split(
                     run, node_id, strictness, features, assignments, status.write, type_view, by_type
                 )
